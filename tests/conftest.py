@@ -1,0 +1,37 @@
+"""Shared fixtures. The demo models load once per test session (real llama.cpp)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Keep chats, logs and registries of the test run out of the user's data dir."""
+    path = tmp_path_factory.mktemp("wsd-data")
+    os.environ["WSD_DATA_DIR"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_engine(isolated_data_dir: Path):
+    """The demo pair (SmolLM2-135M-Instruct drafter, Gemma-3-270M base) on the CPU.
+
+    Tests that use it must keep token limits small and leave no state behind that
+    another test relies on (the engine reuses its KV cache by common prefix only)."""
+    from wsd_local.config import RuntimeSettings
+    from wsd_local.engine import Engine
+
+    engine = Engine.load(runtime=RuntimeSettings(n_ctx=2048, n_gpu_layers=0))
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="session")
+def demo_paths() -> dict[str, Path]:
+    from wsd_local.models import demo
+
+    return {"drafter": demo.drafter_path(), "base": demo.base_path()}

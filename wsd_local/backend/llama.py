@@ -1,0 +1,267 @@
+"""The llama.cpp backend (llama-cpp-python's low-level API).
+
+`Llama` loads the model, tokenizes and holds the context; every evaluation goes
+through our own `llama_batch`, so that logits are computed only at the positions we
+need (never `logits_all`), and the KV cache is reused across calls: the backend
+remembers which tokens the cache holds and only evaluates what differs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import os
+import threading
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import llama_cpp
+import numpy as np
+
+from ..config import RuntimeSettings
+from ..errors import ModelError, PromptError
+from ..paths import log_path
+from ..trace import ModelIdentity
+from .logs import route_llama_logs
+from .protocol import GeneratedToken
+from .sampling import choose, log_softmax_at
+
+GGUF_MAGIC = b"GGUF"
+#: Rows of logits requested per decode call. Each row is n_vocab floats (1 MiB for
+#: Gemma's 262k vocabulary) and llama.cpp keeps its output buffer at the largest size
+#: ever asked for, so scoring in slices keeps memory flat.
+MAX_OUTPUT_ROWS = 32
+
+# general.file_type values (llama_ftype) to names, for model identities.
+_FILE_TYPES = {
+    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
+    10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M",
+    16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S",
+    22: "IQ3_XS", 23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M",
+    28: "IQ2_S", 29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16",
+}
+
+
+def active_backend_name() -> str:
+    """Which compute backend this llama.cpp build uses: CUDA, Metal, Vulkan, ... or CPU."""
+    info = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace")
+    if llama_cpp.llama_supports_gpu_offload():
+        for name in ("CUDA", "Metal", "Vulkan", "SYCL", "HIP", "OpenCL"):
+            if name.upper() in info.upper():
+                return name
+        return "GPU"
+    return "CPU"
+
+
+def default_threads() -> int:
+    """llama-cpp-python defaults to half the CPUs (assuming hyper-threads): on a small
+    machine that leaves a core idle, so use them all up to four."""
+    count = os.cpu_count() or 1
+    return count if count <= 4 else count // 2
+
+
+def check_gguf_file(path: Path) -> None:
+    """Fail early, in one line, on a file that llama.cpp would reject with a traceback."""
+    if not path.exists():
+        raise ModelError(f"model file not found: {path}", "check the path, or `wsd models list`")
+    if path.is_dir():
+        raise ModelError(f"{path} is a directory, not a GGUF file", "give the path of a .gguf file")
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head != GGUF_MAGIC:
+        raise ModelError(f"{path} is not a GGUF file", "convert it with `wsd models convert`, or pick a .gguf file")
+
+
+class LlamaBackend:
+    """One GGUF model in one llama.cpp context (not thread-safe: one worker per model)."""
+
+    def __init__(self, path: Path | str, role: str, runtime: RuntimeSettings,
+                 name: str | None = None) -> None:
+        path = Path(path)
+        check_gguf_file(path)
+        route_llama_logs(Path(runtime.log_path) if runtime.log_path else log_path())
+        kwargs = dict(
+            model_path=str(path), n_ctx=runtime.n_ctx, n_gpu_layers=runtime.n_gpu_layers,
+            logits_all=False, embedding=False, swa_full=True,
+            # verbose=True keeps llama-cpp-python from redirecting the process's stdout
+            # and stderr file descriptors while loading (that would blank the TUI); the
+            # C log goes to our file anyway and Python prints are captured below.
+            verbose=True,
+        )
+        threads = runtime.threads or default_threads()
+        kwargs.update(n_threads=threads, n_threads_batch=threads)
+        captured = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
+                self.llm = llama_cpp.Llama(**kwargs)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(f"llama.cpp could not load {path.name}: {str(exc).splitlines()[0]}",
+                             f"the file may be truncated or of an unsupported architecture; see {log_path()}") from None
+        self.path = path
+        self.role = role
+        self.n_ctx = int(self.llm.n_ctx())
+        self.n_vocab = int(self.llm.n_vocab())
+        self._ctx = self.llm._ctx.ctx
+        self._vocab = self.llm._model.vocab
+        self._memory = llama_cpp.llama_get_memory(self._ctx)
+        self._n_batch = int(self.llm.n_batch)
+        self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
+        self._pieces: dict[int, bytes] = {}
+        self._cached: list[int] = []  # tokens whose K/V sit in the cache, positions 0..n-1
+        self.stop_reason = ""  # why the last generate() ended: eos | max_tokens | context_full | cancelled
+        self.metadata: dict[str, str] = dict(self.llm.metadata)
+        self.identity = ModelIdentity(
+            role=role, name=name or path.stem, path=str(path),
+            architecture=self.metadata.get("general.architecture", "unknown"),
+            quantization=self._quantization(), size_bytes=path.stat().st_size,
+            n_vocab=self.n_vocab,
+        )
+
+    # -- metadata ------------------------------------------------------------------
+    def _quantization(self) -> str:
+        raw = self.metadata.get("general.file_type")
+        if raw is not None and raw.isdigit() and int(raw) in _FILE_TYPES:
+            return _FILE_TYPES[int(raw)]
+        return "unknown"
+
+    @property
+    def chat_template(self) -> str | None:
+        return self.metadata.get("tokenizer.chat_template") or None
+
+    def special_token_text(self, which: str) -> str:
+        token = {"bos": llama_cpp.llama_vocab_bos, "eos": llama_cpp.llama_vocab_eos}[which](self._vocab)
+        if token < 0:
+            return ""
+        return llama_cpp.llama_vocab_get_text(self._vocab, token).decode("utf-8", errors="replace")
+
+    # -- text ----------------------------------------------------------------------
+    def tokenize(self, text: str, add_bos: bool, special: bool = False) -> list[int]:
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special))
+
+    def detokenize(self, tokens: Sequence[int]) -> bytes:
+        return b"".join(self.token_bytes(t) for t in tokens)
+
+    def token_bytes(self, token: int) -> bytes:
+        """The exact bytes of one token (special tokens render as nothing)."""
+        piece = self._pieces.get(token)
+        if piece is None:
+            size = 64
+            while True:
+                buf = ctypes.create_string_buffer(size)
+                n = llama_cpp.llama_token_to_piece(self._vocab, token, buf, size, 0, False)
+                if n >= 0:
+                    piece = buf.raw[:n]
+                    break
+                size = -n  # the buffer was too small: llama.cpp says how much it needs
+            self._pieces[token] = piece
+        return piece
+
+    def is_end_of_generation(self, token: int) -> bool:
+        return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
+
+    # -- the KV cache ----------------------------------------------------------------
+    def _reuse_prefix(self, tokens: Sequence[int], limit: int) -> int:
+        """Keep the cached prefix shared with `tokens` (at most `limit` tokens), drop the
+        rest of the cache, and return how many tokens are kept."""
+        keep = 0
+        cached = self._cached
+        bound = min(len(cached), len(tokens), limit)
+        while keep < bound and cached[keep] == tokens[keep]:
+            keep += 1
+        if keep < len(cached):
+            if not llama_cpp.llama_memory_seq_rm(self._memory, 0, keep, -1):
+                llama_cpp.llama_memory_clear(self._memory, True)
+                keep = 0
+            del self._cached[keep:]
+        return keep
+
+    def reset(self) -> None:
+        llama_cpp.llama_memory_clear(self._memory, True)
+        self._cached.clear()
+
+    def _decode(self, tokens: Sequence[int], start_pos: int, output_rows: Sequence[int]) -> None:
+        """Evaluate `tokens` at positions start_pos.. with logits at the given offsets."""
+        batch = self._batch
+        flags = set(output_rows)
+        for i, token in enumerate(tokens):
+            batch.token[i] = token
+            batch.pos[i] = start_pos + i
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = 0
+            batch.logits[i] = 1 if i in flags else 0
+        batch.n_tokens = len(tokens)
+        status = llama_cpp.llama_decode(self._ctx, batch)
+        if status != 0:
+            raise RuntimeError(f"llama_decode failed with status {status}")
+        self._cached.extend(tokens)
+
+    def _row(self, index: int) -> np.ndarray:
+        ptr = llama_cpp.llama_get_logits_ith(self._ctx, index)
+        return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+
+    def _check_fits(self, n_tokens: int) -> None:
+        if n_tokens > self.n_ctx:
+            raise PromptError(
+                f"the prompt is {n_tokens} tokens, longer than the {self.role}'s context of {self.n_ctx}",
+                "shorten the conversation or raise --ctx")
+
+    # -- the two operations the decoder needs ----------------------------------------
+    def score(self, tokens: Sequence[int], start: int) -> list[float]:
+        """log P(tokens[j] | tokens[:j]) for j >= start (start >= 1)."""
+        if start < 1:
+            raise ValueError("scoring needs at least one token of context")
+        self._check_fits(len(tokens))
+        # Position j-1 predicts token j: those rows must be (re)computed.
+        kept = self._reuse_prefix(tokens, limit=start - 1)
+        logprobs: list[float] = []
+        pos = kept
+        while pos < len(tokens):
+            # Fill a batch: at most n_batch tokens and MAX_OUTPUT_ROWS rows of logits.
+            end = min(len(tokens), pos + self._n_batch)
+            rows = [i - pos for i in range(max(pos, start - 1), end) if i + 1 < len(tokens)]
+            if len(rows) > MAX_OUTPUT_ROWS:
+                rows = rows[:MAX_OUTPUT_ROWS]
+                end = pos + rows[-1] + 1
+            self._decode(tokens[pos:end], pos, rows)
+            for r in rows:
+                logprobs.append(log_softmax_at(self._row(r), tokens[pos + r + 1]))
+            pos = end
+        return logprobs
+
+    def generate(self, context: Sequence[int], max_new_tokens: int, *, temperature: float = 0.0,
+                 top_p: float = 1.0, seed: int = 0,
+                 cancel: threading.Event | None = None) -> Iterator[GeneratedToken]:
+        """Greedy or sampled continuation of `context`, reusing the cached prefix."""
+        if not context:
+            raise ValueError("generation needs at least one token of context")
+        self._check_fits(len(context))
+        rng = np.random.default_rng(seed)
+        kept = self._reuse_prefix(context, limit=len(context) - 1)
+        # Evaluate the missing part; the last position's logits predict the next token.
+        pos = kept
+        while pos < len(context):
+            end = min(len(context), pos + self._n_batch)
+            self._decode(context[pos:end], pos, [end - pos - 1] if end == len(context) else [])
+            pos = end
+        self.stop_reason = "max_tokens"
+        for _ in range(max_new_tokens):
+            if cancel is not None and cancel.is_set():
+                self.stop_reason = "cancelled"
+                return
+            # -1: the last row of logits the previous decode produced.
+            token, logprob, margin = choose(self._row(-1), temperature, top_p, rng)
+            if self.is_end_of_generation(token):
+                self.stop_reason = "eos"
+                return
+            yield GeneratedToken(token, logprob, margin)
+            if len(self._cached) >= self.n_ctx:
+                self.stop_reason = "context_full"
+                return
+            self._decode([token], len(self._cached), [0])
+
+    def close(self) -> None:
+        if getattr(self, "_batch", None) is not None:
+            llama_cpp.llama_batch_free(self._batch)
+            self._batch = None
+        self.llm.close()

@@ -1,0 +1,48 @@
+"""What the decoder needs from a model, independent of how it runs.
+
+The decoder never touches llama.cpp directly: a remote backend (an OpenAI-compatible
+completions server returning log-probabilities) can implement the same protocol.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Iterator, Protocol, Sequence
+
+from ..trace import ModelIdentity
+
+
+@dataclass(frozen=True)
+class GeneratedToken:
+    id: int
+    logprob: float  # the model's own log-probability of the chosen token
+    top_margin: float  # logprob gap between the best and second-best token (near-tie signal)
+
+
+class Backend(Protocol):
+    identity: ModelIdentity
+    n_ctx: int
+
+    @property
+    def chat_template(self) -> str | None: ...
+
+    def special_token_text(self, which: str) -> str: ...
+
+    def tokenize(self, text: str, add_bos: bool, special: bool = False) -> list[int]: ...
+
+    def detokenize(self, tokens: Sequence[int]) -> bytes: ...
+
+    def is_end_of_generation(self, token: int) -> bool: ...
+
+    def score(self, tokens: Sequence[int], start: int) -> list[float]:
+        """log P(tokens[j] | tokens[:j]) for j in start..len(tokens)-1, reusing the KV
+        cache for the longest prefix already evaluated. Leaves `tokens` in the cache."""
+        ...
+
+    def generate(self, context: Sequence[int], max_new_tokens: int, *, temperature: float = 0.0,
+                 top_p: float = 1.0, seed: int = 0,
+                 cancel: threading.Event | None = None) -> Iterator[GeneratedToken]:
+        """Continue `context` token by token, reusing the cached prefix; stops at
+        end-of-generation (not yielded), the token limit, the context size or `cancel`."""
+        ...

@@ -1,0 +1,40 @@
+"""Choosing the next token from one row of logits, with its log-probability."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def log_softmax_at(logits: np.ndarray, token: int) -> float:
+    """log P(token) from raw logits (float64 accumulation for a stable normaliser)."""
+    peak = float(logits.max())
+    log_norm = peak + float(np.log(np.exp(logits - peak, dtype=np.float32).sum(dtype=np.float64)))
+    return float(logits[token]) - log_norm
+
+
+def choose(logits: np.ndarray, temperature: float, top_p: float,
+           rng: np.random.Generator) -> tuple[int, float, float]:
+    """Pick a token. Returns (token, its log-probability under the model, top-2 margin).
+
+    The log-probability is the model's own (temperature 1), so traces compare across
+    sampling settings; greedy decoding takes the argmax.
+    """
+    top2 = np.argpartition(logits, -2)[-2:]
+    first, second = (top2[1], top2[0]) if logits[top2[1]] >= logits[top2[0]] else (top2[0], top2[1])
+    margin = float(logits[first] - logits[second])
+    if temperature <= 0.0:
+        token = int(first)
+    else:
+        scaled = logits.astype(np.float64) / temperature
+        scaled -= scaled.max()
+        probs = np.exp(scaled)
+        probs /= probs.sum()
+        if top_p < 1.0:
+            order = np.argsort(-probs)
+            cumulative = np.cumsum(probs[order])
+            keep = order[: int(np.searchsorted(cumulative, top_p)) + 1]
+            mask = np.zeros_like(probs)
+            mask[keep] = probs[keep]
+            probs = mask / mask.sum()
+        token = int(rng.choice(len(probs), p=probs))
+    return token, log_softmax_at(logits, token), margin

@@ -1,0 +1,1 @@
+"""`wsd bench`: the fixed prompt set, the measurements, and the report."""

@@ -1,0 +1,59 @@
+"""`wsd`: the command line. Subcommands live in small modules with a `register()`.
+
+Other packages add subcommands through the `wsd_local.commands` entry-point group
+(the TUI registers `wsd chat` that way), so this package never imports them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import metadata
+from typing import Sequence
+
+from ..errors import WsdError
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line and exit 2 (no usage dump)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import bench, generate, models
+
+    parser = OneLineParser(prog="wsd", description="Weak-to-strong decoding with local GGUF models.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    generate.register(sub)
+    bench.register(sub)
+    models.register(sub)
+    for entry in metadata.entry_points(group="wsd_local.commands"):
+        try:
+            entry.load()(sub)
+        except ImportError as exc:  # e.g. the TUI's dependencies are not installed
+            sub.add_parser(entry.name, help=f"(unavailable: {exc})")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except WsdError as exc:
+        print(f"wsd: error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("wsd: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

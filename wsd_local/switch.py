@@ -1,0 +1,105 @@
+"""The auto-switch rule of weak-to-strong decoding, as pure functions.
+
+For draft-token probabilities p_0..p_{n-1} (the base model's probability of each draft
+token), window w and threshold gamma:
+
+    g_j = (p_{j-w+1} * ... * p_j) ** (1/w)   for j >= w-1, and 0 for j < w-1
+    k   = the first j with g_j >= gamma, else n-1 (the whole draft is kept)
+
+The rule is causal: g_j depends only on p_0..p_j, which `SwitchDetector` uses to find
+the switch while the drafter is still writing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+#: Window scores within this distance of the threshold can flip with llama.cpp's
+#: batch-shape arithmetic (about 1e-3 in log-probability); traces flag them.
+NEAR_TIE = 1e-3
+
+
+def window_score(probs: Sequence[float], j: int, window: int) -> float:
+    """g_j: geometric mean of p_{j-w+1}..p_j, or 0.0 while j < w-1.
+
+    Computed the same way everywhere (detector, trace checks, what-if), so that a rule
+    recomputed from stored probabilities gives bit-identical scores.
+    """
+    if window < 1:
+        raise ValueError("window must be >= 1")
+    if j < window - 1:
+        return 0.0
+    total = 0.0
+    for p in probs[j - window + 1 : j + 1]:
+        if p <= 0.0:
+            return 0.0
+        total += math.log(p)
+    return math.exp(total / window)
+
+
+def window_scores(probs: Sequence[float], window: int) -> list[float]:
+    """g_j for every position j."""
+    return [window_score(probs, j, window) for j in range(len(probs))]
+
+
+def first_switch(probs: Sequence[float], window: int, threshold: float) -> int | None:
+    """The first j whose window score reaches the threshold, or None."""
+    for j, g in enumerate(window_scores(probs, window)):
+        if j >= window - 1 and g >= threshold:
+            return j
+    return None
+
+
+def switch_index(probs: Sequence[float], window: int, threshold: float) -> int:
+    """k as the paper defines it: the first qualifying j, else the last draft token.
+
+    Returns -1 for an empty draft (nothing is kept).
+    """
+    found = first_switch(probs, window, threshold)
+    return found if found is not None else len(probs) - 1
+
+
+def near_ties(probs: Sequence[float], window: int, threshold: float,
+              upto: int | None = None, margin: float = NEAR_TIE) -> list[int]:
+    """Positions (up to `upto`, inclusive) whose window score is within `margin` of
+    the threshold: a different batch shape could move the switch there."""
+    scores = window_scores(probs, window)
+    last = len(scores) - 1 if upto is None else min(upto, len(scores) - 1)
+    return [j for j in range(window - 1, last + 1) if abs(scores[j] - threshold) <= margin]
+
+
+@dataclass
+class SwitchDetector:
+    """Incremental form of the rule: feed probabilities as they are scored.
+
+    `truncate(n)` forgets everything from position n on (the online decoder rolls back
+    when re-tokenization changes already scored tokens).
+    """
+
+    window: int
+    threshold: float
+    probs: list[float] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+    switch_at: int | None = None
+
+    def push(self, prob: float) -> float:
+        """Add p_j; returns g_j. Sets `switch_at` the first time g_j >= threshold."""
+        self.probs.append(prob)
+        j = len(self.probs) - 1
+        g = window_score(self.probs, j, self.window)
+        self.scores.append(g)
+        if self.switch_at is None and j >= self.window - 1 and g >= self.threshold:
+            self.switch_at = j
+        return g
+
+    def truncate(self, n: int) -> None:
+        del self.probs[n:]
+        del self.scores[n:]
+        if self.switch_at is not None and self.switch_at >= n:
+            self.switch_at = None
+
+    @property
+    def fired(self) -> bool:
+        return self.switch_at is not None

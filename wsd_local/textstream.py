@@ -1,0 +1,95 @@
+"""Bytes from tokens to text that is safe to show.
+
+- A token may end inside a multi-byte UTF-8 character: its bytes are held back until
+  the character is complete (an incremental decoder), so nothing shows as garbage.
+- A stop string may arrive over several tokens: text that could be the start of one is
+  held back until it is clearly not, and the text is cut at the first stop string.
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass, field
+from typing import Sequence
+
+
+def token_pieces(token_bytes: Sequence[bytes]) -> list[str]:
+    """Text pieces, one per token, that concatenate to the decoded text. A token that
+    ends mid-character gets an empty piece; the next carries the whole character."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pieces = [decoder.decode(b) for b in token_bytes]
+    if pieces:
+        pieces[-1] += decoder.decode(b"", final=True)
+    return pieces
+
+
+def earliest_stop(text: str, stops: Sequence[str], start: int = 0) -> int | None:
+    """Index of the first stop string occurrence at or after `start`, or None."""
+    found = [i for s in stops if (i := text.find(s, start)) >= 0]
+    return min(found) if found else None
+
+
+def _partial_stop_len(text: str, stops: Sequence[str]) -> int:
+    """Length of the longest suffix of `text` that is a proper prefix of a stop string."""
+    best = 0
+    for stop in stops:
+        for n in range(min(len(stop) - 1, len(text)), best, -1):
+            if text.endswith(stop[:n]):
+                best = n
+                break
+    return best
+
+
+@dataclass
+class TextStream:
+    """Accumulates token bytes; `push` returns the newly showable text."""
+
+    stops: Sequence[str] = ()
+    prefix: str = ""  # text already shown before this stream (stop strings may straddle it)
+    text: str = ""  # decoded so far (may include held-back text)
+    shown: int = 0  # characters of `text` already returned
+    stopped_at: int | None = None  # index in `text` where a stop string begins
+    prefix_cut: int | None = None  # set when a stop string began inside `prefix`
+    _decoder: codecs.IncrementalDecoder = field(
+        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace"))
+
+    def push(self, data: bytes) -> str:
+        if self.stopped_at is not None:
+            return ""
+        self.text += self._decoder.decode(data)
+        return self._release()
+
+    def finish(self) -> str:
+        """End of stream: flush held-back text (incomplete bytes become U+FFFD)."""
+        if self.stopped_at is None:
+            self.text += self._decoder.decode(b"", final=True)
+        return self._release(final=True)
+
+    @property
+    def stopped(self) -> bool:
+        return self.stopped_at is not None
+
+    @property
+    def final_text(self) -> str:
+        return self.text if self.stopped_at is None else self.text[: self.stopped_at]
+
+    def _release(self, final: bool = False) -> str:
+        if self.stops and self.stopped_at is None:
+            # Search from where a stop string could begin, the shown prefix included.
+            combined = self.prefix + self.text
+            longest = max(len(s) for s in self.stops)
+            begin = max(0, len(self.prefix) + self.shown - longest)
+            hit = earliest_stop(combined, self.stops, begin)
+            if hit is not None:
+                # A stop string that began in the prefix cuts the prefix too.
+                self.prefix_cut = hit if hit < len(self.prefix) else None
+                self.stopped_at = max(hit - len(self.prefix), 0)
+                self.text = self.text[: self.stopped_at]
+        limit = len(self.final_text)
+        if not final and self.stopped_at is None and self.stops:
+            limit -= _partial_stop_len(self.text, self.stops)
+        if limit <= self.shown:
+            return ""
+        out = self.text[self.shown:limit]
+        self.shown = limit
+        return out

@@ -1,0 +1,143 @@
+"""The full record of one answer, and its JSON format (a public, documented format:
+see docs/TRACE_FORMAT.md).
+
+Invariants every trace keeps:
+- `answer == kept_draft + continuation`, character for character;
+- the texts of `spans` concatenate to `answer`;
+- `switch_index` is the rule of `switch.py` applied to `draft_token_probs`
+  (for modes that score a draft).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .switch import near_ties, switch_index, window_scores
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class ModelIdentity:
+    role: str  # "drafter" | "base"
+    name: str
+    path: str
+    architecture: str
+    quantization: str
+    size_bytes: int
+    n_vocab: int = 0
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelIdentity":
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass
+class TokenRecord:
+    """One token: its id, its text piece, and a probability.
+
+    For draft tokens `logprob` is the base model's log-probability of the token (the
+    check); for continuation tokens it is the base model's own log-probability.
+    Pieces concatenate to the decoded text; a token ending inside a multi-byte
+    character has an empty piece and the next one carries the whole character.
+    """
+    id: int
+    text: str
+    logprob: float
+
+    def to_list(self) -> list[Any]:
+        return [self.id, self.text, self.logprob]
+
+    @classmethod
+    def from_list(cls, row: list[Any]) -> "TokenRecord":
+        return cls(int(row[0]), str(row[1]), float(row[2]))
+
+
+@dataclass
+class Trace:
+    mode: str
+    threshold: float
+    window: int
+    settings: dict[str, Any]
+    messages: list[dict[str, str]]
+    models: dict[str, ModelIdentity] = field(default_factory=dict)
+    answer: str = ""
+    spans: list[dict[str, str]] = field(default_factory=list)
+    draft_text: str = ""  # everything the drafter wrote (also past the switch point)
+    draft_tokens: list[TokenRecord] = field(default_factory=list)  # base tokens, scored
+    switch_index: int | None = None  # k; None for base-only and drafter-only answers
+    switch_fired: bool = False  # a window reached the threshold (else the whole draft is kept)
+    switch_char: int = 0  # characters of `answer` written by the drafter
+    kept_draft: str = ""
+    continuation: str = ""
+    continuation_tokens: list[TokenRecord] = field(default_factory=list)
+    stop_reason: str = ""  # eos | stop_string | max_tokens | context_full | cancelled
+    timings: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    near_ties: list[int] = field(default_factory=list)  # window positions within 1e-3 of threshold
+    continuation_near_ties: list[int] = field(default_factory=list)  # greedy picks with top-2 gap < 1e-3
+    backend: str = ""  # CPU | CUDA | Metal | ...
+    created_at: float = field(default_factory=time.time)
+    format_version: int = FORMAT_VERSION
+
+    # -- derived views -------------------------------------------------------------
+    @property
+    def draft_token_probs(self) -> list[float]:
+        import math
+        return [math.exp(t.logprob) for t in self.draft_tokens]
+
+    @property
+    def window_scores(self) -> list[float]:
+        return window_scores(self.draft_token_probs, self.window)
+
+    @property
+    def discarded_draft(self) -> str:
+        """Draft text the base model did not keep (empty when the whole draft was kept)."""
+        return self.draft_text[len(self.kept_draft):] if self.draft_text.startswith(
+            self.kept_draft) else ""
+
+    def what_if(self, threshold: float, window: int) -> int | None:
+        """Where the switch would fall with other settings, from the stored probabilities."""
+        if self.switch_index is None:
+            return None
+        return switch_index(self.draft_token_probs, window, threshold)
+
+    def recompute_near_ties(self) -> list[int]:
+        upto = self.switch_index if self.switch_index is not None else None
+        return near_ties(self.draft_token_probs, self.window, self.threshold, upto=upto)
+
+    def check(self) -> None:
+        """Raise AssertionError if an invariant is broken (used by tests and on load)."""
+        assert self.answer == self.kept_draft + self.continuation, "answer != kept + continuation"
+        assert "".join(s["text"] for s in self.spans) == self.answer, "spans do not cover answer"
+        assert self.answer[: self.switch_char] == self.kept_draft, "switch_char mismatch"
+
+    # -- JSON ----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["draft_tokens"] = [t.to_list() for t in self.draft_tokens]
+        data["continuation_tokens"] = [t.to_list() for t in self.continuation_tokens]
+        data["draft_token_probs"] = self.draft_token_probs
+        data["models"] = {role: asdict(m) for role, m in self.models.items()}
+        return data
+
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Trace":
+        known = set(cls.__dataclass_fields__)
+        kwargs = {k: v for k, v in data.items() if k in known}
+        kwargs["draft_tokens"] = [TokenRecord.from_list(r) for r in data.get("draft_tokens", [])]
+        kwargs["continuation_tokens"] = [TokenRecord.from_list(r)
+                                         for r in data.get("continuation_tokens", [])]
+        kwargs["models"] = {role: ModelIdentity.from_dict(m)
+                            for role, m in data.get("models", {}).items()}
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Trace":
+        return cls.from_dict(json.loads(text))
