@@ -29,10 +29,13 @@ def test_exactly_at_threshold_switches():
     # through exp(log(p)*6/6) only if we choose p representable: use a window of 1.
     probs = [0.1, 0.8, 0.9]
     assert switch_index(probs, window=1, threshold=0.8) == 1
-    # window 2: g_1 = sqrt(0.1*0.8) < 0.8, g_2 = sqrt(0.72) < 0.8 -> no switch
-    assert first_switch(probs, 2, 0.8) is None
-    exact = [0.64, 1.0]  # sqrt(0.64 * 1.0) == 0.8 exactly in floating point
+    # window 2: g_1 = sqrt(0.1*0.8) < 0.8, g_2 = sqrt(0.72) = 0.85 -> switch at 2
+    assert first_switch(probs, 2, 0.8) == 2
+    assert first_switch(probs, 2, 0.86) is None
+    exact = [0.64, 1.0]
     assert window_scores(exact, 2)[1] == pytest.approx(0.8, abs=1e-15)
+    # sqrt(0.25 * 1.0) is exactly 0.5: the window ending at j=2 reaches a 0.5 threshold.
+    assert switch_index([0.2, 0.25, 1.0, 0.8], window=2, threshold=0.5) == 2
     assert first_switch(exact, 2, window_scores(exact, 2)[1]) == 1
 
 
@@ -66,9 +69,10 @@ def test_detector_matches_pure_rule_and_truncates():
     for p in probs:
         det.push(p)
     assert det.scores == window_scores(probs, 3)
-    assert det.switch_at == first_switch(probs, 3, 0.9)
-    det.truncate(det.switch_at)
-    assert not det.fired and len(det.probs) == det.switch_at
+    k = det.switch_at
+    assert k is not None and k == first_switch(probs, 3, 0.9)
+    det.truncate(k)
+    assert not det.fired and len(det.probs) == k
     det.push(probs[len(det.probs)])
     assert det.fired
 

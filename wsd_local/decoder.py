@@ -24,7 +24,7 @@ from .config import DecodingSettings
 from .events import (BaseToken, DraftRescored, DraftScored, DraftToken, Event, Finished,
                      PhaseChanged, SwitchFound)
 from .messages import Message
-from .switch import NEAR_TIE, SwitchDetector, near_ties
+from .switch import TOKEN_NEAR_TIE, SwitchDetector, near_ties
 from .templates import STOP_STRINGS, base_frame, render_chat
 from .textstream import TextStream, token_pieces
 from .trace import TokenRecord, Trace
@@ -300,7 +300,7 @@ class Decoder:
             for tok in gen:
                 new = stream.push(self.base.token_bytes(tok.id))  # type: ignore[attr-defined]
                 records.append(TokenRecord(tok.id, "", tok.logprob))
-                if s.greedy and tok.top_margin < NEAR_TIE:
+                if s.greedy and tok.top_margin < TOKEN_NEAR_TIE:
                     ties.append(len(records) - 1)
                 if new:
                     yield BaseToken(new, tok.id, tok.logprob)

@@ -78,7 +78,7 @@ class Trace:
     timings: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     near_ties: list[int] = field(default_factory=list)  # window positions within 1e-3 of threshold
-    continuation_near_ties: list[int] = field(default_factory=list)  # greedy picks with top-2 gap < 1e-3
+    continuation_near_ties: list[int] = field(default_factory=list)  # greedy picks with a top-2 gap < TOKEN_NEAR_TIE
     backend: str = ""  # CPU | CUDA | Metal | ...
     created_at: float = field(default_factory=time.time)
     format_version: int = FORMAT_VERSION

@@ -20,7 +20,8 @@ import contextlib, io, json, sys, time
 import llama_cpp
 args = json.loads(sys.argv[1])
 with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-    llama_cpp.llama_log_set(llama_cpp.llama_log_callback(lambda *a: None), None)
+    quiet = llama_cpp.llama_log_callback(lambda *a: None)  # kept referenced: llama.cpp calls it later
+    llama_cpp.llama_log_set(quiet, None)
     llm = llama_cpp.Llama(model_path=args["model"], n_ctx=args["n_ctx"], n_gpu_layers=args["ngl"],
                           logits_all=True, verbose=False)
 best = float("inf")

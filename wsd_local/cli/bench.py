@@ -1,10 +1,62 @@
-"""`wsd bench` (in progress)."""
+"""`wsd bench`: base-only, drafter-only, paper and online WSD over a fixed prompt set."""
 
 from __future__ import annotations
 
 import argparse
+import sys
+
+from ..bench.prompts import BENCH_PROMPTS
+from .options import add_decoding_options, add_model_options, runtime_from_args, settings_from_args
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("bench", help="benchmark the modes on a fixed prompt set")
-    parser.set_defaults(func=lambda args: 2)
+    parser = sub.add_parser("bench", help="benchmark the modes on a fixed prompt set",
+                            description="Runs every prompt in base, draft, paper and wsd modes "
+                                        "and prints a table and the tracked ratios.")
+    parser.add_argument("--prompts", type=int, default=len(BENCH_PROMPTS),
+                        help=f"how many of the {len(BENCH_PROMPTS)} fixed prompts to run")
+    parser.add_argument("--modes", default="base,draft,paper,wsd", help="comma-separated modes")
+    parser.add_argument("--skip-baselines", action="store_true",
+                        help="skip the scoring-pass and controller-overhead comparisons")
+    add_model_options(parser)
+    add_decoding_options(parser)
+    parser.set_defaults(func=run, max_tokens=256, draft_max_tokens=512)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bench.report import summary, table
+    from ..bench.runner import measure_overhead, measure_scoring, run_bench
+    from ..engine import Engine
+    from ..errors import ConfigError
+
+    settings = settings_from_args(args)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not 1 <= args.prompts <= len(BENCH_PROMPTS):
+        raise ConfigError(f"--prompts must be between 1 and {len(BENCH_PROMPTS)}")
+    engine = Engine.load(args.drafter, args.base, runtime_from_args(args))
+    prompts = BENCH_PROMPTS[: args.prompts]
+    print(f"wsd bench · backend {engine.backend_name} · drafter {engine.drafter.identity.name} "
+          f"({engine.drafter.identity.quantization}) · base {engine.base.identity.name} "
+          f"({engine.base.identity.quantization}) · {len(prompts)} prompts · max_tokens "
+          f"{settings.max_tokens}, draft_max_tokens {settings.draft_max_tokens}, threshold "
+          f"{settings.threshold}, window {settings.window}, chunk {settings.chunk_tokens}", flush=True)
+
+    def progress(text: str) -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write(f"\r\x1b[2K{text}")
+            sys.stderr.flush()
+
+    result = run_bench(engine, prompts, settings, modes, progress)
+    if not args.skip_baselines:
+        paper = [r for r in result.rows if r.mode == "paper" and r.trace.draft_tokens]
+        if paper:
+            longest = max(paper, key=lambda r: len(r.trace.draft_tokens))
+            progress("scoring pass vs logits_all")
+            result.scoring = measure_scoring(engine, longest.trace)
+        progress("controller overhead")
+        result.overhead = measure_overhead(engine, prompts[0])
+    progress("")
+    print(table(result))
+    print()
+    print(summary(result, settings.chunk_tokens, settings.window))
+    return 0

@@ -1,10 +1,236 @@
-"""`wsd models ...` (catalog, info, pull, add, convert)."""
+"""`wsd models ...`: list, info, pull, add, remove, convert, check.
+
+Tables and reports go to stdout; progress and status lines to stderr, so
+`wsd models list --json | jq` stays clean.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import ModelError
+
+
+def _say(text: str) -> None:
+    print(f"wsd: {text}", file=sys.stderr, flush=True)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("models", help="list, inspect, download and convert models")
+    parser = sub.add_parser("models", help="list, inspect, download and convert models",
+                            description="Model management: the catalog, downloads, GGUF inspection and "
+                                        "safetensors-to-GGUF conversion (for Pilot-3B).")
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
+    cmds = parser.add_subparsers(dest="models_command", metavar="ACTION", parser_class=type(parser))
+
+    p = cmds.add_parser("list", help="installed and available models")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_list)
+
+    p = cmds.add_parser("info", help="GGUF metadata of a model (no model load)")
+    p.add_argument("model", metavar="NAME|PATH")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_info)
+
+    p = cmds.add_parser("pull", help="download a catalog model or hf:REPO/FILE.gguf",
+                        description="Download into the models folder (resumes an interrupted download; "
+                                    "honours HF_HUB_OFFLINE and HF_TOKEN). A catalog model published as "
+                                    "safetensors (pilot-3b) is converted.")
+    p.add_argument("model", metavar="NAME|hf:REPO/FILE")
+    p.add_argument("--name", help="register under this name (default: the catalog name or the file name)")
+    p.add_argument("--role", choices=("drafter", "base"),
+                   help="default: the catalog's, else drafter if the file has a chat template")
+    p.add_argument("--revision", help="branch, tag or commit on the Hub")
+    p.add_argument("--quant", help="for models that are converted: the quantization (default Q4_K_M)")
+    p.set_defaults(func=cmd_pull)
+
+    p = cmds.add_parser("add", help="register a local GGUF file")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--name", required=True)
+    p.add_argument("--role", required=True, choices=("drafter", "base"))
+    p.set_defaults(func=cmd_add)
+
+    p = cmds.add_parser("remove", help="unregister a model (the file stays unless --delete)")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--delete", action="store_true", help="also delete the file if it is in the models folder")
+    p.set_defaults(func=cmd_remove)
+
+    p = cmds.add_parser("convert", help="convert a Llama safetensors checkpoint to GGUF (e.g. songff/Pilot-3B)",
+                        description="Download (or read from a local folder) a LlamaForCausalLM checkpoint in "
+                                    "Hugging Face layout, write a GGUF with the gguf package, quantize it with "
+                                    "llama.cpp and register it.")
+    p.add_argument("source", metavar="REPO|FOLDER")
+    p.add_argument("--quant", default="Q4_K_M", type=str.upper,
+                   help="target type: Q4_K_M (default), Q5_K_M, Q6_K, Q8_0, Q4_0, BF16, F16, F32, ...")
+    p.add_argument("--name", help="register under this name (default: pilot-3b for songff/Pilot-3B, else the folder name)")
+    p.add_argument("--role", default="drafter", choices=("drafter", "base"))
+    p.add_argument("--outfile", type=Path, help="where to write the GGUF (default: the models folder)")
+    p.add_argument("--revision", help="branch, tag or commit on the Hub")
+    p.add_argument("--threads", type=int, help="quantization threads (default: all cores)")
+    p.set_defaults(func=cmd_convert)
+
+    p = cmds.add_parser("check", help="pair check: shared tokenizer? chat templates where expected?")
+    p.add_argument("--drafter", metavar="NAME|PATH", default=None, help="default: the demo drafter")
+    p.add_argument("--base", metavar="NAME|PATH", default=None, help="default: the demo base model")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_check)
+
+
+# -- list -------------------------------------------------------------------------------
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from ..models.info import format_bytes
+    from ..models.listing import list_models
+    from ..paths import models_dir
+
+    rows = list_models()
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2))
+        return 0
+    table = [("NAME", "ROLE", "STATUS", "SIZE", "ARCH", "QUANT", "CTX", "WHERE")]
+    for r in rows:
+        table.append((r.name, r.role, r.status, format_bytes(r.size_bytes), r.architecture or "-",
+                      r.quantization or "-", str(r.context_length) if r.context_length else "-", r.where))
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+    print(f"\nmodels folder: {models_dir()}  (get one with `wsd models pull NAME`)")
+    return 0
+
+
+# -- info -------------------------------------------------------------------------------
+
+def _model_path(spec: str) -> tuple[str, Path]:
+    from ..models.resolve import resolve_model
+
+    resolved = resolve_model(spec, "base")
+    return resolved.name, resolved.path
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from ..models.info import format_bytes, format_count, read_gguf
+
+    name, path = _model_path(args.model)
+    info = read_gguf(path, arrays={"tokenizer.ggml.tokens"})
+    if args.json:
+        print(json.dumps({"name": name, **info.summary(),
+                          "chat_template": info.chat_template}, indent=2))
+        return 0
+    template = info.chat_template
+    template_line = (f"yes ({len(template)} characters): fits a drafter; a base model should have none"
+                     if template else "none: fits a base model; a drafter needs one")
+    special = ", ".join(f"{k} {v}" for k, v in info.special_tokens().items()) or "-"
+    lines = [
+        ("file", f"{path}"),
+        ("size", format_bytes(info.file_size)),
+        ("architecture", info.architecture + (f"  ({info.name})" if info.name else "")),
+        ("parameters", f"{format_count(info.parameter_count)} ({info.parameter_count:,})"),
+        ("quantization", info.quantization),
+        ("context length", str(info.context_length or "-")),
+        ("layers", f"{info.block_count or '-'} (embedding {info.embedding_length or '-'})"),
+        ("vocabulary", f"{info.vocab_size or '-'} tokens"),
+        ("tokenizer", f"{info.tokenizer_model or '-'} (pre-tokenizer {info.tokenizer_pre or 'default'})"),
+        ("special tokens", special),
+        ("chat template", template_line),
+        ("tensors", f"{len(info.tensors)} (GGUF v{info.version})"),
+    ]
+    print(name)
+    for key, value in lines:
+        print(f"  {key:<15} {value}")
+    return 0
+
+
+# -- pull / add / remove ------------------------------------------------------------------
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from ..models.download import pull
+
+    entry = pull(args.model, name=args.name, role=args.role, revision=args.revision, quant=args.quant, say=_say)
+    print(f"{entry.name}: {entry.role}, {entry.path}")
+    return 0
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from ..models import catalog, registry
+    from ..models.demo import DEMO_BASE, DEMO_DRAFTER
+    from ..models.info import read_gguf
+
+    name = registry.check_name(args.name)
+    if name in (DEMO_DRAFTER, DEMO_BASE):
+        raise ModelError(f"{name} is the name of a demo model", "choose another --name")
+    entry = catalog.get(name)
+    path = Path(args.path).expanduser()
+    info = read_gguf(path)  # a folder, a text file or a truncated file stops here
+    if entry is not None and entry.role != args.role:
+        raise ModelError(f"{name} is a {entry.role} in the catalog", "choose another --name")
+    reg = registry.register(name, path, args.role, "local")
+    print(f"{reg.name}: {reg.role}, {info.architecture} {info.quantization}, {reg.path}")
+    for warning in _role_warnings(args.role, info.chat_template is not None, path):
+        _say(f"warning: {warning}")
+    return 0
+
+
+def _role_warnings(role: str, has_template: bool, path: Path) -> list[str]:
+    if role == "base" and has_template:
+        return [f"{path.name} has a chat template; WSD expects a pretrained base model without one"]
+    if role == "drafter" and not has_template:
+        return [f"{path.name} has no chat template; a drafter needs one to be prompted as a chat model"]
+    return []
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from ..models import registry
+    from ..paths import models_dir
+
+    entry = registry.unregister(args.name)
+    print(f"unregistered {entry.name} ({entry.path})")
+    if args.delete:
+        file = entry.file.resolve()
+        folder = models_dir().resolve()
+        if folder in file.parents and file.is_file():
+            file.unlink()
+            print(f"deleted {file}")
+        else:
+            _say(f"kept {file}: only files inside the models folder ({folder}) are deleted")
+    return 0
+
+
+# -- convert ------------------------------------------------------------------------------
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from ..models.convert import convert
+    from ..models.info import format_bytes, format_count
+
+    result = convert(args.source, quant=args.quant, name=args.name, role=args.role, outfile=args.outfile,
+                     revision=args.revision, threads=args.threads, say=_say, progress=sys.stderr.isatty())
+    info = result.info
+    print(f"{result.registered.name}: {info.architecture}, {format_count(info.parameter_count)} parameters, "
+          f"{info.quantization}, {format_bytes(info.file_size)}, {result.path} ({result.seconds:.1f} s)")
+    return 0
+
+
+# -- check --------------------------------------------------------------------------------
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from ..models.pair import check_pair
+    from ..models.resolve import resolve_model
+
+    drafter = resolve_model(args.drafter, "drafter")
+    base = resolve_model(args.base, "base")
+    report = check_pair(drafter.path, base.path)
+    if args.json:
+        print(json.dumps({"drafter_name": drafter.name, "base_name": base.name, **report.as_dict()}, indent=2))
+        return 0
+    print(f"drafter  {drafter.name}: {report.drafter_tokenizer}, {report.drafter_vocab} tokens, "
+          f"chat template {'yes' if report.drafter_has_chat_template else 'no'}")
+    print(f"base     {base.name}: {report.base_tokenizer}, {report.base_vocab} tokens, "
+          f"chat template {'yes' if report.base_has_chat_template else 'no'}")
+    if report.shared_tokenizer:
+        print(f"shared tokenizer: yes ({report.reason}); draft token ids go to the base model as they are")
+    else:
+        print(f"shared tokenizer: no ({report.reason}); the draft text is re-tokenized for the base model")
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    return 0

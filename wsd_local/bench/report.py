@@ -1,0 +1,95 @@
+"""The benchmark's printed report: a row per prompt and mode, then the tracked ratios."""
+
+from __future__ import annotations
+
+from .runner import BenchResult
+
+MB = 1024 * 1024
+
+# A laptop/workstation pair the per-token costs are projected onto: Q4_K_M sizes of a
+# 3B drafter (Pilot-3B converted) and an 8B base model.
+PROJECTED = {"drafter_bytes": 2.0e9, "base_bytes": 4.9e9}
+
+
+def table(result: BenchResult) -> str:
+    head = (f"{'#':>2} {'mode':<5} {'wall s':>7} {'drafter':>7} {'base':>5} {'draft t/s':>9} "
+            f"{'check t/s':>9} {'base t/s':>8} {'switch':>6} {'past':>5} stop")
+    lines = [head, "-" * len(head)]
+    for r in result.rows:
+        t, c = r.trace.timings, r.trace.counts
+
+        def rate(n: int, s: float) -> str:
+            return f"{n / s:.0f}" if n and s else "-"
+
+        k = r.trace.switch_index
+        switch = "-" if k is None else (f"{k}" if r.trace.switch_fired else f"{k}*")
+        past = "-" if k is None else str(c.get("draft_tokens_past_switch", 0))
+        lines.append(
+            f"{r.prompt_index:>2} {r.mode:<5} {r.wall_s:>7.2f} {c.get('draft_tokens', 0):>7} "
+            f"{c.get('base_tokens', 0):>5} {rate(c.get('draft_tokens', 0), t.get('draft_s', 0)):>9} "
+            f"{rate(c.get('draft_tokens_scored', 0), t.get('score_s', 0)):>9} "
+            f"{rate(c.get('base_tokens_generated', 0), t.get('continue_s', 0)):>8} {switch:>6} {past:>5} "
+            f"{r.trace.stop_reason}")
+    lines.append("switch: k in base tokens of the draft; * = threshold never reached, whole draft kept;"
+                 " past = drafter tokens written after the switch point")
+    return "\n".join(lines)
+
+
+def summary(result: BenchResult, chunk_tokens: int, window: int) -> str:
+    out: list[str] = []
+    modes = {r.mode for r in result.rows}
+
+    def check(ok: bool) -> str:
+        return "ok" if ok else "MISSED"
+
+    if {"wsd", "paper"} <= modes:
+        ratio = result.wall("wsd") / result.wall("paper")
+        out.append(f"online WSD wall time / paper WSD:         {ratio:.2f}x  (target <= 0.80: {check(ratio <= 0.8)})")
+        past_online = max(r.trace.counts.get("draft_tokens_past_switch", 0) for r in result.by_mode("wsd"))
+        past_paper = max(r.trace.counts.get("draft_tokens_past_switch", 0) for r in result.by_mode("paper"))
+        limit = chunk_tokens + window
+        out.append(f"draft tokens past the switch, worst answer: online {past_online}, paper {past_paper}"
+                   f"  (target online <= chunk + window = {limit}: {check(past_online <= limit)})")
+    if {"wsd", "base"} <= modes:
+        ratio = result.per_answer_token("wsd") / result.per_answer_token("base")
+        out.append(f"online WSD / base-only, time per answer token: {ratio:.2f}x  (target <= 1.10: {check(ratio <= 1.1)})")
+        costs = result.unit_costs()
+        out.append(f"per-token costs: drafting {costs['draft'] * 1e3:.1f} ms, scoring {costs['score'] * 1e3:.1f} ms, "
+                   f"base decoding {costs['base'] * 1e3:.1f} ms")
+        out.append(projection(result, costs))
+    if result.overhead:
+        o = result.overhead
+        out.append(f"controller overhead: engine {o['engine_s']:.3f}s vs bare loop {o['bare_s']:.3f}s "
+                   f"for {o['tokens']:.0f} tokens = {o['ratio']:.3f}x  (target <= 1.05: {check(o['ratio'] <= 1.05)})")
+    if result.scoring:
+        s = result.scoring
+        out.append(f"scoring pass: {s['score_s']:.3f}s vs Llama.eval(logits_all=True) {s['eval_logits_all_s']:.3f}s "
+                   f"on {s['tokens']:.0f} tokens ({s['draft_tokens']:.0f} scored) = {s['ratio']:.2f}x  "
+                   f"(target <= 0.75: {check(s['ratio'] <= 0.75)})")
+    budget = result.model_bytes + 400 * MB
+    out.append(f"peak RSS: {result.peak_rss / MB:.0f} MB; model files {result.model_bytes / MB:.0f} MB + 400 MB "
+               f"= {budget / MB:.0f} MB  ({result.peak_rss / max(1, result.model_bytes):.2f}x the files; "
+               f"target: {check(result.peak_rss <= budget)})")
+    return "\n".join(out)
+
+
+def projection(result: BenchResult, costs: dict[str, float]) -> str:
+    """Project WSD vs base-only onto a 3B drafter + 8B base from the measured costs.
+
+    Decoding one token reads every weight once, so its cost scales with the model file;
+    the ratio of scoring to decoding on the base model (batched vs one by one) is taken
+    as measured. Per answer token: WSD = f*(draft' + score') + (1-f)*base', base-only =
+    base', with f the measured fraction of the answer written by the drafter.
+    """
+    drafter = result.rows[0].trace.models.get("drafter") if result.rows else None
+    base = result.rows[0].trace.models.get("base") if result.rows else None
+    if not drafter or not base or not all(v == v for v in costs.values()):
+        return "projection: needs wsd and base runs"
+    f = result.switch_fraction()
+    base_cost = costs["base"] * PROJECTED["base_bytes"] / base.size_bytes
+    draft_cost = costs["draft"] * PROJECTED["drafter_bytes"] / drafter.size_bytes
+    score_cost = costs["score"] / costs["base"] * base_cost
+    wsd = f * (draft_cost + score_cost) + (1 - f) * base_cost
+    return (f"projection, 3B drafter + 8B base (Q4_K_M, {PROJECTED['drafter_bytes'] / 1e9:.1f} + "
+            f"{PROJECTED['base_bytes'] / 1e9:.1f} GB), drafter writes {f:.0%} of the answer: WSD / base-only "
+            f"= {wsd / base_cost:.2f}x per answer token ({'faster' if wsd < base_cost else 'slower'})")
