@@ -29,7 +29,8 @@ SMALL = DecodingSettings(max_tokens=48, draft_max_tokens=64)
 
 
 def _full_logits_logprobs(model_path: str, tokens: list[int], start: int) -> list[float]:
-    """Reference: every position's logits from llama.cpp's own `logits_all` path."""
+    """Reference: every position's logits from llama.cpp's own `logits_all` path, the
+    whole sequence in one batch."""
     import llama_cpp
 
     with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
@@ -52,7 +53,9 @@ def _full_logits_logprobs(model_path: str, tokens: list[int], start: int) -> lis
 def test_scoring_matches_full_logits(demo_engine, role):
     model = getattr(demo_engine, role)
     prompt = model.tokenize("\n\n[User]\nWhat is tea?\n\n[Assistant]\n", add_bos=True)
-    text = "Tea is a drink made by pouring hot water over the leaves of the tea plant."
+    text = ("Tea is a drink made by pouring hot water over the leaves of the tea plant. It is "
+            "grown in China, India and Kenya, and people drink it hot or cold, with milk, lemon "
+            "or honey, at breakfast or in the afternoon.")
     tokens = model.tokenize(base_frame(normalize("What is tea?")) + text, add_bos=True)
     assert tokens[: len(prompt)] == prompt
     ours = model.score(tokens, start=len(prompt))

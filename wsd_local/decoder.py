@@ -148,6 +148,11 @@ class Decoder:
         self.trace.counts.update(prompt_tokens_drafter=len(drafter_prompt),
                                  prompt_tokens_base=len(self.base_prompt))
         self.detector = SwitchDetector(s.window, s.threshold)
+        # Same vocabulary: the drafter's token ids are the base model's draft tokens
+        # (no re-tokenization, nothing unstable); checked once per pair of models.
+        self.shared_vocab = (self.drafter.n_vocab == self.base.n_vocab
+                             and self.drafter.vocab_fingerprint == self.base.vocab_fingerprint)  # type: ignore[attr-defined]
+        self.trace.counts["shared_vocabulary"] = int(self.shared_vocab)
         self.scored: list[int] = []  # base ids of the draft scored so far
         self.prompt_shared, self.frame_overlap = len(self.base_prompt), 0
         self.draft_records: list[TokenRecord] = []
@@ -165,7 +170,7 @@ class Decoder:
             return self._stopped_while_drafting(draft)
         if not self.detector.fired:
             # Paper mode's only check, or online mode's last one: the draft is complete.
-            yield from self._score_step(draft.text, final=True)
+            yield from self._score_step(draft, final=True)
             if self.cancel.is_set():
                 return self._stopped_while_drafting(draft)
 
@@ -207,7 +212,7 @@ class Decoder:
                 yield DraftToken(new, tok.id, tok.logprob)
                 if online_scoring and len(draft.ids) % online_scoring == 0:
                     since = self.timer.add("draft_s", since)
-                    yield from self._score_step(draft.text, final=False)
+                    yield from self._score_step(draft, final=False)
                     since = time.perf_counter()
                     if self.detector.fired:
                         break
@@ -242,12 +247,10 @@ class Decoder:
             yield DraftScored(j, rec.text, math.exp(rec.logprob), g, is_switch=j == self.forced_switch)
         self.trace.counts["draft_tokens"] = self.replay.counts.get("draft_tokens", 0)
 
-    def _score_step(self, draft_text: str, final: bool) -> Iterator[Event]:
-        """Score the draft tokens that are new and stable since the last step."""
+    def _retokenize(self, draft_text: str) -> list[int]:
+        """The draft in base tokens: the frame plus the draft, right-stripped, tokenized
+        by the base model (the paper's check), minus the frame's own tokens."""
         assert self.base is not None
-        since = time.perf_counter()
-        if not draft_text.strip():
-            return  # nothing to score yet; rstrip() would also eat the frame's newline
         full = self.base.tokenize((self.frame + draft_text).rstrip(), add_bos=True)
         shared = _common_prefix(full, self.base_prompt)
         if shared == len(self.base_prompt) and len(full) > shared:
@@ -257,8 +260,21 @@ class Decoder:
             # the shared prefix and skip the frame bytes the first draft token repeats.
             self.prompt_shared = shared
             self.frame_overlap = len(self.frame.encode()) - len(self.base.detokenize(full[:shared]))
-        candidate = full[self.prompt_shared:]
-        stable = len(candidate) if final else max(0, len(candidate) - UNSTABLE_TAIL_TOKENS)
+        return full[self.prompt_shared:]
+
+    def _score_step(self, draft: _Draft, final: bool) -> Iterator[Event]:
+        """Score the draft tokens that are new and stable since the last step."""
+        assert self.base is not None
+        since = time.perf_counter()
+        draft_text = draft.text
+        if self.shared_vocab:
+            candidate = list(draft.ids)
+            stable = len(candidate)
+        else:
+            if not draft_text.strip():
+                return  # nothing to score yet; rstrip() would also eat the frame's newline
+            candidate = self._retokenize(draft_text)
+            stable = len(candidate) if final else max(0, len(candidate) - UNSTABLE_TAIL_TOKENS)
         same = _common_prefix(self.scored, candidate[:stable])
         if same < len(self.scored):
             self.detector.truncate(same)

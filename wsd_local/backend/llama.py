@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
+import hashlib
 import io
 import os
 import threading
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import llama_cpp
 import numpy as np
@@ -28,9 +30,10 @@ from .protocol import GeneratedToken
 from .sampling import choose, log_softmax_at
 
 GGUF_MAGIC = b"GGUF"
-#: Rows of logits requested per decode call. Each row is n_vocab floats (1 MiB for
-#: Gemma's 262k vocabulary) and llama.cpp keeps its output buffer at the largest size
-#: ever asked for, so scoring in slices keeps memory flat.
+#: Batches of known tokens are padded to a multiple of this (see "the KV cache" below).
+MIN_BATCH = 16
+#: Rows of logits per decode call: a row is n_vocab floats (1 MiB for Gemma's 262k
+#: words) and llama.cpp keeps its output buffer at the largest size ever asked for.
 MAX_OUTPUT_ROWS = 32
 
 # general.file_type values (llama_ftype) to names, for model identities.
@@ -108,6 +111,7 @@ class LlamaBackend:
         self._n_batch = int(self.llm.n_batch)
         self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
         self._pieces: dict[int, bytes] = {}
+        self._canonical = 0  # leading cached tokens computed as full grid blocks
         self._cached: list[int] = []  # tokens whose K/V sit in the cache, positions 0..n-1
         self.stop_reason = ""  # why the last generate() ended: eos | max_tokens | context_full | cancelled
         self.metadata: dict[str, str] = dict(self.llm.metadata)
@@ -135,6 +139,16 @@ class LlamaBackend:
             return ""
         return llama_cpp.llama_vocab_get_text(self._vocab, token).decode("utf-8", errors="replace")
 
+    @functools.cached_property
+    def vocab_fingerprint(self) -> str:
+        """A digest of every token's text and type: equal digests mean token ids can be
+        handed from one model to the other without re-tokenizing."""
+        digest = hashlib.sha256(str(self.n_vocab).encode())
+        for token in range(self.n_vocab):
+            digest.update(llama_cpp.llama_vocab_get_text(self._vocab, token) or b"")
+            digest.update(b"\0%d\0" % llama_cpp.llama_vocab_get_attr(self._vocab, token))
+        return digest.hexdigest()
+
     # -- text ----------------------------------------------------------------------
     def tokenize(self, text: str, add_bos: bool, special: bool = False) -> list[int]:
         return list(self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special))
@@ -161,40 +175,80 @@ class LlamaBackend:
         return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
 
     # -- the KV cache ----------------------------------------------------------------
+    # llama.cpp's CPU matrix kernels take another path for small batches and for the
+    # rows left over from their tiles, and on the demo Gemma model the paths disagree by
+    # up to 0.4 in log-probability (one generated token at a time vs a batch, or the same
+    # tokens split 54 + 32 vs evaluated at once). So every evaluation of known tokens is
+    # padded to a multiple of MIN_BATCH tokens (the padding leaves the cache at once):
+    # then a position's K/V and logits depend only on the tokens before it, the same in
+    # one pass or in online chunks. Such positions are "canonical" and may be
+    # reused by any later call; generated tokens (one-token batches) are not, and are
+    # re-evaluated when a later call needs them as context.
     def _reuse_prefix(self, tokens: Sequence[int], limit: int) -> int:
-        """Keep the cached prefix shared with `tokens` (at most `limit` tokens), drop the
-        rest of the cache, and return how many tokens are kept."""
+        """Keep the canonical cached prefix shared with `tokens` (at most `limit`
+        tokens), drop the rest of the cache, and return its length."""
         keep = 0
+        bound = min(self._canonical, len(tokens), limit)
         cached = self._cached
-        bound = min(len(cached), len(tokens), limit)
         while keep < bound and cached[keep] == tokens[keep]:
             keep += 1
         if keep < len(cached):
-            if not llama_cpp.llama_memory_seq_rm(self._memory, 0, keep, -1):
-                llama_cpp.llama_memory_clear(self._memory, True)
-                keep = 0
-            del self._cached[keep:]
+            self._forget_from(keep)
         return keep
+
+    def _forget_from(self, position: int) -> None:
+        if not llama_cpp.llama_memory_seq_rm(self._memory, 0, position, -1):
+            llama_cpp.llama_memory_clear(self._memory, True)
+            position = 0
+        del self._cached[position:]
+        self._canonical = min(self._canonical, position)
 
     def reset(self) -> None:
         llama_cpp.llama_memory_clear(self._memory, True)
         self._cached.clear()
+        self._canonical = 0
 
-    def _decode(self, tokens: Sequence[int], start_pos: int, output_rows: Sequence[int]) -> None:
-        """Evaluate `tokens` at positions start_pos.. with logits at the given offsets."""
+    def _decode(self, tokens: Sequence[int], start_pos: int, output_rows: Sequence[int],
+                pad: bool = True) -> None:
+        """Evaluate `tokens` at positions start_pos.. with logits at the given offsets;
+        padded to MIN_BATCH tokens unless `pad` is False (generation steps)."""
+        n_real = len(tokens)
+        extra = (-n_real) % MIN_BATCH if pad else 0
+        extra = min(extra, self.n_ctx - start_pos - n_real)  # no room past the context end
         batch = self._batch
         flags = set(output_rows)
-        for i, token in enumerate(tokens):
-            batch.token[i] = token
+        for i in range(n_real + extra):
+            batch.token[i] = tokens[i] if i < n_real else tokens[-1]
             batch.pos[i] = start_pos + i
             batch.n_seq_id[i] = 1
             batch.seq_id[i][0] = 0
             batch.logits[i] = 1 if i in flags else 0
-        batch.n_tokens = len(tokens)
+        batch.n_tokens = n_real + extra
         status = llama_cpp.llama_decode(self._ctx, batch)
         if status != 0:
             raise RuntimeError(f"llama_decode failed with status {status}")
+        if extra:
+            llama_cpp.llama_memory_seq_rm(self._memory, 0, start_pos + n_real, -1)
+        canonical = start_pos == self._canonical == len(self._cached) and (n_real + extra) % MIN_BATCH == 0
         self._cached.extend(tokens)
+        if canonical:
+            self._canonical = len(self._cached)
+
+    def _evaluate(self, tokens: Sequence[int], start: int, rows_from: int,
+                  on_rows: Callable[[int, list[int]], None] | None = None) -> None:
+        """Evaluate tokens[start:] with logits at every position >= rows_from, in calls of
+        at most MAX_OUTPUT_ROWS rows and n_batch tokens."""
+        pos = start
+        while pos < len(tokens):
+            end = min(len(tokens), pos + self._n_batch - MIN_BATCH)
+            first_row = max(pos, rows_from)
+            if end - first_row > MAX_OUTPUT_ROWS:
+                end = max(first_row + MAX_OUTPUT_ROWS, pos + 1)
+            rows = [i - pos for i in range(first_row, end)]
+            self._decode(tokens[pos:end], pos, rows)
+            if on_rows is not None and rows:
+                on_rows(pos, rows)
+            pos = end
 
     def _row(self, index: int) -> np.ndarray:
         ptr = llama_cpp.llama_get_logits_ith(self._ctx, index)
@@ -212,21 +266,17 @@ class LlamaBackend:
         if start < 1:
             raise ValueError("scoring needs at least one token of context")
         self._check_fits(len(tokens))
-        # Position j-1 predicts token j: those rows must be (re)computed.
+        # Position j-1 predicts token j: rows from start-1 on must be (re)computed.
         kept = self._reuse_prefix(tokens, limit=start - 1)
         logprobs: list[float] = []
-        pos = kept
-        while pos < len(tokens):
-            # Fill a batch: at most n_batch tokens and MAX_OUTPUT_ROWS rows of logits.
-            end = min(len(tokens), pos + self._n_batch)
-            rows = [i - pos for i in range(max(pos, start - 1), end) if i + 1 < len(tokens)]
-            if len(rows) > MAX_OUTPUT_ROWS:
-                rows = rows[:MAX_OUTPUT_ROWS]
-                end = pos + rows[-1] + 1
-            self._decode(tokens[pos:end], pos, rows)
+
+        def collect(pos: int, rows: list[int]) -> None:
             for r in rows:
-                logprobs.append(log_softmax_at(self._row(r), tokens[pos + r + 1]))
-            pos = end
+                if pos + r + 1 < len(tokens):
+                    logprobs.append(log_softmax_at(self._row(r), tokens[pos + r + 1]))
+
+        self._evaluate(tokens[: len(tokens) - 1] if len(tokens) > start else tokens, kept,
+                       start - 1, collect)
         return logprobs
 
     def generate(self, context: Sequence[int], max_new_tokens: int, *, temperature: float = 0.0,
@@ -239,11 +289,7 @@ class LlamaBackend:
         rng = np.random.default_rng(seed)
         kept = self._reuse_prefix(context, limit=len(context) - 1)
         # Evaluate the missing part; the last position's logits predict the next token.
-        pos = kept
-        while pos < len(context):
-            end = min(len(context), pos + self._n_batch)
-            self._decode(context[pos:end], pos, [end - pos - 1] if end == len(context) else [])
-            pos = end
+        self._evaluate(context, kept, len(context) - 1)
         self.stop_reason = "max_tokens"
         for _ in range(max_new_tokens):
             if cancel is not None and cancel.is_set():
@@ -258,7 +304,7 @@ class LlamaBackend:
             if len(self._cached) >= self.n_ctx:
                 self.stop_reason = "context_full"
                 return
-            self._decode([token], len(self._cached), [0])
+            self._decode([token], len(self._cached), [0], pad=False)
 
     def close(self) -> None:
         if getattr(self, "_batch", None) is not None:

@@ -1,0 +1,84 @@
+"""Online WSD (the switch found while the drafter writes) against the paper pipeline.
+
+With greedy decoding both must find the same switch and write the same answer. The two
+evaluate the same tokens in different batch shapes, which moves llama.cpp's numbers a
+little; where that decides a near tie, the trace flags it and this test says so in a
+warning rather than hiding it.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from wsd_local.config import DecodingSettings, RuntimeSettings
+from wsd_local.switch import switch_index
+
+PROMPTS = [
+    "How do I make my neighbour's dog stop barking?",
+    "What are some tips for sleeping better at night?",
+    "Explain why the sky is blue in simple terms.",
+    "Write a short thank-you note to a colleague who helped me move.",
+    "What should I pack for a weekend hiking trip?",
+    "How can I stop procrastinating on my homework?",
+    "What is 17 plus 25?",
+    "Give me three ideas for a healthy breakfast.",
+]
+SETTINGS = DecodingSettings(max_tokens=40, draft_max_tokens=96)
+
+
+def _compare(online, paper, label: str) -> None:
+    for trace in (online, paper):
+        trace.check()
+        assert trace.switch_index == switch_index(trace.draft_token_probs, trace.window, trace.threshold)
+    # The online pass scored a prefix of what the paper pass scored, token for token.
+    n = len(online.draft_tokens)
+    assert [t.id for t in online.draft_tokens] == [t.id for t in paper.draft_tokens[:n]], label
+    drift = max((abs(a - b) for a, b in zip(online.draft_token_probs, paper.draft_token_probs)), default=0.0)
+    assert drift < 2e-2, f"{label}: scores differ by {drift}"
+    if online.switch_index != paper.switch_index:
+        assert online.near_ties or paper.near_ties, f"{label}: switch differs without a near tie"
+        warnings.warn(f"{label}: switch {online.switch_index} (online) vs {paper.switch_index} (paper) "
+                      "decided by a window score within 1e-3 of the threshold")
+        return
+    assert online.kept_draft == paper.kept_draft, label
+    if online.answer != paper.answer:
+        assert online.continuation_near_ties or paper.continuation_near_ties, \
+            f"{label}: answers differ without a near tie"
+        warnings.warn(f"{label}: continuations part at a near tie of the base model's top-2 tokens")
+    # Online mode stops drafting at most one chunk (plus the window) past the switch.
+    limit = online.settings["chunk_tokens"] + online.window
+    assert online.counts["draft_tokens_past_switch"] <= limit, label
+    assert online.counts["draft_tokens"] <= paper.counts["draft_tokens"]
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_online_equals_paper_on_demo_pair(demo_engine, prompt):
+    online = demo_engine.run(prompt, SETTINGS.with_changes(mode="wsd"))
+    paper = demo_engine.run(prompt, SETTINGS.with_changes(mode="paper"))
+    assert online.counts["shared_vocabulary"] == 0  # 49k vs 262k words: re-tokenized
+    _compare(online, paper, prompt)
+
+
+@pytest.fixture(scope="module")
+def same_tokenizer_engine(demo_engine):
+    """The drafter as both models: one vocabulary, so token ids are handed over."""
+    from wsd_local.backend.llama import LlamaBackend
+    from wsd_local.engine import Engine
+
+    second = LlamaBackend(demo_engine.drafter.path, "base", RuntimeSettings(n_ctx=1024, n_gpu_layers=0),
+                          name="smollm2-135m-as-base")
+    engine = Engine(demo_engine.drafter, second)
+    yield engine
+    second.close()
+
+
+@pytest.mark.parametrize("prompt", PROMPTS[:4])
+def test_online_equals_paper_on_same_tokenizer_pair(same_tokenizer_engine, prompt):
+    online = same_tokenizer_engine.run(prompt, SETTINGS.with_changes(mode="wsd"))
+    paper = same_tokenizer_engine.run(prompt, SETTINGS.with_changes(mode="paper"))
+    assert online.counts["shared_vocabulary"] == 1
+    _compare(online, paper, prompt)
+    # Handed-over ids: the draft tokens are exactly what the drafter wrote.
+    assert "".join(t.text for t in paper.draft_tokens) == paper.draft_text
