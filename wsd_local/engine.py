@@ -37,6 +37,12 @@ class Engine:
         self.load_seconds = load_seconds
         self.backend_name = active_backend_name()
         self._lock = threading.Lock()
+        self.warnings: list[str] = []
+        if drafter is not None and base is not None:
+            from .models.pair import template_warnings
+
+            self.warnings = template_warnings(drafter.identity.name, drafter.chat_template is not None,
+                                              base.identity.name, base.chat_template is not None)
 
     @classmethod
     def load(cls, drafter: str | None = None, base: str | None = None,

@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
     runtime = runtime_from_args(args)
     messages = normalize(_load_messages(args), settings.system)  # fail fast, before loading
     engine = Engine.load(args.drafter, args.base, runtime, roles=ROLES_FOR_MODE[settings.mode])
+    for warning in engine.warnings:
+        print(f"wsd: warning: {warning}", file=sys.stderr)
     cancel = threading.Event()
     if args.json:
         with _ctrl_c_stops(cancel):
