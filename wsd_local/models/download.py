@@ -1,29 +1,34 @@
 """Downloads from the Hugging Face Hub with huggingface_hub.
 
-- GGUF files go into the models folder (`hf_hub_download(local_dir=models_dir())`).
-  huggingface_hub writes into `<models>/.cache/huggingface/download/<file>.incomplete`
-  and renames to `<models>/<file>` only once the file is complete, and a second run
-  resumes the `.incomplete` file; so a partial download never sits where a model is
-  looked for. We register the model only after that, and after its GGUF header and
-  tensor data check out (`info.read_gguf`).
+- GGUF files go into the models folder. The transfer is resumable across runs (see
+  `download_gguf`): unfinished bytes live in the hidden `<models>/.partial/` folder and
+  the file appears at `<models>/<file>` only when its size and sha256 match the Hub's.
+  The model is registered only after that, and after its GGUF header and tensor data
+  check out (`info.read_gguf`); so a partial download is never registered or used.
 - Safetensors checkpoints for conversion go into the usual Hugging Face cache
-  (`HF_HOME`), shared with other tools.
-- `HF_HUB_OFFLINE` is read at call time (huggingface_hub reads it once at import),
-  and then only local files are used; `HF_TOKEN` is passed on for gated repositories.
+  (`HF_HOME`) through `snapshot_download`, shared with other tools.
+- `HF_HUB_OFFLINE` is read at call time (huggingface_hub reads it once at import), and
+  then only local files are used; `HF_TOKEN` is passed on for gated repositories;
+  `HF_ENDPOINT` (a mirror) is honoured.
 """
-
 from __future__ import annotations
 
+import contextlib
+import fnmatch
+import hashlib
+import logging
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
+from urllib.parse import urlparse
 
 from ..errors import ModelError
 from ..paths import models_dir
 from . import catalog, registry
-from .info import read_gguf
+from .info import format_bytes, read_gguf
+from .resolve import unknown_model_error
 
 _TRUE = {"1", "true", "yes", "on"}
 _REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -37,6 +42,37 @@ CHECKPOINT_PATTERNS = [
 
 def is_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+
+
+def hf_cache_dir() -> str | None:
+    """HF_HUB_CACHE or HF_HOME/hub, read now (huggingface_hub reads them at import)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return str(Path(os.environ["HF_HOME"]).expanduser() / "hub")
+    return None
+
+
+@contextlib.contextmanager
+def _hub_env() -> Iterator[None]:
+    """Run a huggingface_hub call under the current HF_HUB_OFFLINE: the library reads
+    it once at import into `constants.HF_HUB_OFFLINE`, so a value set or cleared later
+    (tests, a long-lived TUI) would otherwise be ignored. Offline, also keep its "couldn't
+    access the Hub" warnings off the terminal: that is the point of offline mode."""
+    from huggingface_hub import constants
+
+    offline = is_offline()
+    saved = getattr(constants, "HF_HUB_OFFLINE", None)
+    constants.HF_HUB_OFFLINE = offline
+    logger = logging.getLogger("huggingface_hub")
+    level = logger.level
+    if offline:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
+        logger.setLevel(level)
 
 
 def hf_token() -> str | None:
@@ -90,13 +126,14 @@ def _hub_errors() -> dict[str, type[BaseException]]:
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
-    """Network failures: requests (huggingface_hub < 1.0) or httpx (>= 1.0)."""
+    """Network failures: requests (huggingface_hub < 1.0), httpx or httpx2 (later)."""
     found: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    try:
-        import httpx
-        found.append(httpx.TransportError)
-    except ImportError:
-        pass
+    for name in ("httpx", "httpx2"):  # huggingface_hub 1.x uses httpx, 2.x its fork httpx2
+        try:
+            module = __import__(name)
+            found.append(module.TransportError)
+        except (ImportError, AttributeError):
+            pass
     try:
         import requests
         found.append(requests.exceptions.ConnectionError)
@@ -106,8 +143,9 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
-def hub_error(exc: BaseException, what: str, repo: str) -> ModelError | None:
+def hub_error(exc: BaseException, what: str, repo: str, resumable: bool = False) -> ModelError | None:
     """One-line ModelError for a huggingface_hub failure, or None if it is not one."""
+    again = "run the same command again: it resumes where it stopped" if resumable else "try again later"
     errs = _hub_errors()
 
     def isa(name: str) -> bool:
@@ -131,20 +169,29 @@ def hub_error(exc: BaseException, what: str, repo: str) -> ModelError | None:
     if isa("EntryNotFoundError"):
         return ModelError(f"{what} does not exist in {repo}", "check the file name on the repository's Files page")
     if isa("HfHubHTTPError"):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if isinstance(status, int) and status >= 500:
+            return ModelError(f"Hugging Face had a server error ({status}) while sending {what}", again)
+        if status in (401, 403):
+            return ModelError(f"Hugging Face refused access to {what} in {repo} ({status})",
+                              "set HF_TOKEN to a token that can read the repository")
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         return ModelError(f"Hugging Face refused the download of {what}: {first}",
                           "check the name and HF_TOKEN, and try again")
     if isinstance(exc, _transport_errors()):
         return ModelError(f"could not reach huggingface.co to download {what} ({exc.__class__.__name__})",
-                          "check the network connection, or set HF_HUB_OFFLINE=1 to use cached files only")
+                          "check the network connection and " + again +
+                          ", or set HF_HUB_OFFLINE=1 to use cached files only")
     return None
 
 
 class _HubCall:
-    """Context manager turning huggingface_hub failures into ModelError."""
+    """Context manager turning huggingface_hub failures into ModelError. With
+    `broke_off`, any I/O failure during a transfer (huggingface_hub raises a plain
+    OSError when a stream ends short) says that the next run resumes."""
 
-    def __init__(self, what: str, repo: str) -> None:
-        self.what, self.repo = what, repo
+    def __init__(self, what: str, repo: str, broke_off: bool = False) -> None:
+        self.what, self.repo, self.broke_off = what, repo, broke_off
 
     def __enter__(self) -> None:
         return None
@@ -152,7 +199,10 @@ class _HubCall:
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc is None or isinstance(exc, (ModelError, KeyboardInterrupt)):
             return False
-        mapped = hub_error(exc, self.what, self.repo)
+        mapped = hub_error(exc, self.what, self.repo, resumable=self.broke_off)
+        if mapped is None and self.broke_off and isinstance(exc, (OSError, *_transport_errors())):
+            mapped = ModelError(f"the download of {self.what} broke off ({exc.__class__.__name__})",
+                                "run the same command again: it resumes where it stopped")
         if mapped is None:
             return False
         raise mapped from None
@@ -160,40 +210,147 @@ class _HubCall:
 
 # -- the downloads ----------------------------------------------------------------------
 
-def download_gguf(item: HfFile, revision: str | None = None, dest: Path | None = None) -> Path:
-    """Fetch one GGUF file into the models folder (resuming a previous attempt); returns
-    the complete file's path. Progress bar on stderr from huggingface_hub."""
-    from huggingface_hub import hf_hub_download
-
+def download_gguf(item: HfFile, revision: str | None = None, dest: Path | None = None,
+                  say: Callable[[str], None] = lambda s: None) -> Path:
+    """Fetch one GGUF file into the models folder and return the complete file's path."""
     dest = dest or models_dir()
-    with _HubCall(item.filename, item.repo):
-        path = hf_hub_download(repo_id=item.repo, filename=item.filename, revision=revision,
-                               local_dir=str(dest), token=hf_token(),
-                               local_files_only=is_offline())
-    return Path(path)
+    final = dest / item.filename
+    if is_offline():
+        if final.is_file():
+            return final
+        raise ModelError(f"offline (HF_HUB_OFFLINE is set) and {item.filename} is not in {dest}",
+                         "unset HF_HUB_OFFLINE and connect once to download it")
+    return fetch_file(item.repo, item.filename, final, revision, say)
+
+
+def fetch_file(repo: str, filename: str, final: Path, revision: str | None = None,
+               say: Callable[[str], None] = lambda s: None) -> Path:
+    """Download `repo`/`filename` to `final`, resumably.
+
+    The installed huggingface_hub's `hf_hub_download` drops a half-downloaded file when
+    its process stops, so resuming is ours: bytes go to `<folder of final>/.partial/
+    <file>.<etag>.part`, a later run continues it with an HTTP Range request
+    (huggingface_hub's `http_get`, which also draws the progress bar), and the file
+    moves to `final` only once its size and, for LFS files, its sha256 (the Hub's ETag)
+    match. A file already at `final` with the Hub's size is taken as complete."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.file_download import http_get
+    from huggingface_hub.utils import build_hf_headers
+
+    token = hf_token()
+    url = hf_hub_url(repo, filename, revision=revision, endpoint=os.environ.get("HF_ENDPOINT") or None)
+    with _HubCall(filename, repo), _hub_env():
+        meta = get_hf_file_metadata(url, token=token)
+    size = meta.size
+    etag = (meta.etag or "").lower()
+    if final.is_file() and size is not None and final.stat().st_size == size:
+        return final
+
+    part_dir = final.parent / ".partial"
+    part_dir.mkdir(parents=True, exist_ok=True)
+    tag = re.sub(r"[^0-9a-z]", "", etag)[:16] or "noetag"
+    part = part_dir / f"{final.name}.{tag}.part"
+    headers = dict(build_hf_headers(token=token))
+    source = url
+    if meta.location and meta.location != url:
+        source = meta.location  # the CDN: no credentials there
+        if urlparse(source).netloc != urlparse(url).netloc:
+            headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+    with part.open("ab") as fh:
+        _lock_or_fail(fh, filename)
+        done = part.stat().st_size
+        if size is not None and done > size:  # not ours to continue
+            fh.truncate(0)
+            done = 0
+        if done:
+            say(f"resuming {filename} after {format_bytes(done)}")
+        if size is None or done < size:
+            with _HubCall(filename, repo, broke_off=True), _hub_env():
+                http_get(source, fh, resume_size=done, headers=headers, expected_size=size,
+                         displayed_filename=Path(filename).name)
+        fh.flush()
+        os.fsync(fh.fileno())
+    got = part.stat().st_size
+    if size is not None and got != size:
+        raise ModelError(f"the download of {filename} is incomplete ({got} of {size} bytes)",
+                         "run the same command again: it resumes where it stopped")
+    if re.fullmatch(r"[0-9a-f]{64}", etag):
+        say(f"checking the sha256 of {filename}")
+        if _sha256(part) != etag:
+            part.unlink()
+            raise ModelError(f"{filename} does not match its sha256 on the Hub", "run the same command again")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(part, final)
+    return final
+
+
+def _lock_or_fail(fh, name: str) -> None:
+    """Two pulls of one file must not append to the same partial file."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks here
+        return
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ModelError(f"another `wsd models pull` is downloading {name}", "wait for it to finish") from None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def list_repo_files(repo: str, revision: str | None = None) -> list[str]:
     """File names in a repository (online only)."""
     from huggingface_hub import HfApi
 
-    with _HubCall(f"the file list of {repo}", repo):
+    with _HubCall(f"the file list of {repo}", repo), _hub_env():
         return list(HfApi().list_repo_files(repo, revision=revision, token=hf_token()))
 
 
-def download_checkpoint(repo: str, revision: str | None = None) -> Path:
-    """Fetch the safetensors checkpoint of `repo` into the Hugging Face cache and return
-    its folder. Online, the file list is checked first, so a repository without
-    safetensors weights fails before anything large is downloaded."""
-    from huggingface_hub import snapshot_download
+def checkpoint_dir(repo: str) -> Path:
+    """Where a checkpoint downloaded for conversion is kept (hidden in the models folder,
+    so listings skip it): `<models>/.checkpoints/OWNER--REPO`."""
+    return models_dir() / ".checkpoints" / repo.replace("/", "--")
 
-    if not is_offline():
-        files = list_repo_files(repo, revision)
-        check_checkpoint_files(repo, files)
-    with _HubCall(f"the checkpoint of {repo}", repo):
-        folder = snapshot_download(repo_id=repo, revision=revision, allow_patterns=CHECKPOINT_PATTERNS,
-                                   token=hf_token(), local_files_only=is_offline())
-    return Path(folder)
+
+def download_checkpoint(repo: str, revision: str | None = None,
+                        say: Callable[[str], None] = lambda s: None) -> Path:
+    """The safetensors checkpoint of `repo`, for conversion; returns its folder.
+
+    Online: the file list is checked first (a repository without safetensors weights
+    fails before anything large is fetched), then each needed file is fetched resumably
+    into `checkpoint_dir(repo)`. Offline: that folder if complete, else a copy in the
+    Hugging Face cache (downloaded by other tools)."""
+    folder = checkpoint_dir(repo)
+    if is_offline():
+        if _checkpoint_complete(folder):
+            return folder
+        from huggingface_hub import snapshot_download
+
+        with _HubCall(f"the checkpoint of {repo}", repo), _hub_env():
+            cached = snapshot_download(repo_id=repo, revision=revision, allow_patterns=CHECKPOINT_PATTERNS,
+                                       cache_dir=hf_cache_dir(), local_files_only=True)
+        return Path(cached)
+    files = list_repo_files(repo, revision)
+    check_checkpoint_files(repo, files)
+    wanted = [f for f in files if "/" not in f and any(fnmatch.fnmatch(f, p) for p in CHECKPOINT_PATTERNS)]
+    for name in wanted:
+        fetch_file(repo, name, folder / name, revision, say)
+    (folder / ".complete").write_text("\n".join(wanted) + "\n")
+    return folder
+
+
+def _checkpoint_complete(folder: Path) -> bool:
+    marker = folder / ".complete"
+    if not marker.is_file():
+        return False
+    names = [n for n in marker.read_text().splitlines() if n]
+    return bool(names) and all((folder / n).is_file() for n in names)
 
 
 def check_checkpoint_files(repo: str, files: list[str]) -> None:
@@ -235,7 +392,7 @@ def pull(spec: str, name: str | None = None, role: str | None = None, revision: 
     if spec.startswith("hf:"):
         item = parse_hf_spec(spec)
         name = name or slug(Path(item.filename).name)
-        path = download_gguf(item, revision)
+        path = download_gguf(item, revision, say=say)
         info = read_gguf(path)  # complete and readable, or a ModelError
         role = role or ("drafter" if info.chat_template else "base")
         return registry.register(name, path, role, item.spec)
@@ -259,25 +416,11 @@ def pull(spec: str, name: str | None = None, role: str | None = None, revision: 
                          f"pull another file with `wsd models pull hf:{entry.repo}/FILE`")
     assert entry.repo and entry.filename
     item = HfFile(entry.repo, entry.filename)
-    say(f"downloading {entry.filename} ({entry.size_gb:g} GB) from {entry.repo}")
-    path = download_gguf(item, revision)
+    say(f"offline: looking for {entry.filename} in {models_dir()}" if is_offline() else
+        f"downloading {entry.filename} ({entry.size_gb:g} GB) from {entry.repo}")
+    path = download_gguf(item, revision, say=say)
     read_gguf(path)
     return registry.register(name or entry.name, path, role or entry.role, item.spec)
-
-
-def known_names() -> list[str]:
-    names = list(catalog.names())
-    try:
-        names += [n for n in registry.load() if n not in names]
-    except ModelError:
-        pass
-    return names
-
-
-def unknown_model_error(spec: str) -> ModelError:
-    close = catalog.close_names(spec, known_names())
-    hint = (f"did you mean {' or '.join(close)}? " if close else "") + "see `wsd models list`"
-    return ModelError(f"unknown model {spec!r}", hint)
 
 
 def iter_local_ggufs(folder: Path) -> Iterator[Path]:

@@ -45,6 +45,9 @@ _SCALAR_FORMATS: dict[int, str] = {
 }
 
 
+_U64 = struct.Struct("<Q")
+
+
 class _Truncated(Exception):
     pass
 
@@ -221,11 +224,25 @@ class _Cursor:
         self.pos += n
         return bytes(raw).decode("utf-8", errors="replace")
 
-    def skip_string(self) -> None:
-        n = self.take("<Q")
-        self.pos += n
-        if self.pos > self.size:
+    def _string_array(self, count: int, keep: bool) -> tuple[list[str] | None, int | None]:
+        """Token lists and merges hold 100k-400k strings: a tight local loop here is
+        what keeps a Llama-3 header under 0.2 s."""
+        buf, pos, size = self.buf, self.pos, self.size
+        length_at = _U64.unpack_from
+        out: list[str] | None = [] if keep else None
+        try:
+            for _ in range(count):
+                (n,) = length_at(buf, pos)
+                pos += 8
+                if out is not None:
+                    out.append(buf[pos:pos + n].decode("utf-8", errors="replace"))
+                pos += n
+        except struct.error:
+            raise _Truncated from None
+        if pos > size:
             raise _Truncated
+        self.pos = pos
+        return (out, None) if keep else (None, count)
 
     def value(self, vtype: int, key: str, want: set[str] | None) -> tuple[Any, int | None]:
         """(value, skipped length); arrays not wanted and longer than _SMALL_ARRAY are
@@ -240,11 +257,7 @@ class _Cursor:
         count = self.take("<Q")
         keep = count <= _SMALL_ARRAY or (want is not None and key in want)
         if item_type == gguf.GGUFValueType.STRING:
-            if keep:
-                return [self.string() for _ in range(count)], None
-            for _ in range(count):
-                self.skip_string()
-            return None, count
+            return self._string_array(count, keep)
         if item_type in _SCALAR_FORMATS:
             fmt = _SCALAR_FORMATS[item_type]
             width = struct.calcsize(fmt)
@@ -276,13 +289,13 @@ def read_gguf(path: str | Path, arrays: set[str] | None = None) -> GGUFInfo:
         raise ModelError(f"{path} is a directory, not a GGUF file",
                          "give the path of a .gguf file inside it")
     size = path.stat().st_size
-    if size < 24:
-        raise ModelError(f"{path} is not a GGUF file ({size} bytes)",
-                         "download or convert the model again")
     with path.open("rb") as fh:
         if fh.read(4) != GGUF_MAGIC:
             raise ModelError(f"{path} is not a GGUF file (no GGUF magic number)",
                              "give a .gguf model file; `wsd models convert` turns a safetensors checkpoint into one")
+        if size < 24:
+            raise ModelError(f"{path} is truncated ({size} bytes)",
+                             "the download or conversion did not finish; run it again")
         with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
             try:
                 return _parse(path, buf, size, arrays)

@@ -1,4 +1,11 @@
-"""Turn what the user typed (`--drafter`, `--base`) into a GGUF file path."""
+"""Turn what the user typed (`--drafter`, `--base`) into a GGUF file path.
+
+Order: nothing -> the demo model of that role; a demo name; a registered name (pulled,
+converted or added); a catalog name not installed yet (-> "run wsd models pull");
+a path. Every file is checked with `info.read_gguf` (header and tensor data present)
+before it is handed to llama.cpp, so a folder, a text file or a truncated download is a
+one-line error here rather than a crash at load time.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
-from . import demo
+from . import catalog, demo, registry
+from .info import read_gguf
 
 
 @dataclass(frozen=True)
@@ -24,13 +32,46 @@ def resolve_model(spec: str | None, role: str) -> ResolvedModel:
         return ResolvedModel(spec, demo.drafter_path(), role)
     if spec == demo.DEMO_BASE:
         return ResolvedModel(spec, demo.base_path(), role)
+
+    looks_like_path = (spec.lower().endswith(".gguf") or "/" in spec or "\\" in spec
+                       or Path(spec).expanduser().exists())
+    if not looks_like_path:
+        entry = registry.get(spec)
+        if entry is not None:
+            if not entry.file.is_file():
+                raise ModelError(f"the registered model {entry.name} points to a missing file ({entry.path})",
+                                 f"pull or convert it again, or `wsd models remove {entry.name}`")
+            read_gguf(entry.file)
+            return ResolvedModel(entry.name, entry.file, role)
+        item = catalog.get(spec)
+        if item is not None:
+            how = (f"run `wsd models pull {item.name}`, which converts {item.repo} to GGUF" if item.kind == "convert"
+                   else f"run `wsd models pull {item.name}` to download it, {item.size_gb:g} GB")
+            raise ModelError(f"{item.name} is not downloaded yet", how)
+        raise unknown_model_error(spec)
+
     path = Path(spec).expanduser()
-    if path.suffix.lower() == ".gguf" or path.exists() or "/" in spec or "\\" in spec:
-        if not path.exists():
-            raise ModelError(f"model file not found: {spec}", "check the path, or `wsd models list`")
-        if path.is_dir():
-            raise ModelError(f"{spec} is a directory, not a GGUF file",
-                             "give the path of a .gguf file inside it")
-        return ResolvedModel(path.stem, path.resolve(), role)
-    raise ModelError(f"unknown model {spec!r}",
-                     f"give a .gguf path or a known name such as {demo.DEMO_DRAFTER} or {demo.DEMO_BASE}")
+    if not path.exists():
+        raise ModelError(f"model file not found: {spec}", "check the path, or `wsd models list`")
+    if path.is_dir():
+        raise ModelError(f"{spec} is a directory, not a GGUF file",
+                         "give the path of a .gguf file inside it")
+    read_gguf(path)
+    return ResolvedModel(path.stem, path.resolve(), role)
+
+
+def known_names() -> list[str]:
+    """Demo, catalog and registered names."""
+    names = [demo.DEMO_DRAFTER, demo.DEMO_BASE] + catalog.names()
+    try:
+        names += list(registry.load())
+    except ModelError:
+        pass
+    return sorted(set(names))
+
+
+def unknown_model_error(spec: str) -> ModelError:
+    close = catalog.close_names(spec, known_names())
+    hint = (f"did you mean {' or '.join(close)}? " if close else "") + \
+        "give a .gguf path or a name from `wsd models list`"
+    return ModelError(f"unknown model {spec!r}", hint)
