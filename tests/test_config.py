@@ -52,3 +52,20 @@ def test_cli_argparse_errors_are_one_line(capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "invalid float value" in err
+
+
+def test_cli_rejects_files_that_are_not_usable_gguf(tmp_path, capsys):
+    """A text file, a truncated GGUF and a directory: one line each, exit 2, no model load."""
+    from wsd_local.models import demo
+
+    text_file = tmp_path / "notes.gguf"
+    text_file.write_text("not a model\n")
+    truncated = tmp_path / "cut.gguf"
+    with open(demo.drafter_path(), "rb") as src:
+        truncated.write_bytes(src.read(2_000_000))
+    for path, needle in ((text_file, "not a GGUF file"), (truncated, "truncated"),
+                         (tmp_path, "is a directory")):
+        code = main(["generate", "hi", "--drafter", str(path)])
+        err = capsys.readouterr().err
+        assert code == 2 and needle in err, err
+        assert err.count("\n") == 1 and "Traceback" not in err

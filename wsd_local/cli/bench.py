@@ -42,9 +42,12 @@ def run(args: argparse.Namespace) -> int:
           f"{settings.threshold}, window {settings.window}, chunk {settings.chunk_tokens}", flush=True)
 
     def progress(text: str) -> None:
+        # A live line on a terminal; a plain line per step in logs.
         if sys.stderr.isatty():
             sys.stderr.write(f"\r\x1b[2K{text}")
-            sys.stderr.flush()
+        elif text:
+            sys.stderr.write(text + "\n")
+        sys.stderr.flush()
 
     result = run_bench(engine, prompts, settings, modes, progress)
     if not args.skip_baselines:
