@@ -162,7 +162,8 @@ class Decoder:
             yield from self._replay_draft(draft)
         else:
             yield PhaseChanged("drafting")
-            yield from self._run_drafter(draft, drafter_prompt, s.draft_max_tokens,
+            # The draft is part of the answer: it never gets more than the answer's budget.
+            yield from self._run_drafter(draft, drafter_prompt, min(s.draft_max_tokens, s.max_tokens),
                                          online_scoring=s.chunk_tokens if online else None)
         self.trace.draft_text = draft.text
         self.trace.counts["draft_tokens"] = len(draft.ids)

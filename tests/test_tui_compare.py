@@ -1,0 +1,201 @@
+"""The compare screen: three modes side by side, streamed from one worker thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from test_tui_inspector_support import sync, wait_until
+from textual.app import App
+from textual.widgets import Static
+
+from tui.compare import CompareScreen
+from tui.inspector_widgets.compare_state import ColumnState
+from wsd_local.config import DecodingSettings
+from wsd_local.errors import ModelError
+from wsd_local.events import BaseToken, DraftScored, DraftToken, Event, Finished, PhaseChanged, SwitchFound
+from wsd_local.trace import Trace
+
+MESSAGES = [{"role": "user", "content": "How do I [User] keep a plant alive?"}]
+
+
+class FakeEngine:
+    """Streams scripted events like the real engine; checks the one-at-a-time contract."""
+
+    def __init__(self, fail_mode: str | None = None, delay: float = 0.0,
+                 hold: bool = False) -> None:
+        self.fail_mode = fail_mode
+        self.delay = delay
+        self.hold = hold  # after the first base token, wait until cancelled (a long answer)
+        self.calls: list[str] = []
+        self.cancelled: list[str] = []
+        self.busy = threading.Lock()
+
+    def generate(self, messages: Any, settings: DecodingSettings, *,
+                 cancel: threading.Event) -> Iterator[Event]:
+        assert self.busy.acquire(blocking=False), "generate called concurrently"
+        try:
+            yield from self._events(settings.mode, cancel)
+        finally:
+            self.busy.release()
+
+    def _events(self, mode: str, cancel: threading.Event) -> Iterator[Event]:
+        self.calls.append(mode)
+        if mode == self.fail_mode:
+            raise ModelError("the drafter model file is missing", "run `wsd models pull`")
+        trace = Trace(mode=mode, threshold=0.8, window=6, settings={}, messages=MESSAGES)
+        drafted = kept = base = ""
+        if mode in ("draft", "wsd"):
+            yield PhaseChanged("drafting")
+            for i, piece in enumerate(["Water", " it", " weekly", " and", " more"]):
+                if cancel.is_set():
+                    self.cancelled.append(mode)
+                    break
+                time.sleep(self.delay)
+                drafted += piece
+                yield DraftToken(piece, i, -0.1)
+                if mode == "wsd":
+                    yield DraftScored(i, piece, 0.9, 0.0)
+            kept = drafted
+        if mode == "wsd" and not cancel.is_set():
+            kept = "Water it weekly"
+            yield SwitchFound(2, True, 0.85, kept, drafted[len(kept):])
+        if mode in ("base", "wsd") and not cancel.is_set():
+            yield PhaseChanged("continuing")
+            for i, piece in enumerate([" in", " bright", " light", "."]):
+                if cancel.is_set():
+                    self.cancelled.append(mode)
+                    break
+                time.sleep(self.delay)
+                base += piece
+                yield BaseToken(piece, 100 + i, -0.2)
+                if self.hold:
+                    cancel.wait(10)
+        trace.kept_draft, trace.continuation = (kept, base) if mode != "base" else ("", base)
+        trace.answer = trace.kept_draft + trace.continuation
+        trace.stop_reason = "cancelled" if cancel.is_set() else "eos"
+        yield PhaseChanged("done")
+        yield Finished(trace)
+
+
+class CompareApp(App[None]):
+    def __init__(self, engine: Any, settings: DecodingSettings | None = None) -> None:
+        super().__init__()
+        self.engine = engine
+        self.settings = settings or DecodingSettings()
+        self.closed = False
+
+    def on_mount(self) -> None:
+        self.push_screen(CompareScreen(self.engine, MESSAGES, self.settings),
+                         callback=lambda _: setattr(self, "closed", True))
+
+
+def column_text(screen: CompareScreen, i: int) -> str:
+    return str(screen.query_one(f"#col-text-{i}", Static).render())
+
+
+def status_text(screen: CompareScreen) -> str:
+    return str(screen.query_one("#compare-status", Static).render())
+
+
+@sync
+async def test_three_columns_fill_in_one_after_another() -> None:
+    engine = FakeEngine(delay=0.002)
+    app = CompareApp(engine)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await wait_until(pilot, lambda: screen.finished)
+        await pilot.pause()
+        assert engine.calls == ["base", "draft", "wsd"]
+        assert column_text(screen, 0) == " in bright light."
+        assert column_text(screen, 1) == "Water it weekly and more"
+        assert column_text(screen, 2) == "Water it weekly in bright light."
+        base, draft, wsd = screen.columns
+        assert (base.base_tokens, draft.draft_tokens, wsd.draft_tokens, wsd.base_tokens) == (4, 5, 5, 4)
+        assert wsd.switch_index == 2 and "switch at 2" in wsd.stats()
+        assert all(c.status == "done" and c.elapsed > 0 for c in screen.columns)
+        assert str(screen.query_one("#col-stats-0", Static).render()).endswith("tok/s")
+        assert status_text(screen).startswith("done: 3 answers")
+        # the drafter's part of the WSD answer is styled apart from the base model's
+        spans = screen.columns[2].spans()
+        assert spans == [("Water it weekly", "drafter"), (" in bright light.", "base")]
+
+
+@sync
+async def test_engine_error_is_one_line_and_other_columns_still_run() -> None:
+    engine = FakeEngine(fail_mode="draft")
+    app = CompareApp(engine)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await wait_until(pilot, lambda: screen.finished)
+        await pilot.pause()
+        assert engine.calls == ["base", "draft", "wsd"]
+        assert screen.columns[1].status == "error"
+        expected = "the drafter model file is missing (run `wsd models pull`)"
+        assert column_text(screen, 1) == expected
+        assert status_text(screen) == f"Drafter only: {expected}"
+        assert "\n" not in status_text(screen) and "Traceback" not in status_text(screen)
+        assert screen.columns[2].status == "done"
+
+
+@sync
+async def test_escape_cancels_the_run_and_closes() -> None:
+    engine = FakeEngine(hold=True)
+    app = CompareApp(engine)
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await wait_until(pilot, lambda: screen.columns[0].base_tokens >= 1)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.closed and screen.cancel.is_set()
+        await wait_until(pilot, lambda: not engine.busy.locked())
+        assert engine.calls == ["base"] and engine.cancelled == ["base"]
+
+
+def test_the_wsd_column_follows_the_chosen_variant() -> None:
+    modes = [c.mode for c in CompareScreen(FakeEngine(), MESSAGES,
+                                           DecodingSettings(mode="paper")).columns]
+    assert modes == ["base", "draft", "paper"]
+    modes = [c.mode for c in CompareScreen(FakeEngine(), MESSAGES,
+                                           DecodingSettings(mode="base")).columns]
+    assert modes == ["base", "draft", "wsd"]
+
+
+def test_column_state_before_the_switch_shows_the_whole_draft() -> None:
+    col = ColumnState("wsd")
+    col.start(0.0)
+    for i, piece in enumerate(["A", " b", " c"]):
+        col.apply(DraftToken(piece, i, 0.0), 1.0)
+    assert col.spans()[0] == ("A b c", "drafter") and col.status == "loading"
+    col.apply(SwitchFound(0, True, 0.9, "A", " b c"), 2.0)
+    col.apply(BaseToken(" d", 9, 0.0), 4.0)
+    assert col.spans() == [("A", "drafter"), (" d", "base")]
+    assert col.stats() == "4.0 s · 3 drafter + 1 base tok · 1.0 tok/s · switch at 0"
+
+
+@pytest.mark.models
+@sync
+async def test_compare_with_the_demo_engine(demo_engine: Any) -> None:
+    settings = DecodingSettings(max_tokens=24, draft_max_tokens=24)
+    app = CompareApp(demo_engine, settings)
+    async with app.run_test(size=(150, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await wait_until(pilot, lambda: screen.finished, timeout=120)
+        await pilot.pause()
+        errors = [c.error for c in screen.columns if c.error]
+        assert not errors
+        for i, col in enumerate(screen.columns):
+            assert col.status == "done" and col.trace is not None
+            assert column_text(screen, i) == col.trace.answer != ""
+        base, draft, wsd = screen.columns
+        assert base.base_tokens > 0 and base.draft_tokens == 0
+        assert draft.draft_tokens > 0 and draft.base_tokens == 0
+        assert wsd.trace is not None and wsd.trace.switch_index is not None
+        assert wsd.spans()[0] == (wsd.trace.kept_draft, "drafter")

@@ -1,0 +1,34 @@
+"""`wsd chat`: registered through the `wsd_local.commands` entry point, so the engine's
+CLI never imports Textual."""
+
+from __future__ import annotations
+
+import argparse
+
+from wsd_local.cli.options import (add_decoding_options, add_model_options, runtime_from_args,
+                                   settings_from_args)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "chat", help="chat in the terminal UI (demo pair by default)",
+        description="Open the chat app. Settings flags are the defaults for new chats; "
+                    "each chat keeps its own (F3). Chats are saved in the data folder "
+                    "(WSD_DATA_DIR overrides it).")
+    add_model_options(parser)
+    add_decoding_options(parser)
+    parser.add_argument("--open", type=int, metavar="CHAT_ID", default=None,
+                        help="open this saved chat at start")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    # Validate every flag before the screen switches to the app: errors stay one line.
+    settings = settings_from_args(args)
+    runtime = runtime_from_args(args)
+    from .app import WsdChatApp  # Textual loads only for this command
+
+    app = WsdChatApp(drafter=args.drafter, base=args.base, runtime=runtime, settings=settings,
+                     open_chat=args.open)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,120 @@
+"""One flat list of the tokens of an answer, ready to show: the scored draft (kept,
+then discarded) followed by the base model's continuation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from wsd_local.switch import first_switch, window_scores
+from wsd_local.trace import Trace
+
+TokenKind = Literal["kept", "discarded", "base"]
+
+KIND_LABEL: dict[str, str] = {
+    "kept": "drafter, kept",
+    "discarded": "drafter, discarded",
+    "base": "base model",
+}
+
+
+@dataclass(frozen=True)
+class TokenView:
+    index: int  # position in the flat list
+    kind: TokenKind
+    text: str
+    prob: float
+    draft_index: int | None = None  # j, for draft tokens (the window-score axis)
+    base_index: int | None = None  # position in the continuation
+
+
+def token_views(trace: Trace) -> list[TokenView]:
+    """Draft tokens 0..n-1 then continuation tokens. Without a switch (base-only and
+    drafter-only answers) every scored draft token is part of the answer: "kept"."""
+    views: list[TokenView] = []
+    k = trace.switch_index
+    for j, tok in enumerate(trace.draft_tokens):
+        kind: TokenKind = "kept" if k is None or j <= k else "discarded"
+        views.append(TokenView(len(views), kind, tok.text, _prob(tok.logprob), draft_index=j))
+    # a drafter-only answer has no base span, whatever a (hand-made) trace may carry
+    continuation = [] if trace.mode == "draft" else trace.continuation_tokens
+    for i, tok in enumerate(continuation):
+        views.append(TokenView(len(views), "base", tok.text, _prob(tok.logprob), base_index=i))
+    return views
+
+
+def _prob(logprob: float) -> float:
+    try:
+        return math.exp(logprob)
+    except OverflowError:  # a corrupt positive logprob; show it as certain
+        return 1.0
+
+
+@dataclass(frozen=True)
+class WhatIf:
+    """Where the switch falls for a threshold and window, from stored probabilities."""
+    threshold: float
+    window: int
+    index: int | None  # k' (None when the answer has no switch point)
+    fired: bool  # a window reached the threshold (else the whole draft is kept)
+    scores: tuple[float, ...]  # g_j with this window
+
+
+def compute_what_if(trace: Trace, threshold: float, window: int) -> WhatIf:
+    probs = trace.draft_token_probs
+    scores = tuple(window_scores(probs, window))
+    index = trace.what_if(threshold, window)
+    fired = index is not None and first_switch(probs, window, threshold) is not None
+    return WhatIf(threshold, window, index, fired, scores)
+
+
+def escape_piece(text: str) -> str:
+    """A token's text for the details line: whitespace visible, quotes included."""
+    return repr(text)
+
+
+def describe_token(view: TokenView, what_if: WhatIf, actual_switch: int | None) -> str:
+    """The details line for a selected token."""
+    where = (f"draft token {view.draft_index}" if view.draft_index is not None
+             else f"base token {view.base_index}")
+    parts = [where, escape_piece(view.text), KIND_LABEL[view.kind]]
+    if view.kind == "base":
+        parts.append(f"p {view.prob:.3f} (its own)")
+    else:
+        parts.append(f"p {view.prob:.3f} (base check)")
+        j = view.draft_index
+        assert j is not None
+        if j < what_if.window - 1:
+            parts.append(f"window — (needs {what_if.window} tokens)")
+        else:
+            g = what_if.scores[j]
+            rel = "≥" if g >= what_if.threshold else "<"
+            parts.append(f"window {g:.3f} {rel} γ {what_if.threshold:.2f} (w {what_if.window})")
+        if actual_switch is not None and j == actual_switch:
+            parts.append("▲ switch")
+        if what_if.index is not None and j == what_if.index and what_if.index != actual_switch:
+            parts.append("△ what-if switch")
+    return " · ".join(parts)
+
+
+def what_if_summary(trace: Trace, what_if: WhatIf) -> str:
+    """One line: where the switch would fall, compared with where it fell."""
+    if what_if.index is None:
+        return "what-if: this answer has no switch point (single-model mode)"
+    n = len(trace.draft_tokens)
+    if n == 0:
+        return "what-if: the draft is empty"
+    k, actual = what_if.index, trace.switch_index
+    if what_if.fired:
+        where = f"switch at {k}"
+    elif trace.mode == "wsd" and trace.switch_fired:
+        # online mode stops the drafter soon after its switch: later windows were never scored
+        where = f"no window reaches γ in the {n} scored tokens (drafter stopped at the switch)"
+    else:
+        where = f"no window reaches γ, all kept (k {k})"
+    if actual is None or k == actual:
+        delta = "as answered"
+    else:
+        delta = f"{abs(k - actual)} {'earlier' if k < actual else 'later'}"
+    return f"what-if: {where} ({delta}) · keeps {k + 1}/{n}"

@@ -1,0 +1,54 @@
+"""The list of saved chats."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import Label, ListItem, ListView
+
+from wsd_local.store import ChatRecord
+
+
+class ChatItem(ListItem):
+    def __init__(self, chat: ChatRecord) -> None:
+        self.chat = chat
+        super().__init__(Label(Text(chat.title, no_wrap=True, overflow="ellipsis")))
+
+
+class ChatList(ListView):
+    """Enter opens the highlighted chat; F2 renames it; Delete removes it (asks first)."""
+
+    BINDINGS = [
+        Binding("delete", "delete_chat", "Delete chat"),
+        Binding("n", "new_chat", "New chat"),
+    ]
+
+    class Request(Message):
+        def __init__(self, action: str, chat_id: int | None) -> None:
+            super().__init__()
+            self.action = action
+            self.chat_id = chat_id
+
+    def set_chats(self, chats: list[ChatRecord], current: int | None) -> None:
+        self.clear()
+        items = [ChatItem(c) for c in chats]
+        self.extend(items)
+        for i, item in enumerate(items):
+            if item.chat.id == current:
+                item.add_class("-current")  # the open chat, marked whether or not the list has focus
+                self.index = i
+
+    def on_focus(self) -> None:
+        if self.index is None and len(self):
+            self.index = 0  # so Enter opens something right away
+
+    def _highlighted_id(self) -> int | None:
+        item = self.highlighted_child
+        return item.chat.id if isinstance(item, ChatItem) else None
+
+    def action_delete_chat(self) -> None:
+        self.post_message(self.Request("delete", self._highlighted_id()))
+
+    def action_new_chat(self) -> None:
+        self.post_message(self.Request("new", None))

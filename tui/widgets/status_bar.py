@@ -1,0 +1,49 @@
+"""The status line: models, backend, phase, tokens/s."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import Static
+
+from .spans import BASE_STYLE, DRAFTER_STYLE
+
+
+@dataclass
+class Status:
+    drafter: str | None = None
+    base: str | None = None
+    backend: str | None = None
+    phase: str = "loading models"
+    tokens_per_second: float | None = None
+    mode: str = "wsd"
+
+
+class StatusBar(Static):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("", **kwargs)  # type: ignore[arg-type]
+        self.status = Status()
+
+    def on_mount(self) -> None:
+        self.show()
+
+    def set(self, **changes: object) -> None:
+        changed = False
+        for key, value in changes.items():
+            if getattr(self.status, key) != value:
+                setattr(self.status, key, value)
+                changed = True
+        if changed:
+            self.show()
+
+    def show(self) -> None:
+        s = self.status
+        text = Text()
+        text.append(s.drafter or "drafter …", style=DRAFTER_STYLE)
+        text.append(" ⟫ ")
+        text.append(s.base or "base …", style=BASE_STYLE)
+        text.append(f"  │ {s.backend or '…'}  │ mode {s.mode}  │ {s.phase}")
+        if s.tokens_per_second is not None:
+            text.append(f"  │ {s.tokens_per_second:.1f} tok/s")
+        self.update(text)
