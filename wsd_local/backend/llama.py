@@ -15,6 +15,7 @@ import hashlib
 import io
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -111,6 +112,7 @@ class LlamaBackend:
         self._n_batch = int(self.llm.n_batch)
         self._batch = llama_cpp.llama_batch_init(self._n_batch, 0, 1)
         self._pieces: dict[int, bytes] = {}
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsd-softmax")
         self._canonical = 0  # leading cached tokens computed as full grid blocks
         self._cached: list[int] = []  # tokens whose K/V sit in the cache, positions 0..n-1
         self.stop_reason = ""  # why the last generate() ended: eos | max_tokens | context_full | cancelled
@@ -271,9 +273,11 @@ class LlamaBackend:
         logprobs: list[float] = []
 
         def collect(pos: int, rows: list[int]) -> None:
-            for r in rows:
-                if pos + r + 1 < len(tokens):
-                    logprobs.append(log_softmax_at(self._row(r), tokens[pos + r + 1]))
+            wanted = [r for r in rows if pos + r + 1 < len(tokens)]
+            # numpy releases the GIL in exp/sum: normalise the rows on all threads
+            # while llama.cpp, which would use them, is idle.
+            logprobs.extend(self._pool.map(
+                lambda r: log_softmax_at(self._row(r), tokens[pos + r + 1]), wanted))
 
         self._evaluate(tokens[: len(tokens) - 1] if len(tokens) > start else tokens, kept,
                        start - 1, collect)
@@ -307,6 +311,7 @@ class LlamaBackend:
             self._decode([token], len(self._cached), [0], pad=False)
 
     def close(self) -> None:
+        self._pool.shutdown(wait=False)
         if getattr(self, "_batch", None) is not None:
             llama_cpp.llama_batch_free(self._batch)
             self._batch = None
