@@ -76,20 +76,22 @@ def summary(result: BenchResult, chunk_tokens: int, window: int) -> str:
 def projection(result: BenchResult, costs: dict[str, float]) -> str:
     """Project WSD vs base-only onto a 3B drafter + 8B base from the measured costs.
 
-    Decoding one token reads every weight once, so its cost scales with the model file;
-    the ratio of scoring to decoding on the base model (batched vs one by one) is taken
-    as measured. Per answer token: WSD = f*(draft' + score') + (1-f)*base', base-only =
-    base', with f the measured fraction of the answer written by the drafter.
+    Decoding one token of a model this size reads every weight once, so a drafted token
+    costs the base model's decoding cost times the ratio of the file sizes. Scoring a
+    draft token is a batched pass of the base model: its cost relative to decoding one
+    token is taken as measured here. Per answer token: WSD = f*(draft' + score') +
+    (1-f)*base', base-only = base', with f the measured fraction of the answer written by
+    the drafter. (The demo drafter is too small for its own cost to scale this way:
+    fixed per-token work dominates at 135M parameters.)
     """
-    drafter = result.rows[0].trace.models.get("drafter") if result.rows else None
-    base = result.rows[0].trace.models.get("base") if result.rows else None
-    if not drafter or not base or not all(v == v for v in costs.values()):
+    if not all(v == v for v in costs.values()):
         return "projection: needs wsd and base runs"
     f = result.switch_fraction()
-    base_cost = costs["base"] * PROJECTED["base_bytes"] / base.size_bytes
-    draft_cost = costs["draft"] * PROJECTED["drafter_bytes"] / drafter.size_bytes
-    score_cost = costs["score"] / costs["base"] * base_cost
-    wsd = f * (draft_cost + score_cost) + (1 - f) * base_cost
+    draft_ratio = PROJECTED["drafter_bytes"] / PROJECTED["base_bytes"]
+    score_ratio = costs["score"] / costs["base"]
+    wsd = f * (draft_ratio + score_ratio) + (1 - f)
     return (f"projection, 3B drafter + 8B base (Q4_K_M, {PROJECTED['drafter_bytes'] / 1e9:.1f} + "
-            f"{PROJECTED['base_bytes'] / 1e9:.1f} GB), drafter writes {f:.0%} of the answer: WSD / base-only "
-            f"= {wsd / base_cost:.2f}x per answer token ({'faster' if wsd < base_cost else 'slower'})")
+            f"{PROJECTED['base_bytes'] / 1e9:.1f} GB): a drafted token costs {draft_ratio:.2f} + "
+            f"{score_ratio:.2f} (measured scoring/decoding) base tokens; with the drafter writing "
+            f"{f:.0%} of the answer, WSD / base-only = {wsd:.2f}x per answer token "
+            f"({'faster' if wsd < 0.995 else 'not faster'})")
