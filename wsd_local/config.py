@@ -21,7 +21,7 @@ class DecodingSettings:
     window: int = 6  # w: draft tokens in the geometric-mean window
     draft_max_tokens: int = 512
     max_tokens: int = 2048  # answer length in total (kept draft + continuation)
-    chunk_tokens: int = 8  # online mode: drafter tokens between two scoring passes
+    chunk_tokens: int = 16  # online mode: drafter tokens between two scoring passes
     temperature: float = 0.0  # 0 means greedy
     top_p: float = 1.0
     seed: int = 0

@@ -48,9 +48,9 @@ class BenchResult:
         return sum(r.wall_s for r in rows) / max(1, sum(r.answer_tokens for r in rows))
 
     def unit_costs(self) -> dict[str, float]:
-        """Seconds per token of drafting, scoring (base model, batched) and base decoding,
-        from the online WSD and base-only runs."""
-        wsd, base = self.by_mode("wsd") + self.by_mode("paper"), self.by_mode("base")
+        """Seconds per token of drafting, scoring (base model, in online steps) and base
+        decoding, from the online WSD (the default mode) and base-only runs."""
+        wsd, base = self.by_mode("wsd"), self.by_mode("base")
 
         def rate(rows: Sequence[Row], time_key: str, count_key: str) -> float:
             t = sum(r.trace.timings.get(time_key, 0.0) for r in rows)
