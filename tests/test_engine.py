@@ -196,3 +196,21 @@ def test_cli_json_round_trips(tmp_path):
     assert trace.to_dict() == data
     _check_trace(trace)
     assert result.stderr == ""  # llama.cpp's log went to its file
+
+
+@pytest.mark.parametrize("mode", ["paper", "wsd"])
+def test_rerun_from_another_switch_point(demo_engine, mode):
+    """What-if made real: the same switch reproduces the answer exactly; another one keeps
+    exactly the draft tokens up to it and lets the base model write the rest."""
+    trace = demo_engine.run(PROMPTS[0], SMALL.with_changes(mode=mode))
+    k = trace.switch_index
+    assert k is not None and k >= 8
+    same = list(demo_engine.rerun_from(trace, k))[-1].trace
+    assert same.answer == trace.answer and same.switch_index == k
+    earlier = list(demo_engine.rerun_from(trace, k - 5))[-1].trace
+    earlier.check()  # (the rule would switch at k: this switch is forced)
+    assert not any(stop in earlier.answer for stop in STOP_STRINGS)
+    assert earlier.switch_index == k - 5
+    assert earlier.kept_draft == "".join(t.text for t in trace.draft_tokens[: k - 4])
+    assert earlier.settings["forced_switch"] == k - 5
+    assert earlier.answer.startswith(earlier.kept_draft) and earlier.continuation

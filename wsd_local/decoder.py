@@ -229,18 +229,13 @@ class Decoder:
         """Take the draft and its scores from a stored trace instead of running models."""
         assert self.replay is not None and self.base is not None
         draft.stream.text = self.replay.draft_text
-        self.frame_overlap = 0
-        self.prompt_shared = len(self.base_prompt)
-        if self.replay.draft_text.strip():
-            full = self.base.tokenize((self.frame + self.replay.draft_text).rstrip(), add_bos=True)
-            stored = [r.id for r in self.replay.draft_tokens]
-            if full[len(full) - len(stored):] != stored:
-                from .errors import ConfigError
-                raise ConfigError("this answer's draft was scored by another base model",
-                                  "load the base model it was made with to re-run it")
-            self.prompt_shared = len(full) - len(stored)
-            self.frame_overlap = len(self.frame.encode()) - len(
-                self.base.detokenize(full[: self.prompt_shared]))
+        stored = [r.id for r in self.replay.draft_tokens]
+        # An online answer's draft was scored up to the switch only: compare that prefix.
+        if (not self.shared_vocab and self.replay.draft_text.strip()
+                and self._retokenize(self.replay.draft_text)[: len(stored)] != stored):
+            from .errors import ConfigError
+            raise ConfigError("this answer's draft was scored by another base model",
+                              "load the base model it was made with to re-run it")
         for j, rec in enumerate(self.replay.draft_tokens):
             g = self.detector.push(math.exp(rec.logprob))
             self.scored.append(rec.id)
