@@ -144,14 +144,14 @@ class Decoder:
         drafter_prompt = _drafter_prompt(self.drafter, self.messages)
         self.frame = base_frame(self.messages)
         self.base_prompt = self.base.tokenize(self.frame, add_bos=True)
-        self.base._check_fits(len(self.base_prompt) + 1)  # type: ignore[attr-defined]
+        self.base.check_fits(len(self.base_prompt) + 1)
         self.trace.counts.update(prompt_tokens_drafter=len(drafter_prompt),
                                  prompt_tokens_base=len(self.base_prompt))
         self.detector = SwitchDetector(s.window, s.threshold)
         # Same vocabulary: the drafter's token ids are the base model's draft tokens
         # (no re-tokenization, nothing unstable); checked once per pair of models.
         self.shared_vocab = (self.drafter.n_vocab == self.base.n_vocab
-                             and self.drafter.vocab_fingerprint == self.base.vocab_fingerprint)  # type: ignore[attr-defined]
+                             and self.drafter.vocab_fingerprint == self.base.vocab_fingerprint)
         self.trace.counts["shared_vocabulary"] = int(self.shared_vocab)
         self.scored: list[int] = []  # base ids of the draft scored so far
         self.prompt_shared, self.frame_overlap = len(self.base_prompt), 0
@@ -175,11 +175,12 @@ class Decoder:
             if self.cancel.is_set():
                 return self._stopped_while_drafting(draft)
 
-        fired = self.detector.fired
-        k = self.detector.switch_at if fired else len(self.scored) - 1
+        switch_at = self.detector.switch_at
+        fired = switch_at is not None
+        k = switch_at if switch_at is not None else len(self.scored) - 1
         if self.forced_switch is not None:
             k = max(-1, min(self.forced_switch, len(self.scored) - 1))
-            fired = self.detector.switch_at == k
+            fired = switch_at == k
         kept_ids = self.scored[: k + 1]
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         kept_text = decoder.decode(self.base.detokenize(kept_ids)[self.frame_overlap:])
@@ -209,7 +210,7 @@ class Decoder:
                                        seed=s.seed, cancel=self.cancel)
         try:
             for tok in stream:
-                new = draft.add(self.drafter.token_bytes(tok.id), tok.id)  # type: ignore[attr-defined]
+                new = draft.add(self.drafter.token_bytes(tok.id), tok.id)
                 yield DraftToken(new, tok.id, tok.logprob)
                 if online_scoring and len(draft.ids) % online_scoring == 0:
                     since = self.timer.add("draft_s", since)
@@ -219,7 +220,7 @@ class Decoder:
                         break
         finally:
             stream.close()
-        self.drafter_stop = getattr(self.drafter, "stop_reason", "eos")
+        self.drafter_stop = self.drafter.stop_reason
         tail = draft.finish()
         if tail:
             yield DraftToken(tail, -1, 0.0)
@@ -281,7 +282,7 @@ class Decoder:
             yield PhaseChanged("checking")
             logprobs = self.base.score(self.base_prompt[: self.prompt_shared] + candidate[:stable],
                                        start=self.prompt_shared + same)
-            pieces = token_pieces([self.base.token_bytes(t) for t in candidate[:stable]])  # type: ignore[attr-defined]
+            pieces = token_pieces([self.base.token_bytes(t) for t in candidate[:stable]])
             if self.prompt_shared < len(self.base_prompt) and pieces:
                 pieces[0] = pieces[0][self.frame_overlap:]
             for j, lp in enumerate(logprobs, start=same):
@@ -310,7 +311,7 @@ class Decoder:
                                  seed=s.seed + 1, cancel=self.cancel)
         try:
             for tok in gen:
-                new = stream.push(self.base.token_bytes(tok.id))  # type: ignore[attr-defined]
+                new = stream.push(self.base.token_bytes(tok.id))
                 records.append(TokenRecord(tok.id, "", tok.logprob))
                 if s.greedy and tok.top_margin < TOKEN_NEAR_TIE:
                     ties.append(len(records) - 1)
@@ -327,7 +328,7 @@ class Decoder:
         if stream.stopped:
             stop = "stop_string"
         else:
-            stop = getattr(self.base, "stop_reason", "eos") if budget > 0 else "max_tokens"
+            stop = self.base.stop_reason if budget > 0 else "max_tokens"
         if stream.prefix_cut is not None:
             kept_text = kept_text[: stream.prefix_cut]
         continuation = stream.final_text
@@ -342,7 +343,7 @@ class Decoder:
     def _set_piece_texts(self, records: list[TokenRecord], continuation: str) -> None:
         """Per-token pieces for the heatmap; tokens past a stop string are dropped."""
         assert self.base is not None
-        pieces = token_pieces([self.base.token_bytes(r.id) for r in records])  # type: ignore[attr-defined]
+        pieces = token_pieces([self.base.token_bytes(r.id) for r in records])
         used = 0
         kept: list[TokenRecord] = []
         for rec, piece in zip(records, pieces):

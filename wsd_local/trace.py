@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .switch import near_ties, switch_index, window_scores
+from .switch import switch_index, window_scores
 
 FORMAT_VERSION = 1
 
@@ -104,10 +104,6 @@ class Trace:
         if self.switch_index is None:
             return None
         return switch_index(self.draft_token_probs, window, threshold)
-
-    def recompute_near_ties(self) -> list[int]:
-        upto = self.switch_index if self.switch_index is not None else None
-        return near_ties(self.draft_token_probs, self.window, self.threshold, upto=upto)
 
     def check(self) -> None:
         """Raise AssertionError if an invariant is broken (used by tests and on load)."""

@@ -17,7 +17,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Generator, Sequence
 
 import llama_cpp
 import numpy as np
@@ -30,7 +30,6 @@ from .logs import route_llama_logs
 from .protocol import GeneratedToken
 from .sampling import choose, log_softmax_at
 
-GGUF_MAGIC = b"GGUF"
 #: Batches of known tokens are padded to a multiple of this (see "the KV cache" below).
 MIN_BATCH = 16
 #: Rows of logits per decode call: a row is n_vocab floats (1 MiB for Gemma's 262k
@@ -65,27 +64,16 @@ def default_threads() -> int:
     return count if count <= 4 else count // 2
 
 
-def check_gguf_file(path: Path) -> None:
-    """Fail early, in one line, on a file that llama.cpp would reject with a traceback."""
-    if not path.exists():
-        raise ModelError(f"model file not found: {path}", "check the path, or `wsd models list`")
-    if path.is_dir():
-        raise ModelError(f"{path} is a directory, not a GGUF file", "give the path of a .gguf file")
-    with path.open("rb") as f:
-        head = f.read(4)
-    if head != GGUF_MAGIC:
-        raise ModelError(f"{path} is not a GGUF file", "convert it with `wsd models convert`, or pick a .gguf file")
-
-
 class LlamaBackend:
     """One GGUF model in one llama.cpp context (not thread-safe: one worker per model)."""
 
     def __init__(self, path: Path | str, role: str, runtime: RuntimeSettings,
                  name: str | None = None) -> None:
         path = Path(path)
-        check_gguf_file(path)
+        # Files come checked by models.resolve (read_gguf); anything llama.cpp still
+        # rejects becomes the one-line ModelError below.
         route_llama_logs(Path(runtime.log_path) if runtime.log_path else log_path())
-        kwargs = dict(
+        kwargs: dict[str, Any] = dict(
             model_path=str(path), n_ctx=runtime.n_ctx, n_gpu_layers=runtime.n_gpu_layers,
             logits_all=False, embedding=False, swa_full=True,
             # verbose=True keeps llama-cpp-python from redirecting the process's stdout
@@ -256,7 +244,7 @@ class LlamaBackend:
         ptr = llama_cpp.llama_get_logits_ith(self._ctx, index)
         return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
 
-    def _check_fits(self, n_tokens: int) -> None:
+    def check_fits(self, n_tokens: int) -> None:
         if n_tokens > self.n_ctx:
             raise PromptError(
                 f"the prompt is {n_tokens} tokens, longer than the {self.role}'s context of {self.n_ctx}",
@@ -267,7 +255,7 @@ class LlamaBackend:
         """log P(tokens[j] | tokens[:j]) for j >= start (start >= 1)."""
         if start < 1:
             raise ValueError("scoring needs at least one token of context")
-        self._check_fits(len(tokens))
+        self.check_fits(len(tokens))
         # Position j-1 predicts token j: rows from start-1 on must be (re)computed.
         kept = self._reuse_prefix(tokens, limit=start - 1)
         logprobs: list[float] = []
@@ -285,11 +273,11 @@ class LlamaBackend:
 
     def generate(self, context: Sequence[int], max_new_tokens: int, *, temperature: float = 0.0,
                  top_p: float = 1.0, seed: int = 0,
-                 cancel: threading.Event | None = None) -> Iterator[GeneratedToken]:
+                 cancel: threading.Event | None = None) -> Generator[GeneratedToken, None, None]:
         """Greedy or sampled continuation of `context`, reusing the cached prefix."""
         if not context:
             raise ValueError("generation needs at least one token of context")
-        self._check_fits(len(context))
+        self.check_fits(len(context))
         rng = np.random.default_rng(seed)
         kept = self._reuse_prefix(context, limit=len(context) - 1)
         # Evaluate the missing part; the last position's logits predict the next token.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Iterator, Protocol, Sequence
+from typing import Generator, Protocol, Sequence
 
 from ..trace import ModelIdentity
 
@@ -23,6 +23,13 @@ class GeneratedToken:
 class Backend(Protocol):
     identity: ModelIdentity
     n_ctx: int
+    n_vocab: int
+    stop_reason: str  # why the last generate() ended: eos | max_tokens | context_full | cancelled
+
+    @property
+    def vocab_fingerprint(self) -> str:
+        """Equal for two models exactly when token ids mean the same text."""
+        ...
 
     @property
     def chat_template(self) -> str | None: ...
@@ -33,6 +40,12 @@ class Backend(Protocol):
 
     def detokenize(self, tokens: Sequence[int]) -> bytes: ...
 
+    def token_bytes(self, token: int) -> bytes: ...
+
+    def check_fits(self, n_tokens: int) -> None:
+        """Raise PromptError when n_tokens exceed the context."""
+        ...
+
     def is_end_of_generation(self, token: int) -> bool: ...
 
     def score(self, tokens: Sequence[int], start: int) -> list[float]:
@@ -42,7 +55,7 @@ class Backend(Protocol):
 
     def generate(self, context: Sequence[int], max_new_tokens: int, *, temperature: float = 0.0,
                  top_p: float = 1.0, seed: int = 0,
-                 cancel: threading.Event | None = None) -> Iterator[GeneratedToken]:
+                 cancel: threading.Event | None = None) -> Generator[GeneratedToken, None, None]:
         """Continue `context` token by token, reusing the cached prefix; stops at
         end-of-generation (not yielded), the token limit, the context size or `cancel`."""
         ...
