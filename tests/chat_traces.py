@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from wsd_local.config import DecodingSettings
 from wsd_local.trace import ModelIdentity, TokenRecord, Trace
 
 DRAFTER = ModelIdentity(role="drafter", name="SmolLM2-135M-Instruct", path="/m/smollm2.gguf",
@@ -41,7 +42,7 @@ def make_trace(kept: str = "Keep the dog busy with walks",
             [{"model": "base", "text": continuation}] if continuation else [])
         switch = kept_n - 1
     trace = Trace(
-        mode=mode, threshold=0.8, window=2, settings={"mode": mode, "max_tokens": 64},
+        settings=DecodingSettings(mode=mode, window=2, max_tokens=64),
         messages=[{"role": "user", "content": question}],
         models={"drafter": DRAFTER, "base": BASE},
         answer=answer, spans=spans, draft_text=kept + discarded,

@@ -190,8 +190,9 @@ def test_cli_json_round_trips(tmp_path):
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    for key in ("answer", "spans", "draft_token_probs", "switch_index", "threshold", "window", "mode"):
+    for key in ("answer", "spans", "draft_token_probs", "switch_index", "settings", "forced_switch"):
         assert key in data
+    assert data["format_version"] == 2 and data["settings"]["max_tokens"] == 24
     trace = Trace.from_dict(data)
     assert trace.to_dict() == data
     _check_trace(trace)
@@ -212,5 +213,5 @@ def test_rerun_from_another_switch_point(demo_engine, mode):
     assert not any(stop in earlier.answer for stop in STOP_STRINGS)
     assert earlier.switch_index == k - 5
     assert earlier.kept_draft == "".join(t.text for t in trace.draft_tokens[: k - 4])
-    assert earlier.settings["forced_switch"] == k - 5
+    assert earlier.forced_switch == k - 5
     assert earlier.answer.startswith(earlier.kept_draft) and earlier.continuation

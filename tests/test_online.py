@@ -40,7 +40,7 @@ def _compare(online, paper, label: str) -> None:
             f"{label}: answers differ without a near tie"
         warnings.warn(f"{label}: continuations part at a near tie of the base model's top-2 tokens")
     # Online mode stops drafting at most one chunk (plus the window) past the switch.
-    limit = online.settings["chunk_tokens"] + online.window
+    limit = online.settings.chunk_tokens + online.window
     assert online.counts["draft_tokens_past_switch"] <= limit, label
     assert online.counts["draft_tokens"] <= paper.counts["draft_tokens"]
 

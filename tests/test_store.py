@@ -157,8 +157,8 @@ def test_context_messages_keeps_last_answer_and_skips_empty() -> None:
 
     records = [m(1, "user", "q1"), m(2, "assistant", "first"), m(3, "assistant", "second"),
                m(4, "user", "q2"), m(5, "assistant", "")]
-    assert context_messages(records, system="sys") == [
-        {"role": "system", "content": "sys"}, {"role": "user", "content": "q1"},
+    assert context_messages(records) == [
+        {"role": "user", "content": "q1"},
         {"role": "assistant", "content": "second"}, {"role": "user", "content": "q2"}]
 
 

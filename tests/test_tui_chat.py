@@ -26,6 +26,7 @@ from wsd_local.trace import Trace
 
 from chat_traces import BASE, DRAFTER, make_trace
 from tui.app import WsdChatApp
+from tui.screens.answer_lifecycle import AnswerPhase
 from tui.screens.dialogs import ConfirmDialog, ErrorDialog, PromptDialog
 from tui.screens.settings import SettingsScreen
 from tui.widgets.answer import AnswerWidget, UserMessage
@@ -126,7 +127,7 @@ async def test_answer_shows_two_spans_and_switch_then_reopens(demo_engine: Any, 
         # Pilot's key presses wait for the process to go idle, and a short answer can be
         # finished by then: wait for end states, never for a moment in the middle.
         await pilot.press("enter")
-        await wait_until(pilot, lambda: answers(app) and screen.run is None, "the answer")
+        await wait_until(pilot, lambda: answers(app) and screen.lifecycle.idle, "the answer")
         assert screen.input.text == ""
         [chat] = store.list_chats()
         [widget] = answers(app)
@@ -146,7 +147,7 @@ async def test_answer_shows_two_spans_and_switch_then_reopens(demo_engine: Any, 
         # Greedy decoding: regenerating replaces the answer with the same text.
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: answers(app) and answers(app)[0] is not widget
-                         and screen.run is None, "the regenerated answer")
+                         and screen.lifecycle.idle, "the regenerated answer")
         msgs = store.messages(chat.id)
         assert [m.role for m in msgs] == ["user", "assistant"]
         assert msgs[1].content == trace.answer
@@ -192,12 +193,14 @@ async def test_escape_stops_answer_keeps_text_and_input_works(demo_engine: Any, 
         assert screen.query_one("#loading").display
         await ask_without_idle_wait(STORY)
         await pilot.pause(0.05)
-        assert "waiting" in answers(app)[0].rendered.plain and screen.run is None
+        assert "waiting" in answers(app)[0].rendered.plain
+        assert screen.lifecycle.phase is AnswerPhase.WAITING_FOR_MODELS and screen.lifecycle.run is None
         loaded.set()
-        await wait_until(pilot, lambda: screen.run is not None and screen.run.widget.state.draft,
+        await wait_until(pilot, lambda: (screen.lifecycle.run is not None
+                                         and screen.lifecycle.run.widget.state.live.draft),
                          "the first draft tokens")
         await pilot.press("escape")
-        await wait_until(pilot, lambda: screen.run is None, "the answer to stop", timeout=60)
+        await wait_until(pilot, lambda: screen.lifecycle.idle, "the answer to stop", timeout=60)
         [widget] = answers(app)
         [chat] = store.list_chats()
         msgs = store.messages(chat.id)
@@ -217,9 +220,9 @@ async def test_escape_stops_answer_keeps_text_and_input_works(demo_engine: Any, 
         await type_text(pilot, "Thanks!")
         await pilot.press("enter")
         await wait_until(pilot, lambda: len(answers(app)) == 2 and (
-            screen.run is None or screen.run.widget.state.draft), "the second answer")
+            screen.lifecycle.idle or screen.lifecycle.run.widget.state.live.draft), "the second answer")
         await pilot.press("escape")
-        await wait_until(pilot, lambda: screen.run is None, "the second answer to end", timeout=60)
+        await wait_until(pilot, lambda: screen.lifecycle.idle, "the second answer to end", timeout=60)
         msgs = store.messages(chat.id)
         assert [m.role for m in msgs] == ["user", "assistant", "user", "assistant"]
         second = msgs[3].trace
@@ -231,7 +234,7 @@ async def test_escape_stops_answer_keeps_text_and_input_works(demo_engine: Any, 
         # Quitting mid-answer keeps what was written so far.
         await ask_without_idle_wait("Now a long story about a brave knight.")
         await wait_until(pilot, lambda: len(answers(app)) == 3 and (
-            screen.run is None or screen.run.widget.state.draft), "the third answer")
+            screen.lifecycle.idle or screen.lifecycle.run.widget.state.live.draft), "the third answer")
         await pilot.press("ctrl+q")
     msgs = store.messages(chat.id)
     assert [m.role for m in msgs][4:] == ["user", "assistant"]
@@ -372,11 +375,12 @@ async def test_autoscroll_follows_new_text_until_user_scrolls_up(tmp_path: Path)
         view = app.chat_screen.view
         state = AnswerState()
         widget = AnswerWidget(state)
+        live = state.live
         await view.mount(widget)
 
         async def grow(lines: int) -> None:
             for i in range(lines):
-                state.draft += f"line {i}\n"
+                live.draft += f"line {i}\n"
                 widget.redraw()
                 await pilot.pause(0.01)
             await pilot.pause()
@@ -481,7 +485,7 @@ def test_generation_error_shows_dialog_and_keeps_question(tmp_path: Path, monkey
             assert expected in msgs[1].error
             [widget] = answers(app)
             assert "failed" in widget.rendered.plain and "Partial" in widget.rendered.plain
-            assert app.chat_screen.run is None and app.focused is app.chat_screen.input
+            assert app.chat_screen.lifecycle.idle and app.focused is app.chat_screen.input
 
     run()
     if isinstance(error, RuntimeError):  # a bug: its traceback is logged, not shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -12,12 +13,14 @@ from test_tui_inspector_support import sync, wait_until
 from textual.app import App
 from textual.widgets import Static
 
-from tui.compare import CompareScreen
-from tui.inspector_widgets.compare_state import ColumnState
+from tui.screens.compare import CompareScreen
+from tui.screens.compare_state import ColumnState
+from tui.widgets.spans import BASE_STYLE, DRAFTER_STYLE, MARKER_STYLE, SWITCH_MARKER
+from wsd_local.answer import Span
 from wsd_local.config import DecodingSettings
 from wsd_local.errors import ModelError
 from wsd_local.events import BaseToken, DraftScored, DraftToken, Event, Finished, PhaseChanged, SwitchFound
-from wsd_local.trace import Trace
+from wsd_local.trace import TokenRecord, Trace
 
 MESSAGES = [{"role": "user", "content": "How do I [User] keep a plant alive?"}]
 
@@ -46,7 +49,7 @@ class FakeEngine:
         self.calls.append(mode)
         if mode == self.fail_mode:
             raise ModelError("the drafter model file is missing", "run `wsd models pull`")
-        trace = Trace(mode=mode, threshold=0.8, window=6, settings={}, messages=MESSAGES)
+        trace = Trace(settings=DecodingSettings(mode=mode), messages=MESSAGES)
         drafted = kept = base = ""
         if mode in ("draft", "wsd"):
             yield PhaseChanged("drafting")
@@ -76,7 +79,16 @@ class FakeEngine:
                     cancel.wait(10)
         trace.kept_draft, trace.continuation = (kept, base) if mode != "base" else ("", base)
         trace.answer = trace.kept_draft + trace.continuation
+        trace.switch_char = len(trace.kept_draft)
+        trace.draft_text = drafted
+        trace.spans = [{"model": m, "text": t} for m, t in (("drafter", trace.kept_draft),
+                                                            ("base", trace.continuation)) if t]
+        if mode == "wsd" and not cancel.is_set():
+            trace.switch_index, trace.switch_fired = 2, True
+            trace.draft_tokens = [TokenRecord(i, p, math.log(0.9)) for i, p in
+                                  enumerate(["Water", " it", " weekly"])]
         trace.stop_reason = "cancelled" if cancel.is_set() else "eos"
+        trace.check()
         yield PhaseChanged("done")
         yield Finished(trace)
 
@@ -113,16 +125,21 @@ async def test_three_columns_fill_in_one_after_another() -> None:
         assert engine.calls == ["base", "draft", "wsd"]
         assert column_text(screen, 0) == " in bright light."
         assert column_text(screen, 1) == "Water it weekly and more"
-        assert column_text(screen, 2) == "Water it weekly in bright light."
-        base, draft, wsd = screen.columns
+        assert column_text(screen, 2) == "Water it weekly⟫ in bright light."
+        base, draft, wsd = (c.live for c in screen.columns)
         assert (base.base_tokens, draft.draft_tokens, wsd.draft_tokens, wsd.base_tokens) == (4, 5, 5, 4)
-        assert wsd.switch_index == 2 and "switch at 2" in wsd.stats()
+        assert wsd.trace.switch_index == 2 and "switch at draft token 2" in screen.columns[2].stats()
         assert all(c.status == "done" and c.elapsed > 0 for c in screen.columns)
         assert str(screen.query_one("#col-stats-0", Static).render()).endswith("tok/s")
         assert status_text(screen).startswith("done: 3 answers")
-        # the drafter's part of the WSD answer is styled apart from the base model's
-        spans = screen.columns[2].spans()
-        assert spans == [("Water it weekly", "drafter"), (" in bright light.", "base")]
+        # the drafter's part of the WSD answer is styled apart from the base model's, as in chat
+        assert screen.columns[2].spans() == [Span("drafter", "Water it weekly"),
+                                             Span("base", " in bright light.")]
+        styled = screen.columns[2].text()
+        assert styled.plain == "Water it weekly⟫ in bright light."
+        styles = {styled.plain[s.start:s.end]: s.style for s in styled.spans}
+        assert styles["Water it weekly"] == DRAFTER_STYLE and styles[" in bright light."] == BASE_STYLE
+        assert styles[SWITCH_MARKER] == MARKER_STYLE
 
 
 @sync
@@ -150,7 +167,7 @@ async def test_escape_cancels_the_run_and_closes() -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         screen = app.screen
         assert isinstance(screen, CompareScreen)
-        await wait_until(pilot, lambda: screen.columns[0].base_tokens >= 1)
+        await wait_until(pilot, lambda: screen.columns[0].live.base_tokens >= 1)
         await pilot.press("escape")
         await pilot.pause()
         assert app.closed and screen.cancel.is_set()
@@ -172,11 +189,12 @@ def test_column_state_before_the_switch_shows_the_whole_draft() -> None:
     col.start(0.0)
     for i, piece in enumerate(["A", " b", " c"]):
         col.apply(DraftToken(piece, i, 0.0), 1.0)
-    assert col.spans()[0] == ("A b c", "drafter") and col.status == "loading"
+    assert col.spans()[0] == Span("drafter", "A b c") and col.status == "loading"
     col.apply(SwitchFound(0, True, 0.9, "A", " b c"), 2.0)
     col.apply(BaseToken(" d", 9, 0.0), 4.0)
-    assert col.spans() == [("A", "drafter"), (" d", "base")]
-    assert col.stats() == "4.0 s · 3 drafter + 1 base tok · 1.0 tok/s · switch at 0"
+    assert col.spans() == [Span("drafter", "A"), Span("base", " d")]
+    assert col.text().plain == "A⟫ d"
+    assert col.stats() == "4.0 s · 3 drafter + 1 base tok · 1.0 tok/s · switch at draft token 0"
 
 
 @pytest.mark.models
@@ -193,9 +211,11 @@ async def test_compare_with_the_demo_engine(demo_engine: Any) -> None:
         assert not errors
         for i, col in enumerate(screen.columns):
             assert col.status == "done" and col.trace is not None
-            assert column_text(screen, i) == col.trace.answer != ""
-        base, draft, wsd = screen.columns
+            marker = SWITCH_MARKER if col.live.switched else ""
+            expected = col.trace.kept_draft + marker + col.trace.continuation
+            assert column_text(screen, i) == expected and col.trace.answer != ""
+        base, draft, wsd = (c.live for c in screen.columns)
         assert base.base_tokens > 0 and base.draft_tokens == 0
         assert draft.draft_tokens > 0 and draft.base_tokens == 0
         assert wsd.trace is not None and wsd.trace.switch_index is not None
-        assert wsd.spans()[0] == (wsd.trace.kept_draft, "drafter")
+        assert wsd.spans()[0] == Span("drafter", wsd.trace.kept_draft)

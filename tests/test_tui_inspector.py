@@ -8,7 +8,7 @@ from textual.app import App
 from textual.command import CommandList
 from textual.widgets import Button, Input, Static
 
-from tui.inspector import InspectorScreen
+from tui.screens.inspector import InspectorScreen
 from tui.inspector_widgets.chart_view import WindowChart
 from tui.inspector_widgets.heatmap_view import TokenHeatmap
 from wsd_local.trace import TokenRecord, Trace
@@ -218,7 +218,8 @@ async def test_long_draft_scrolls_heatmap_and_chart_to_the_selection() -> None:
 @sync
 async def test_single_model_answer_has_no_what_if() -> None:
     trace = load_sample()
-    trace.mode, trace.switch_index, trace.switch_fired = "base", None, False
+    trace.settings = trace.settings.with_changes(mode="base")
+    trace.switch_index, trace.switch_fired = None, False
     trace.draft_tokens, trace.kept_draft, trace.draft_text = [], "", ""
     trace.answer = trace.continuation
     app = InspectorApp(trace)
@@ -294,7 +295,8 @@ async def test_typing_in_an_input_does_not_trigger_screen_keys() -> None:
 @sync
 async def test_drafter_only_answer_shows_its_text_without_probabilities() -> None:
     trace = load_sample()
-    trace.mode, trace.switch_index, trace.switch_fired = "draft", None, False
+    trace.settings = trace.settings.with_changes(mode="draft")
+    trace.switch_index, trace.switch_fired = None, False
     trace.answer = trace.kept_draft = trace.draft_text
     trace.continuation, trace.draft_tokens = "", []  # continuation_tokens left: ignored
     app = InspectorApp(trace)

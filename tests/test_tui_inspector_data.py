@@ -129,7 +129,7 @@ def test_what_if_summary_reports_the_move(sample: Trace) -> None:
     assert "(as answered)" in what_if_summary(sample, compute_what_if(sample, 0.8, 6))
     never = compute_what_if(sample, 1.0, 6)
     assert "all kept" in what_if_summary(sample, never)
-    sample.mode = "wsd"  # online: the drafter stopped soon after the switch
+    sample.settings = sample.settings.with_changes(mode="wsd")  # online: the drafter stopped soon after the switch
     assert "in the 198 scored tokens" in what_if_summary(sample, never)
 
 

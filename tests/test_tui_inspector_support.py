@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from wsd_local.switch import switch_index
+from wsd_local.config import DecodingSettings
 from wsd_local.trace import TokenRecord, Trace
 
 SAMPLE = Path(__file__).parent / "data" / "trace_sample.json"
@@ -35,7 +36,7 @@ def synthetic_trace(n: int = 500, switch_at: int | None = 300) -> Trace:
     kept = "".join(t.text for t in tokens[: k + 1])
     cont = [TokenRecord(1000 + i, f" b{i}", -0.2) for i in range(40)]
     cont_text = "".join(t.text for t in cont)
-    return Trace(mode="paper", threshold=0.8, window=6, settings={}, messages=[],
+    return Trace(settings=DecodingSettings(mode="paper"), messages=[],
                  answer=kept + cont_text, draft_text="".join(t.text for t in tokens),
                  draft_tokens=tokens, switch_index=k, switch_fired=switch_at is not None,
                  kept_draft=kept, continuation=cont_text, continuation_tokens=cont,

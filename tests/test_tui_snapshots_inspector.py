@@ -10,7 +10,7 @@ from test_tui_inspector_support import load_sample, synthetic_trace
 from textual.app import App
 from textual.widgets import Input
 
-from tui.inspector import InspectorScreen
+from tui.screens.inspector import InspectorScreen
 from wsd_local.trace import Trace
 
 SIZE = (120, 40)

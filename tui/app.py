@@ -3,6 +3,7 @@ the rest. Models load in a thread worker, so the window is usable at once."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -15,7 +16,10 @@ from textual.worker import Worker, WorkerState
 from wsd_local.config import DecodingSettings, RuntimeSettings
 from wsd_local.store import Store
 
-from .screens.chat import ChatScreen, describe_error
+from .actions import palette_actions
+from .errors import describe_error
+from .models_state import ModelState
+from .screens.chat import ChatScreen
 from .screens.dialogs import ErrorDialog
 
 EngineLoader = Callable[[], Any]
@@ -40,7 +44,10 @@ class WsdChatApp(App[None]):
         self._own_store = store is None
         self.store = store if store is not None else Store(data_path)
         self.open_chat_id = open_chat
-        self.loading = engine is None and load_models
+        if engine is not None:
+            self.models = ModelState.READY
+        else:
+            self.models = ModelState.LOADING if load_models else ModelState.NOT_LOADED
         self.load_error: str | None = None
         runtime = runtime or RuntimeSettings()
 
@@ -56,7 +63,7 @@ class WsdChatApp(App[None]):
         return ChatScreen(self.default_settings)
 
     def on_mount(self) -> None:
-        if self.loading:
+        if self.models is ModelState.LOADING:
             self.load_engine()
 
     @property
@@ -88,12 +95,12 @@ class WsdChatApp(App[None]):
             return
         screen = self._mounted_chat_screen()
         if event.state == WorkerState.SUCCESS:
-            self.loading = False
             self.engine = event.worker.result
+            self.models = ModelState.READY
             if screen is not None:
                 screen.engine_ready()
         elif event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
-            self.loading = False
+            self.models = ModelState.FAILED
             self.load_error = describe_error(event.worker.error)
             if screen is not None:
                 screen.engine_failed(self.load_error)
@@ -104,29 +111,11 @@ class WsdChatApp(App[None]):
         yield from super().get_system_commands(screen)
         if not isinstance(screen, ChatScreen):
             return
-        commands = (
-            ("New chat", "Start a new conversation (ctrl+n)", screen.action_new_chat),
-            ("Rename chat", "Give this chat a new title (f2)", screen.action_rename_chat),
-            ("Delete chat", "Delete this chat and its answers", screen.action_delete_current_chat),
-            ("Settings", "System prompt, mode, threshold, window, limits, sampling (f3)",
-             screen.action_settings),
-            ("Regenerate last answer", "Write the last answer again (ctrl+r)", screen.action_regenerate),
-            ("Stop answer", "Stop the answer being written; what was written is kept (esc)",
-             screen.action_stop),
-            ("Copy answer", "Copy the selected or last answer to the clipboard (f5)", screen.action_copy),
-            ("Inspect answer", "Token probabilities, the switch point and what-if (ctrl+t)",
-             screen.action_inspect),
-            ("Compare modes", "Answer the question with WSD, the drafter alone and the base model alone",
-             screen.action_compare),
-            ("Export chat to Markdown", "Spans marked; written to the data folder's exports/",
-             lambda: screen.action_export("markdown")),
-            ("Export chat to JSON", "Every answer's full trace; written to the data folder's exports/",
-             lambda: screen.action_export("json")),
-            ("Toggle chat list", "Show or hide the sidebar (ctrl+b)", screen.action_toggle_sidebar),
-            ("Help", "Keys and colours (f1)", screen.action_help),
-        )
-        for title, help_text, callback in commands:
-            yield SystemCommand(title, help_text, callback)
+        for action in palette_actions():
+            help_text = action.description[:1].upper() + action.description[1:]
+            if action.keys:
+                help_text += f" ({action.key_label})"
+            yield SystemCommand(action.title, help_text, partial(screen.run_action, action.action))
 
     async def action_quit(self) -> None:
         screen = self._mounted_chat_screen()

@@ -3,6 +3,7 @@
 The engine is usable as a library; it never imports the TUI.
 """
 
+from .answer import LiveAnswer, describe_switch
 from .config import DecodingSettings, RuntimeSettings
 from .errors import WsdError
 from .messages import Message
@@ -20,4 +21,5 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
-__all__ = ["Engine", "DecodingSettings", "RuntimeSettings", "Message", "Trace", "WsdError"]
+__all__ = ["Engine", "DecodingSettings", "RuntimeSettings", "Message", "Trace", "WsdError",
+           "LiveAnswer", "describe_switch"]

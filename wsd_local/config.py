@@ -1,9 +1,17 @@
-"""Decoding and runtime settings: one validated dataclass each."""
+"""Decoding and runtime settings: one validated dataclass each.
+
+Every decoding setting is declared once, on `DecodingSettings`, with its type,
+default, range and help text (`setting(...)`). Everything else is derived from those
+declarations: validation, the CLI flags (`cli/options.py`), the TUI settings form,
+the inspector's what-if fields and the JSON schema of the server's `wsd` request
+object (`settings_json_schema`). A new setting is one new field here.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
 
 from .errors import ConfigError
@@ -13,40 +21,158 @@ from .errors import ConfigError
 #: `base` and `draft` run one model alone, for comparison.
 MODES = ("wsd", "paper", "base", "draft")
 
+_SPEC = "wsd_setting"
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One decoding setting: what it is, what values it takes, how to ask for it."""
+
+    name: str
+    kind: type  # int, float, str or bool
+    default: Any
+    help: str
+    label: str  # short name for forms and error messages, e.g. "Threshold γ"
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False  # (minimum, ...] instead of [minimum, ...]
+    choices: tuple[str, ...] | None = None
+    optional: bool = False  # None is a valid value ("not set")
+    hint: str | None = None  # appended to range errors, e.g. the paper's default
+    multiline: bool = False  # a text box in forms (the system prompt)
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def key(self) -> str:
+        """The name users type: the flag without dashes (`max-tokens`)."""
+        return self.name.replace("_", "-")
+
+    def range_text(self) -> str:
+        """The valid values in words, e.g. "in (0, 1]" or ">= 1"."""
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        low, high = self.minimum, self.maximum
+        if low is not None and high is not None:
+            return f"in {'(' if self.exclusive_minimum else '['}{low:g}, {high:g}]"
+        if low is not None:
+            return f"{'>' if self.exclusive_minimum else '>='} {low:g}"
+        if high is not None:
+            return f"<= {high:g}"
+        return ""
+
+    def check(self, value: Any) -> Any:
+        """The value if valid (ints accepted for floats), else ConfigError in one line."""
+        if value is None:
+            if self.optional:
+                return None
+            raise ConfigError(f"{self.key} must be set")
+        if self.kind is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{self.key} must be true or false, got {value!r}")
+            return value
+        if self.kind is str:
+            if not isinstance(value, str):
+                raise ConfigError(f"{self.key} must be text, got {value!r}")
+            if self.choices and value not in self.choices:
+                raise ConfigError(f"unknown {self.key} {value!r}", f"use {self.range_text()}")
+            return value
+        if self.kind is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{self.key} must be a whole number, got {value!r}", self.hint)
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{self.key} must be a number, got {value!r}", self.hint)
+        if not self._in_range(value):
+            raise ConfigError(f"{self.key} must be {self.range_text()}, got {value:g}", self.hint)
+        return float(value) if self.kind is float else value
+
+    def _in_range(self, value: float) -> bool:
+        if self.minimum is not None:
+            if value < self.minimum or (self.exclusive_minimum and value == self.minimum):
+                return False
+        return self.maximum is None or value <= self.maximum
+
+    def parse(self, text: str) -> Any:
+        """A value from what a user typed (a flag, a form field), checked."""
+        raw = text.strip()
+        if self.optional and raw == "":
+            return None
+        if self.kind is bool:
+            lowered = raw.lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ConfigError(f"{self.key} must be true or false, got {text!r}")
+        if self.kind is str:
+            return self.check(text)
+        try:
+            value: Any = int(raw) if self.kind is int else float(raw)
+        except ValueError:
+            what = "a whole number" if self.kind is int else "a number"
+            raise ConfigError(f"{self.key} must be {what}, got {text!r}", self.hint) from None
+        return self.check(value)
+
+    def format(self, value: Any) -> str:
+        """The value as a user would type it back."""
+        if value is None:
+            return ""
+        if self.kind is float:
+            return f"{value:g}"
+        return str(value).lower() if self.kind is bool else str(value)
+
+    def json_schema(self) -> dict[str, Any]:
+        types = {int: "integer", float: "number", str: "string", bool: "boolean"}
+        schema: dict[str, Any] = {"type": [types[self.kind], "null"] if self.optional else types[self.kind],
+                                  "description": self.help, "default": self.default}
+        if self.choices:
+            schema["enum"] = list(self.choices)
+        if self.minimum is not None:
+            schema["exclusiveMinimum" if self.exclusive_minimum else "minimum"] = self.minimum
+        if self.maximum is not None:
+            schema["maximum"] = self.maximum
+        return schema
+
+
+def setting(default: Any, help: str, *, label: str, **spec: Any) -> Any:
+    """Declare a field of `DecodingSettings` (name and type come from the field)."""
+    return field(default=default, metadata={_SPEC: dict(help=help, label=label, **spec)})
+
 
 @dataclass(frozen=True)
 class DecodingSettings:
-    mode: str = "wsd"
-    threshold: float = 0.8  # gamma: window score that hands over to the base model
-    window: int = 6  # w: draft tokens in the geometric-mean window
-    draft_max_tokens: int = 512
-    max_tokens: int = 2048  # answer length in total (kept draft + continuation)
-    chunk_tokens: int = 16  # online mode: drafter tokens between two scoring passes
-    temperature: float = 0.0  # 0 means greedy
-    top_p: float = 1.0
-    seed: int = 0
-    system: str | None = None
+    mode: str = setting("wsd", "wsd: online weak-to-strong; paper: draft all, then check; "
+                               "base / draft: one model alone",
+                        label="Mode", choices=MODES)
+    threshold: float = setting(0.8, "switch threshold γ: the window score that hands over to the base model",
+                               label="Threshold γ", minimum=0.0, exclusive_minimum=True, maximum=1.0,
+                               hint="the paper's default is 0.8")
+    window: int = setting(6, "window w: draft tokens in the geometric-mean window",
+                          label="Window w", minimum=1, hint="the paper's default is 6")
+    draft_max_tokens: int = setting(512, "most tokens the drafter may write",
+                                    label="Draft max tok", minimum=0)
+    max_tokens: int = setting(2048, "answer length limit in tokens (kept draft + continuation)",
+                              label="Answer max tok", minimum=1)
+    chunk_tokens: int = setting(16, "online mode: drafter tokens between two scoring steps",
+                                label="Chunk tokens", minimum=1)
+    temperature: float = setting(0.0, "sampling temperature; 0 is greedy",
+                                 label="Temperature", minimum=0.0, hint="0 means greedy decoding")
+    top_p: float = setting(1.0, "nucleus sampling: keep the smallest token set with this much probability",
+                           label="Top-p", minimum=0.0, exclusive_minimum=True, maximum=1.0)
+    seed: int = setting(0, "random seed for sampling", label="Seed", minimum=0)
+    system: str | None = setting(None, "system prompt (both models see it)",
+                                 label="System prompt", optional=True, multiline=True)
 
     def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
-        if self.mode not in MODES:
-            raise ConfigError(f"unknown mode {self.mode!r}", f"use one of: {', '.join(MODES)}")
-        if not (isinstance(self.threshold, (int, float)) and math.isfinite(self.threshold)
-                and 0.0 < self.threshold <= 1.0):
-            raise ConfigError(f"threshold must be in (0, 1], got {self.threshold}",
-                              "the paper's default is 0.8")
-        _require_int(self.window, "window", minimum=1, hint="the paper's default is 6")
-        _require_int(self.draft_max_tokens, "draft-max-tokens", minimum=0)
-        _require_int(self.max_tokens, "max-tokens", minimum=1)
-        _require_int(self.chunk_tokens, "chunk-tokens", minimum=1)
-        _require_int(self.seed, "seed", minimum=0)
-        if not (math.isfinite(self.temperature) and self.temperature >= 0.0):
-            raise ConfigError(f"temperature must be >= 0, got {self.temperature}",
-                              "0 means greedy decoding")
-        if not (math.isfinite(self.top_p) and 0.0 < self.top_p <= 1.0):
-            raise ConfigError(f"top-p must be in (0, 1], got {self.top_p}")
+        for spec in SETTINGS:
+            value = spec.check(getattr(self, spec.name))
+            if value is not getattr(self, spec.name):  # an int given for a float setting
+                object.__setattr__(self, spec.name, value)
 
     @property
     def greedy(self) -> bool:
@@ -60,8 +186,46 @@ class DecodingSettings:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "DecodingSettings":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        """Settings from stored data: unknown keys (from other versions) are ignored."""
+        return cls(**{k: v for k, v in data.items() if k in SETTINGS_BY_NAME})
+
+    @classmethod
+    def from_request(cls, data: Any, base: "DecodingSettings | None" = None) -> "DecodingSettings":
+        """Settings a client sent (e.g. the server's `wsd` object) over `base`: unknown
+        keys are an error naming the key, so a typo is never silently ignored."""
+        if not isinstance(data, dict):
+            raise ConfigError("settings must be an object of name: value pairs")
+        names = {spec.key: spec.name for spec in SETTINGS} | {spec.name: spec.name for spec in SETTINGS}
+        unknown = [k for k in data if k not in names]
+        if unknown:
+            raise ConfigError(f"unknown setting {unknown[0]!r}",
+                              "known: " + ", ".join(s.name for s in SETTINGS))
+        return (base or cls()).with_changes(**{names[k]: v for k, v in data.items()})
+
+
+def _collect_specs() -> tuple[SettingSpec, ...]:
+    hints = typing.get_type_hints(DecodingSettings)
+    specs = []
+    for f in fields(DecodingSettings):
+        declared = f.metadata[_SPEC]
+        kind = hints[f.name]
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        if args:  # `str | None`
+            kind = args[0]
+        assert f.default is not MISSING
+        specs.append(SettingSpec(name=f.name, kind=kind, default=f.default, **declared))
+    return tuple(specs)
+
+
+#: Every decoding setting, in the order forms and help show them.
+SETTINGS: tuple[SettingSpec, ...] = _collect_specs()
+SETTINGS_BY_NAME: dict[str, SettingSpec] = {spec.name: spec for spec in SETTINGS}
+
+
+def settings_json_schema() -> dict[str, Any]:
+    """JSON schema of a settings object (the server's `wsd` request field)."""
+    return {"type": "object", "additionalProperties": False,
+            "properties": {spec.name: spec.json_schema() for spec in SETTINGS}}
 
 
 @dataclass(frozen=True)
@@ -90,4 +254,5 @@ def _require_int(value: Any, name: str, minimum: int, hint: str | None = None) -
         raise ConfigError(f"{name} must be >= {minimum}, got {value}", hint)
 
 
-__all__ = ["DecodingSettings", "RuntimeSettings", "MODES"]
+__all__ = ["DecodingSettings", "RuntimeSettings", "MODES", "SETTINGS", "SETTINGS_BY_NAME",
+           "SettingSpec", "settings_json_schema"]

@@ -96,9 +96,8 @@ class Decoder:
         self.cancel = cancel or threading.Event()
         self.timer = _Timer()
         models = {m.identity.role: m.identity for m in (drafter, base) if m is not None}
-        self.trace = Trace(mode=settings.mode, threshold=settings.threshold, window=settings.window,
-                           settings=settings.to_dict(), messages=[m.to_dict() for m in messages],
-                           models=models, backend=backend_name)
+        self.trace = Trace(settings=settings, messages=[m.to_dict() for m in messages],
+                           models=models, backend=backend_name, forced_switch=forced_switch)
 
     # -- entry ---------------------------------------------------------------------
     def events(self) -> Iterator[Event]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Iterator
 
-from .config import DecodingSettings
 from .decoder import Decoder
 from .events import Event
 from .messages import normalize
@@ -19,9 +18,8 @@ def rerun_from(engine: "Engine", trace: Trace, switch_index: int,
                cancel: threading.Event | None = None) -> Iterator[Event]:
     """Reuse the trace's draft and its base-model scores (no drafting, no scoring), keep
     draft tokens 0..switch_index, and let the base model write the rest."""
-    settings = DecodingSettings.from_dict({**trace.settings, "mode": "paper"})
+    settings = trace.settings.with_changes(mode="paper")
     messages = normalize(trace.messages)
     decoder = Decoder(engine.drafter, engine.base, messages, settings, cancel,
                       backend_name=engine.backend_name, replay=trace, forced_switch=switch_index)
-    decoder.trace.settings["forced_switch"] = switch_index
     yield from decoder.events()

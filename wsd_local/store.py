@@ -250,16 +250,15 @@ class Store:
                 self._read("SELECT * FROM messages WHERE chat_id = ? ORDER BY id", (chat_id,))]
 
 
-def context_messages(records: Iterable[MessageRecord], system: str | None = None) -> list[dict[str, str]]:
-    """The conversation the models see, from stored messages.
+def context_messages(records: Iterable[MessageRecord]) -> list[dict[str, str]]:
+    """The conversation's turns the models see, from stored messages.
 
     An answer that is empty (failed before writing anything) is left out; when a
     question has several answers (regenerated, or re-run from another switch point),
-    only the last one is part of the context.
+    only the last one is part of the context. The system prompt is a chat setting, not
+    a turn: `messages.normalize` places it.
     """
     out: list[dict[str, str]] = []
-    if system and system.strip():
-        out.append({"role": "system", "content": system})
     for record in records:
         if record.role == "system":
             continue

@@ -5,7 +5,12 @@ Invariants every trace keeps:
 - `answer == kept_draft + continuation`, character for character;
 - the texts of `spans` concatenate to `answer`;
 - `switch_index` is the rule of `switch.py` applied to `draft_token_probs`
-  (for modes that score a draft).
+  (for modes that score a draft), unless `forced_switch` says where it was put instead.
+
+Format versions: 2 keeps every decoding setting once, in `settings` (version 1 also
+had `mode`, `threshold` and `window` at the top level), and records a switch point
+chosen by hand (a re-run from the inspector) in `forced_switch` (version 1 kept it in
+`settings`). `from_dict` reads both.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .config import DecodingSettings
+from .errors import WsdError
 from .switch import switch_index, window_scores
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -58,10 +65,7 @@ class TokenRecord:
 
 @dataclass
 class Trace:
-    mode: str
-    threshold: float
-    window: int
-    settings: dict[str, Any]
+    settings: DecodingSettings
     messages: list[dict[str, str]]
     models: dict[str, ModelIdentity] = field(default_factory=dict)
     answer: str = ""
@@ -70,6 +74,7 @@ class Trace:
     draft_tokens: list[TokenRecord] = field(default_factory=list)  # base tokens, scored
     switch_index: int | None = None  # k; None for base-only and drafter-only answers
     switch_fired: bool = False  # a window reached the threshold (else the whole draft is kept)
+    forced_switch: int | None = None  # a switch point chosen by hand (re-run from the inspector)
     switch_char: int = 0  # characters of `answer` written by the drafter
     kept_draft: str = ""
     continuation: str = ""
@@ -84,6 +89,18 @@ class Trace:
     format_version: int = FORMAT_VERSION
 
     # -- derived views -------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return self.settings.mode
+
+    @property
+    def threshold(self) -> float:
+        return self.settings.threshold
+
+    @property
+    def window(self) -> int:
+        return self.settings.window
+
     @property
     def draft_token_probs(self) -> list[float]:
         import math
@@ -114,6 +131,7 @@ class Trace:
     # -- JSON ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["settings"] = self.settings.to_dict()
         data["draft_tokens"] = [t.to_list() for t in self.draft_tokens]
         data["continuation_tokens"] = [t.to_list() for t in self.continuation_tokens]
         data["draft_token_probs"] = self.draft_token_probs
@@ -125,8 +143,23 @@ class Trace:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Trace":
+        """A trace from its JSON form, version 1 or 2. Raises ValueError when the data
+        is not a readable trace."""
         known = set(cls.__dataclass_fields__)
         kwargs = {k: v for k, v in data.items() if k in known}
+        settings = dict(data.get("settings") or {})
+        if int(data.get("format_version", 1)) < 2:
+            # Version 1: mode/threshold/window also at the top level; a forced switch
+            # inside the settings.
+            for key in ("mode", "threshold", "window"):
+                if key in data:
+                    settings.setdefault(key, data[key])
+            kwargs["forced_switch"] = settings.pop("forced_switch", None)
+            kwargs["format_version"] = FORMAT_VERSION
+        try:
+            kwargs["settings"] = DecodingSettings.from_dict(settings)
+        except WsdError as exc:
+            raise ValueError(f"the trace's settings are invalid: {exc.one_line()}") from None
         kwargs["draft_tokens"] = [TokenRecord.from_list(r) for r in data.get("draft_tokens", [])]
         kwargs["continuation_tokens"] = [TokenRecord.from_list(r)
                                          for r in data.get("continuation_tokens", [])]

@@ -1,107 +1,68 @@
 """The main screen: chat list, conversation, question box, status line.
 
-The screen owns the conversation's life cycle. The engine's blocking generator runs in
-a thread worker that only posts events; every store write and every widget change
-happens here, on the UI thread. Redraws of the answer being written are batched
+The screen owns the chats (open, new, rename, delete, settings, export) and the keys
+(`tui/actions.py`); the answer being written belongs to its `AnswerLifecycle`
+(`answer_lifecycle.py`). Redraws of the answer being written are batched
 (`FLUSH_INTERVAL`), so a long answer costs one redraw per tick, not one per token.
 """
 
 from __future__ import annotations
 
-import itertools
 import threading
-import time
-import traceback
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Label, ListView, LoadingIndicator, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker
 
 from wsd_local.config import DecodingSettings
 from wsd_local.errors import ConfigError, WsdError
-from wsd_local.events import Event, Finished, PhaseChanged
+from wsd_local.events import Event
 from wsd_local.export import export_chat
-from wsd_local.paths import data_dir
-from wsd_local.store import COMPLETE, ERROR, PENDING, STOPPED, ChatRecord, context_messages, title_from
+from wsd_local.store import ChatRecord, context_messages, title_from
 from wsd_local.trace import Trace
 
-from ..widgets.answer import FAILED, STOPPING, AnswerState, AnswerWidget, UserMessage
+from ..actions import chat_bindings, empty_chat_hint
+from ..errors import describe_error
+from ..widgets.answer import AnswerState, AnswerWidget, UserMessage
 from ..widgets.chat_input import ChatInput
 from ..widgets.chat_view import ChatView
 from ..widgets.sidebar import ChatItem, ChatList
 from ..widgets.spans import BASE_STYLE, DRAFTER_STYLE, MARKER_STYLE, SWITCH_MARKER, legend
 from ..widgets.status_bar import StatusBar
+from .answer_lifecycle import AnswerEvent, AnswerLifecycle
 from .dialogs import ConfirmDialog, ErrorDialog, PromptDialog
 from .help import HelpScreen
 from .settings import SettingsScreen
+
+from ..models_state import ModelState
 
 if TYPE_CHECKING:
     from ..app import WsdChatApp
 
 FLUSH_INTERVAL = 0.05  # at most 20 redraws a second while an answer streams
-SAVE_INTERVAL = 2.0  # the partial answer is written to the store this often
-
-_run_ids = itertools.count(1)
 
 EMPTY_HINT = Text.assemble(
     ("Ask a question below.\n\n", "bold"),
     "The aligned drafter writes the start of the answer (", ("blue, underlined", DRAFTER_STYLE),
     "); the base model checks it token by token and takes over at the switch point ",
     (SWITCH_MARKER, MARKER_STYLE), " (", ("orange", BASE_STYLE), ").\n",
-    "Esc stops an answer, ctrl+t inspects one, f3 changes this chat's settings, "
-    "f1 lists every key, ctrl+p opens the command palette.",
+    empty_chat_hint(),
 )
 
 
-@dataclass
-class Run:
-    """One answer being written."""
-    widget: AnswerWidget
-    message_id: int
-    chat_id: int
-    cancel: threading.Event = field(default_factory=threading.Event)
-    id: int = field(default_factory=lambda: next(_run_ids))
-    saved_at: float = field(default_factory=time.monotonic)
-    saved_text: str = ""
-    worker: Worker[None] | None = None
-
-
-class AnswerEvent(Message):
-    """An engine event, posted by the generation worker."""
-
-    def __init__(self, run_id: int, event: Event) -> None:
-        super().__init__()
-        self.run_id = run_id
-        self.event = event
-
-
 class ChatScreen(Screen[None]):
-    BINDINGS = [
-        Binding("escape", "stop", "Stop answer"),
-        Binding("ctrl+n", "new_chat", "New chat"),
-        Binding("ctrl+r", "regenerate", "Regenerate"),
-        Binding("ctrl+t", "inspect", "Inspect"),
-        Binding("f5", "copy", "Copy"),
-        Binding("f1", "help", "Help"),
-        Binding("f2", "rename_chat", "Rename", show=False),
-        Binding("f3", "settings", "Settings"),
-        Binding("ctrl+b", "toggle_sidebar", "Chats", show=False),
-    ]
+    BINDINGS = chat_bindings()
 
     def __init__(self, settings: DecodingSettings) -> None:
         super().__init__()
         self.chat: ChatRecord | None = None  # None: a new chat, stored with its first question
         self.settings = settings
-        self.run: Run | None = None
-        self._waiting_for_engine = False  # a question arrived while the models were loading
+        self.lifecycle = AnswerLifecycle(self)
 
     @property
     def wsd_app(self) -> "WsdChatApp":
@@ -128,30 +89,27 @@ class ChatScreen(Screen[None]):
         self.refresh_chat_list()
         self.update_legend()
         self.status.set(mode=self.settings.mode)
-        self.set_interval(FLUSH_INTERVAL, self.flush)
+        self.set_interval(FLUSH_INTERVAL, self.lifecycle.flush)
         self.query_one(ChatInput).focus()
         app = self.wsd_app
         if app.open_chat_id is not None:
             self.open_chat(app.open_chat_id)
-        if app.engine is not None:
+        models = app.models
+        if models is ModelState.READY:
             self.engine_ready()
-        elif app.loading:
+        elif models is ModelState.LOADING:
             self.set_loading(True, app.loading_label)
         else:
             self.set_loading(False)
-            self.status.set(phase="models failed to load" if app.load_error else "models not loaded")
+            self.status.set(phase="models failed to load" if models is ModelState.FAILED
+                            else "models not loaded")
 
     def on_unmount(self) -> None:
         self.stop_for_exit()
 
     def stop_for_exit(self) -> None:
         """The app is closing mid-answer: stop the worker and save what was written."""
-        run = self.run
-        if run is None:
-            return
-        run.cancel.set()  # let the worker thread end, so the process can exit
-        self.run = None
-        self.wsd_app.store.update_message(run.message_id, content=run.widget.state.text, status=STOPPED)
+        self.lifecycle.stop_for_exit()
 
     @property
     def view(self) -> ChatView:
@@ -179,16 +137,12 @@ class ChatScreen(Screen[None]):
         self.status.set(drafter=names.get("drafter"), base=names.get("base"),
                         backend=getattr(engine, "backend_name", None), phase="ready")
         self.update_legend()
-        if self._waiting_for_engine:
-            self._waiting_for_engine = False
-            self.start_answer()
+        self.lifecycle.models_ready(self.start_answer)
 
     def engine_failed(self, message: str) -> None:
         self.set_loading(False)
         self.status.set(phase="models failed to load")
-        if self._waiting_for_engine:
-            self._waiting_for_engine = False
-            self._mark_waiting_answer_failed(message)
+        self.lifecycle.models_failed(message)
 
     def update_legend(self) -> None:
         names = self.wsd_app.model_names()
@@ -256,7 +210,7 @@ class ChatScreen(Screen[None]):
         self.input.focus()
 
     def _busy(self, doing: str) -> bool:
-        if self.run is not None or self._waiting_for_engine:
+        if not self.lifecycle.idle:
             self.notify(f"An answer is being written; press esc to stop it before {doing}.",
                         severity="warning")
             return True
@@ -279,8 +233,7 @@ class ChatScreen(Screen[None]):
         chat = store.get_chat(chat_id)
         if chat is None:
             return
-        busy = self.run is not None or self._waiting_for_engine
-        if busy and self.chat is not None and self.chat.id == chat_id:
+        if not self.lifecycle.idle and self.chat is not None and self.chat.id == chat_id:
             self.notify("Stop the answer (esc) before deleting this chat.", severity="warning")
             return
 
@@ -304,11 +257,11 @@ class ChatScreen(Screen[None]):
     def send(self, text: str) -> None:
         if not text.strip():
             return
-        if self.run is not None or self._waiting_for_engine:
+        if not self.lifecycle.idle:
             self.notify("An answer is being written; press esc to stop it first.", severity="warning")
             return
         app = self.wsd_app
-        if app.engine is None and not app.loading:
+        if app.models not in (ModelState.READY, ModelState.LOADING):
             self.notify("The models are not loaded; see the error, or restart with other models.",
                         severity="error")
             return
@@ -323,144 +276,30 @@ class ChatScreen(Screen[None]):
         self.view.mount(UserMessage(text, message_id=record.id))
         self.view.follow()
         self.refresh_chat_list()
-        if app.engine is None:
-            self._waiting_for_engine = True
-            self._mount_waiting_answer()
+        if app.models is ModelState.LOADING:
+            self.lifecycle.wait_for_models(self.settings.mode)
             return
         self.start_answer()
 
-    def _mount_waiting_answer(self) -> None:
-        widget = AnswerWidget(AnswerState(mode=self.settings.mode, threshold=self.settings.threshold,
-                                          phase="waiting"), classes="waiting-answer")
-        self.view.mount(widget)
-
-    def _mark_waiting_answer_failed(self, message: str) -> None:
-        for widget in self.view.query(".waiting-answer").results(AnswerWidget):
-            widget.state.status = FAILED
-            widget.state.error = message
-            widget.remove_class("waiting-answer")
-            widget.redraw()
-
-    def start_answer(self, *, label: str | None = None,
-                     produce: Callable[[threading.Event], Iterable[Event]] | None = None) -> None:
-        """Write an answer to the conversation as stored (or run `produce`, e.g. a what-if)."""
-        app = self.wsd_app
-        engine = app.engine
+    def start_answer(self) -> None:
+        """Answer the conversation as stored (its last question) with this chat's settings."""
+        engine = self.wsd_app.engine
         assert self.chat is not None and engine is not None
-        for waiting in self.view.query(".waiting-answer"):
-            waiting.remove()
-        store = app.store
-        if produce is None:
-            messages = context_messages(store.messages(self.chat.id), self.settings.system)
-            settings = self.settings
-            produce = lambda cancel: engine.generate(messages, settings, cancel=cancel)  # noqa: E731
-        record = store.add_message(self.chat.id, "assistant", "", status=PENDING)
-        state = AnswerState(mode=self.settings.mode, threshold=self.settings.threshold, label=label)
-        widget = AnswerWidget(state, message_id=record.id)
-        self.view.mount(widget)
-        self.view.follow()
-        self.run = Run(widget=widget, message_id=record.id, chat_id=self.chat.id)
-        self.status.set(phase="starting", tokens_per_second=None)
-        self.run.worker = self._generate(self.run, produce)
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="answer")
-    def _generate(self, run: Run, produce: Callable[[threading.Event], Iterable[Event]]) -> None:
-        worker = get_current_worker()
-        for event in produce(run.cancel):
-            if worker.is_cancelled:  # the app is closing
-                run.cancel.set()
-            self.post_message(AnswerEvent(run.id, event))
+        messages = context_messages(self.wsd_app.store.messages(self.chat.id))
+        settings = self.settings
+        self.lifecycle.start(self.chat.id, settings.mode,
+                             lambda cancel: engine.generate(messages, settings, cancel=cancel))
 
     @on(AnswerEvent)
     def _answer_event(self, message: AnswerEvent) -> None:
-        run = self.run
-        if run is None or message.run_id != run.id:
-            return
-        event = message.event
-        run.widget.state.apply(event)
-        run.widget.dirty = True
-        if isinstance(event, PhaseChanged):
-            self.status.set(phase=event.phase)
-        elif isinstance(event, Finished):
-            self._finish(run, event.trace)
-
-    def flush(self) -> None:
-        """Timer: redraw the streaming answer and save its text now and then."""
-        run = self.run
-        if run is None:
-            return
-        if run.widget.dirty:
-            run.widget.redraw()
-            rate = run.widget.state.tokens_per_second
-            if rate is not None:
-                self.status.set(tokens_per_second=rate)
-        now = time.monotonic()
-        if now - run.saved_at >= SAVE_INTERVAL:
-            text = run.widget.state.text
-            if text != run.saved_text:
-                self.wsd_app.store.update_message(run.message_id, content=text)
-                run.saved_text = text
-            run.saved_at = now
-
-    def _finish(self, run: Run, trace: Trace) -> None:
-        stopped = trace.stop_reason == "cancelled"
-        self.wsd_app.store.update_message(run.message_id, content=trace.answer,
-                                          status=STOPPED if stopped else COMPLETE, trace=trace)
-        run.widget.redraw()
-        self.run = None
-        self.status.set(phase="stopped" if stopped else "ready")
-        self.update_legend()
+        self.lifecycle.on_event(message)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker.group != "answer":
-            return
-        run = self.run
-        if run is None or run.worker is not worker:
-            return  # an earlier answer's worker, already finished through its events
-        if event.state == WorkerState.ERROR:
-            self._fail(run, worker.error)
-        elif event.state in (WorkerState.SUCCESS, WorkerState.CANCELLED):
-            # The generator ended without a Finished event: keep what was written.
-            state = run.widget.state
-            state.status = "stopped"
-            self.wsd_app.store.update_message(run.message_id, content=state.text, status=STOPPED)
-            run.widget.redraw()
-            self.run = None
-            self.status.set(phase="stopped")
-
-    def _fail(self, run: Run, error: BaseException | None) -> None:
-        message = describe_error(error)
-        state = run.widget.state
-        self.run = None
-        if state.label and not state.text:
-            # A re-run that wrote nothing: the dialog says why; no empty answer is left behind.
-            self.wsd_app.store.delete_message(run.message_id)
-            run.widget.remove()
-        else:
-            state.status = FAILED
-            state.error = message
-            self.wsd_app.store.update_message(run.message_id, content=state.text, status=ERROR,
-                                              error=message)
-            run.widget.redraw()
-        self.status.set(phase="error")
-        self.app.push_screen(ErrorDialog("The answer failed", message))
+        self.lifecycle.on_worker_state(event)
 
     # -- actions ---------------------------------------------------------------------
     def action_stop(self) -> None:
-        run = self.run
-        if self._waiting_for_engine:
-            # Not started yet: forget the pending answer; the question stays saved (ctrl+r answers it).
-            self._waiting_for_engine = False
-            for waiting in self.view.query(".waiting-answer"):
-                waiting.remove()
-            self.notify("Not answered; ctrl+r answers the question once the models are loaded.")
-        elif run is not None:
-            run.cancel.set()  # the engine finishes soon with a trace of what was written
-            run.widget.state.status = STOPPING
-            run.widget.dirty = True
-            self.status.set(phase="stopping")
-        elif not self.input.has_focus:
+        if not self.lifecycle.stop() and not self.input.has_focus:
             self.input.focus()
 
     def action_new_chat(self) -> None:
@@ -527,11 +366,7 @@ class ChatScreen(Screen[None]):
             self.notify("This answer has no trace to inspect (still being written, or saved "
                         "without one).", severity="warning")
             return
-        try:
-            from ..inspector import InspectorScreen
-        except ImportError as exc:
-            self.notify(f"The inspector is not available: {exc}", severity="error")
-            return
+        from .inspector import InspectorScreen
 
         def rerun(index: int | None) -> None:
             if index is not None:
@@ -544,7 +379,7 @@ class ChatScreen(Screen[None]):
         engine = self.wsd_app.engine
         if self._busy("re-running"):
             return
-        if engine is None:
+        if engine is None or self.chat is None:
             self.notify("The models are not loaded yet.", severity="warning")
             return
         answers = self.view.answers()
@@ -552,8 +387,11 @@ class ChatScreen(Screen[None]):
             # A new answer goes at the end of the chat; only there does it answer the same question.
             self.notify("Re-run works on the last answer of the chat.", severity="warning")
             return
-        self.start_answer(label=f"re-run from draft token {index}",
-                          produce=lambda cancel: engine.rerun_from(trace, index, cancel=cancel))
+
+        def produce(cancel: threading.Event) -> Iterable[Event]:
+            return engine.rerun_from(trace, index, cancel=cancel)
+
+        self.lifecycle.start(self.chat.id, "paper", produce, label=f"re-run from draft token {index}")
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())
@@ -625,31 +463,10 @@ class ChatScreen(Screen[None]):
                 self.notify("Type a question first, then run Compare modes.")
                 return
             messages = history[: last_user + 1]
-        if self.settings.system:
-            messages = [{"role": "system", "content": self.settings.system}] + messages
-        try:
-            from ..compare import CompareScreen
-        except ImportError as exc:
-            self.notify(f"Compare is not available: {exc}", severity="error")
-            return
+        from .compare import CompareScreen
+
+        # The system prompt is this chat's setting: the engine places it (messages.normalize).
         self.app.push_screen(CompareScreen(engine, messages, self.settings))
-
-
-def describe_error(error: BaseException | None) -> str:
-    """One line for the user; a bug's traceback goes to the log file, not the screen."""
-    if isinstance(error, WsdError):
-        return error.one_line()
-    if error is None:
-        return "unknown error"
-    try:
-        log = data_dir() / "tui-errors.log"
-        with log.open("a", encoding="utf-8") as fh:
-            fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + "".join(
-                traceback.format_exception(type(error), error, error.__traceback__)) + "\n")
-        where = f" (details in {log})"
-    except OSError:
-        where = ""
-    return f"internal error: {type(error).__name__}: {error}{where}"
 
 
 __all__ = ["ChatScreen", "AnswerEvent", "describe_error"]

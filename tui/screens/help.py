@@ -1,4 +1,4 @@
-"""The keys, in one place (the help screen is generated from this table)."""
+"""The help screen, generated from the actions table (`tui/actions.py`)."""
 
 from __future__ import annotations
 
@@ -10,39 +10,22 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ..actions import by_group
 from ..widgets.spans import BASE_STYLE, DISCARDED_STYLE, DRAFTER_STYLE, MARKER_STYLE, SWITCH_MARKER
-
-KEYS: tuple[tuple[str, str, str], ...] = (
-    ("Writing", "enter", "send the question"),
-    ("Writing", "ctrl+j", "new line in the question (also shift+enter / alt+enter where the terminal sends them)"),
-    ("Writing", "esc", "stop the answer being written (what was written is kept)"),
-    ("Answers", "ctrl+r", "regenerate the last answer"),
-    ("Answers", "ctrl+t", "inspect the selected (or last) answer: probabilities, switch, what-if"),
-    ("Answers", "f5", "copy the selected (or last) answer"),
-    ("Answers", "tab / shift+tab", "move between the question box, answers and the chat list"),
-    ("Answers", "i / c", "on a selected answer: inspect / copy it"),
-    ("Chats", "ctrl+n", "new chat"),
-    ("Chats", "f2", "rename the chat"),
-    ("Chats", "f3", "settings of this chat (system prompt, mode, threshold, window, limits, sampling)"),
-    ("Chats", "ctrl+b", "show or hide the chat list"),
-    ("Chats", "enter / delete", "in the chat list: open / delete the highlighted chat"),
-    ("App", "ctrl+p", "command palette: every action, plus export, compare modes, delete chat"),
-    ("App", "f1", "this help"),
-    ("App", "ctrl+q", "quit"),
-)
-
 
 def help_text() -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
     section = None
-    for group, key, what in KEYS:
-        if group != section:
+    for action in by_group():
+        if action.group != section:
             if section is not None:
                 table.add_row("", "")
-            table.add_row(Text(group, style="bold underline"), "")
-            section = group
+            table.add_row(Text(action.group, style="bold underline"), "")
+            section = action.group
+        key = action.key_label or "ctrl+p"
+        what = action.description if action.key_label else f"{action.title}: {action.description}"
         table.add_row(key, what)
     table.add_row("", "")
     legend = Text()

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 
-from wsd_local.config import MODES, DecodingSettings
+from wsd_local.config import SETTINGS, DecodingSettings, SettingSpec
 from wsd_local.errors import WsdError
 
-#: (field, label, kind) for the numeric fields, in the order shown.
-NUMBER_FIELDS: tuple[tuple[str, str, type], ...] = (
-    ("threshold", "Threshold γ", float),
-    ("window", "Window w", int),
-    ("draft_max_tokens", "Draft max tok", int),
-    ("max_tokens", "Answer max tok", int),
-    ("chunk_tokens", "Chunk tokens", int),
-    ("temperature", "Temperature", float),
-    ("top_p", "Top-p", float),
-    ("seed", "Seed", int),
-)
+
+def _field_id(spec: SettingSpec) -> str:
+    return spec.name
 
 
 class SettingsScreen(ModalScreen[DecodingSettings | None]):
@@ -37,21 +27,21 @@ class SettingsScreen(ModalScreen[DecodingSettings | None]):
         self.chat_title = chat_title
 
     def compose(self) -> ComposeResult:
+        """The form, one field per declared setting (`wsd_local.config.SETTINGS`)."""
         with Vertical(classes="dialog settings-dialog"):
             title = f"Settings — {self.chat_title}" if self.chat_title else "Settings for the next chat"
             yield Label(title, classes="dialog-title")
             with VerticalScroll(id="settings-form"):
-                yield Label("System prompt (this chat; empty for none)")
-                yield TextArea(self.settings.system or "", id="system", soft_wrap=True,
-                               tab_behavior="focus")
+                for spec in SETTINGS:
+                    if spec.multiline:
+                        yield Label(f"{spec.label} (this chat; empty for none)")
+                        yield TextArea(spec.format(getattr(self.settings, spec.name)), id=_field_id(spec),
+                                       soft_wrap=True, tab_behavior="focus")
                 with Grid(id="settings-grid"):
-                    yield Label("Mode", classes="field-label")
-                    yield Select([(m, m) for m in MODES], value=self.settings.mode, allow_blank=False,
-                                 id="mode")
-                    for name, label, kind in NUMBER_FIELDS:
-                        yield Label(label, classes="field-label")
-                        yield Input(str(getattr(self.settings, name)), id=name,
-                                    type="integer" if kind is int else "number")
+                    for spec in SETTINGS:
+                        if not spec.multiline:
+                            yield Label(spec.label, classes="field-label")
+                            yield self._field(spec)
             yield Static("Threshold in (0, 1]; temperature 0 is greedy; chunk tokens apply to "
                          "the online wsd mode.", classes="dialog-hint")
             yield Static("", id="settings-error", markup=False)
@@ -59,24 +49,37 @@ class SettingsScreen(ModalScreen[DecodingSettings | None]):
                 yield Button("Save (ctrl+s)", variant="primary", id="save")
                 yield Button("Cancel (esc)", id="cancel")
 
+    def _field(self, spec: SettingSpec) -> Select | Checkbox | Input:
+        value = getattr(self.settings, spec.name)
+        if spec.choices:
+            return Select([(c, c) for c in spec.choices], value=value, allow_blank=False,
+                          id=_field_id(spec), tooltip=spec.help)
+        if spec.kind is bool:
+            return Checkbox(value=bool(value), id=_field_id(spec), tooltip=spec.help)
+        kind = {int: "integer", float: "number"}.get(spec.kind, "text")
+        return Input(spec.format(value), id=_field_id(spec), type=kind, tooltip=spec.help)
+
     def on_mount(self) -> None:
-        self.query_one("#system", TextArea).focus()
+        first_text = next((s for s in SETTINGS if s.multiline), None)
+        if first_text is not None:
+            self.query_one(f"#{_field_id(first_text)}", TextArea).focus()
 
     def read_settings(self) -> DecodingSettings:
         """The form as settings; raises WsdError with a one-line reason."""
         values: dict[str, object] = {}
-        for name, label, kind in NUMBER_FIELDS:
-            raw = self.query_one(f"#{name}", Input).value.strip()
-            try:
-                values[name] = kind(raw)
-            except ValueError:
-                what = "a whole number" if kind is int else "a number"
-                raise WsdError(f"{label} must be {what}, got {raw!r}") from None
-        system = self.query_one("#system", TextArea).text
-        values["system"] = system if system.strip() else None
-        values["mode"] = str(self.query_one("#mode", Select).value)
-        known = {f.name for f in fields(DecodingSettings)}
-        return DecodingSettings(**{k: v for k, v in values.items() if k in known})  # validates
+        for spec in SETTINGS:
+            widget = self.query_one(f"#{_field_id(spec)}")
+            if isinstance(widget, TextArea):
+                text = widget.text
+                values[spec.name] = text if text.strip() else (None if spec.optional else "")
+            elif isinstance(widget, Select):
+                values[spec.name] = str(widget.value)
+            elif isinstance(widget, Checkbox):
+                values[spec.name] = widget.value
+            else:
+                assert isinstance(widget, Input)
+                values[spec.name] = spec.parse(widget.value)
+        return DecodingSettings(**values)  # validates
 
     def action_save(self) -> None:
         try:

@@ -8,15 +8,15 @@ shown). Redraws are batched by the screen (`AnswerWidget.dirty`), not done per t
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Static
 
-from wsd_local.events import (BaseToken, DraftRescored, DraftScored, DraftToken, Event, Finished,
-                              PhaseChanged, SwitchFound)
+from wsd_local.answer import LiveAnswer, describe_switch
+from wsd_local.events import BaseToken, DraftToken, Event, Finished
 from wsd_local.store import COMPLETE, ERROR, PENDING, STOPPED, MessageRecord
 from wsd_local.trace import Trace
 
@@ -32,20 +32,12 @@ _STOP_NOTES = {"max_tokens": "reached the token limit", "context_full": "context
 
 @dataclass
 class AnswerState:
-    mode: str = "wsd"
-    threshold: float = 0.8
-    draft: str = ""  # drafter text streamed so far
-    kept: str | None = None  # set when the switch is found
-    discarded: str = ""
-    continuation: str = ""
-    switch_index: int | None = None
-    switch_fired: bool = False
-    window_score: float = 0.0
-    phase: str = "waiting"
+    """An answer as the chat shows it: the engine's answer so far (`live`, the shared
+    reducer) plus what only the chat needs: display status, error, label, speed."""
+
+    live: LiveAnswer = field(default_factory=LiveAnswer)
     status: str = STREAMING
     error: str | None = None
-    scored: int = 0  # draft tokens the base model has scored
-    trace: Trace | None = None
     plain: str | None = None  # an answer stored without a trace (schema 1)
     label: str | None = None  # e.g. "re-run from draft token 12"
     # tokens/s of the stream now running (drafter while drafting, base while continuing)
@@ -54,36 +46,22 @@ class AnswerState:
     _rate_start: float = 0.0
     _rate_last: float = 0.0
 
+    @classmethod
+    def waiting(cls, mode: str, label: str | None = None) -> "AnswerState":
+        return cls(live=LiveAnswer(mode=mode), label=label)
+
     # -- feeding -----------------------------------------------------------------
     def apply(self, event: Event) -> None:
-        if isinstance(event, PhaseChanged):
-            self.phase = event.phase
-        elif isinstance(event, DraftToken):
-            self.draft += event.text
+        self.live.apply(event)
+        if isinstance(event, DraftToken):
             self._count("drafter")
-        elif isinstance(event, DraftScored):
-            self.scored = event.index + 1
-            self.window_score = event.window_score
-        elif isinstance(event, DraftRescored):
-            self.scored = event.index
-        elif isinstance(event, SwitchFound):
-            self.kept = event.kept_text
-            self.discarded = event.discarded_text
-            self.switch_index = event.index
-            self.switch_fired = event.fired
-            self.window_score = event.window_score
-            if not self.draft:
-                self.draft = event.kept_text + event.discarded_text
         elif isinstance(event, BaseToken):
-            self.continuation += event.text
             self._count("base")
         elif isinstance(event, Finished):
             self.finish(event.trace)
 
     def finish(self, trace: Trace) -> None:
-        self.trace = trace
-        self.mode = trace.mode
-        self.phase = "done"
+        self.live.finish(trace)
         self.status = STOPPED_S if trace.stop_reason == "cancelled" else DONE
 
     def _count(self, model: str) -> None:
@@ -104,38 +82,25 @@ class AnswerState:
     def streaming(self) -> bool:
         return self.status in (STREAMING, STOPPING)
 
+    @property
+    def trace(self) -> Trace | None:
+        return self.live.trace
+
     # -- reading -----------------------------------------------------------------
     @property
     def text(self) -> str:
         """The answer as it stands (what copy and export give)."""
-        if self.trace is not None:
-            return self.trace.answer
-        if self.plain is not None:
+        if self.plain is not None and self.live.trace is None:
             return self.plain
-        if self.kept is not None:
-            return self.kept + self.continuation
-        return self.draft + self.continuation
+        return self.live.text
 
     def segments(self) -> tuple[list[tuple[str, str]], bool, str]:
         """(model, text) segments, whether a switch marker belongs after the drafter's
         span, and the discarded draft."""
-        if self.trace is not None:
-            trace = self.trace
-            segments = [(s["model"], s["text"]) for s in trace.spans if s["text"]]
-            return segments, trace.switch_index is not None, trace.discarded_draft
-        if self.plain is not None:
+        if self.plain is not None and self.live.trace is None:
             return [("plain", self.plain)], False, ""
-        if self.kept is not None:
-            segments = [("drafter", self.kept)] if self.kept else []
-            if self.continuation:
-                segments.append(("base", self.continuation))
-            return segments, True, self.discarded
-        segments = []
-        if self.draft:
-            segments.append(("drafter", self.draft))
-        if self.continuation:  # mode "base": no draft, no switch
-            segments.append(("base", self.continuation))
-        return segments, False, ""
+        live = self.live
+        return [(s.model, s.text) for s in live.spans()], live.switched, live.discarded
 
     # -- construction from storage --------------------------------------------------
     @classmethod
@@ -144,13 +109,11 @@ class AnswerState:
         state = cls()
         if trace is not None:
             state.finish(trace)
-            state.threshold = trace.threshold
-            forced = trace.settings.get("forced_switch")
-            if forced is not None:
-                state.label = f"re-run from draft token {forced}"
+            if trace.forced_switch is not None:
+                state.label = f"re-run from draft token {trace.forced_switch}"
         else:
             state.plain = record.content
-            state.phase = "done"
+            state.live.phase = "done"
             state.status = DONE
         if record.status == STOPPED:
             state.status = STOPPED_S
@@ -169,9 +132,7 @@ def render_answer(state: AnswerState) -> Text:
     segments, marker, discarded = state.segments()
     body = span_text([(m if m in STYLES else "", t) for m, t in segments], marker_after_drafter=marker)
     if state.streaming:
-        current = ("base" if (state.kept is not None or state.continuation or state.mode == "base")
-                   else "drafter")
-        body.append(CURSOR, style=STYLES[current] if state.phase != "waiting" else "dim")
+        body.append(CURSOR, style=STYLES[state.live.writer] if state.live.phase != "waiting" else "dim")
     elif not body.plain:
         body.append("(no text)", style="dim italic")
     out.append_text(body)
@@ -195,14 +156,15 @@ def _header(state: AnswerState) -> Text:
     head = Text("Assistant", style="bold")
     if state.label:
         head.append(f" · {state.label}", style="italic")
+    live = state.live
     if state.streaming:
         if state.status == STOPPING:
             note = "stopping…"
-        elif state.phase == "drafting":
+        elif live.phase == "drafting":
             note = "drafting (drafter)…"
-        elif state.phase == "checking":
-            note = f"checking: {state.scored} draft tokens scored, window score {state.window_score:.2f}"
-        elif state.phase == "continuing":
+        elif live.phase == "checking":
+            note = f"checking: {live.scored} draft tokens scored, window score {live.window_score:.2f}"
+        elif live.phase == "continuing":
             note = "continuing (base model)…"
         else:
             note = "waiting…"
@@ -211,23 +173,15 @@ def _header(state: AnswerState) -> Text:
     trace = state.trace
     if trace is None:
         return head
-    if trace.mode in ("base", "draft"):
+    switch = describe_switch(trace, brief=True)
+    if switch is None:
         who = "base model only" if trace.mode == "base" else "drafter only"
         head.append(f" · {who}", style="dim")
     elif trace.switch_index is not None:
-        k = trace.switch_index
-        scores = trace.window_scores
-        g = scores[k] if 0 <= k < len(scores) else 0.0
-        if trace.settings.get("forced_switch") is not None:
-            why = "chosen in the inspector"
-        elif trace.switch_fired:
-            why = f"g {g:.2f} ≥ γ {trace.threshold:g}"
-        else:
-            why = f"no window reached γ {trace.threshold:g}: whole draft kept"
-        head.append(f" · {trace.mode} · switch at draft token {k} ({why}) · drafter {k + 1} "
+        head.append(f" · {trace.mode} · {switch} · drafter {trace.switch_index + 1} "
                     f"{SWITCH_MARKER} base {len(trace.continuation_tokens)} tokens", style="dim")
-    elif trace.stop_reason == "cancelled":
-        head.append(f" · {trace.mode} · stopped before the switch", style="dim")
+    else:
+        head.append(f" · {trace.mode} · {switch}", style="dim")
     note = _STOP_NOTES.get(trace.stop_reason)
     if note:
         head.append(f" · {note}", style="dim")

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..bench.prompts import BENCH_PROMPTS
+from ..config import DecodingSettings
 from .options import add_decoding_options, add_model_options, runtime_from_args, settings_from_args
+
+#: The bench answers in 256 tokens: enough for the switch and a continuation, quick to run.
+BENCH_DEFAULTS = DecodingSettings(max_tokens=256, draft_max_tokens=512)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,9 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--modes", default="base,draft,paper,wsd", help="comma-separated modes")
     parser.add_argument("--skip-baselines", action="store_true",
                         help="skip the scoring-pass and controller-overhead comparisons")
+    parser.add_argument("--save-traces", type=Path, metavar="DIR", default=None,
+                        help="write every answer's trace to DIR/<mode>-<prompt>.json (compare two "
+                             "runs with `python -m wsd_local.bench.compare_traces A B`)")
     add_model_options(parser)
-    add_decoding_options(parser)
-    parser.set_defaults(func=run, max_tokens=256, draft_max_tokens=512)
+    add_decoding_options(parser, defaults=BENCH_DEFAULTS)
+    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +58,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.flush()
 
     result = run_bench(engine, prompts, settings, modes, progress)
+    if args.save_traces is not None:
+        args.save_traces.mkdir(parents=True, exist_ok=True)
+        for row in result.rows:
+            (args.save_traces / f"{row.mode}-{row.prompt_index}.json").write_text(
+                row.trace.to_json(), encoding="utf-8")
     if not args.skip_baselines:
         paper = [r for r in result.rows if r.mode == "paper" and r.trace.draft_tokens]
         if paper:

@@ -1,10 +1,17 @@
-"""Flags shared by `wsd generate`, `wsd bench` and `wsd chat`."""
+"""Flags shared by the commands that decode (`generate`, `bench`, `chat`, ...).
+
+The decoding flags are derived from the declarations on `DecodingSettings`
+(`config.SETTINGS`): one flag per setting, with its help, range and default shown.
+A flag the user did not give is absent from the parsed arguments, so defaults can
+come from the command (e.g. `wsd bench` answers with 256 tokens) or, later, from a
+configuration file, and a given flag always wins.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from ..config import MODES, DecodingSettings, RuntimeSettings
+from ..config import SETTINGS, DecodingSettings, RuntimeSettings
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -14,36 +21,41 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--base", metavar="NAME|PATH", default=None,
                        help="base model that checks and continues (default: the demo Gemma-3-270M)")
     group.add_argument("--n-gpu-layers", type=int, default=RuntimeSettings.n_gpu_layers,
-                       help="layers to offload to the GPU (-1: all, 0: CPU only)")
+                       help="layers to offload to the GPU (-1: all, 0: CPU only; default: %(default)s)")
     group.add_argument("--threads", type=int, default=None, help="CPU threads (default: llama.cpp's choice)")
-    group.add_argument("--ctx", type=int, default=RuntimeSettings.n_ctx, help="context size in tokens")
+    group.add_argument("--ctx", type=int, default=RuntimeSettings.n_ctx,
+                       help="context size in tokens (default: %(default)s)")
 
 
-def add_decoding_options(parser: argparse.ArgumentParser) -> None:
-    d = DecodingSettings()
+def add_decoding_options(parser: argparse.ArgumentParser,
+                         defaults: DecodingSettings | None = None) -> None:
+    """One flag per decoding setting; `defaults` are the values this command uses when
+    a flag is not given (shown in --help)."""
+    defaults = defaults or DecodingSettings()
+    parser.set_defaults(decoding_defaults=defaults)
     group = parser.add_argument_group("decoding")
-    group.add_argument("--mode", choices=MODES, default=d.mode,
-                       help="wsd: online weak-to-strong (default); paper: draft all, then check; "
-                            "base / draft: one model alone")
-    group.add_argument("--threshold", type=float, default=d.threshold, help="switch threshold gamma in (0, 1]")
-    group.add_argument("--window", type=int, default=d.window, help="window w of draft tokens")
-    group.add_argument("--draft-max-tokens", type=int, default=d.draft_max_tokens)
-    group.add_argument("--max-tokens", type=int, default=d.max_tokens, help="answer length limit in tokens")
-    group.add_argument("--chunk-tokens", type=int, default=d.chunk_tokens,
-                       help="online mode: drafter tokens per scoring step")
-    group.add_argument("--temperature", type=float, default=d.temperature, help="0 is greedy")
-    group.add_argument("--top-p", type=float, default=d.top_p)
-    group.add_argument("--seed", type=int, default=d.seed)
-    group.add_argument("--system", default=None, help="system prompt")
+    for spec in SETTINGS:
+        default = getattr(defaults, spec.name)
+        shown = f" (default: {spec.format(default)})" if default is not None else ""
+        extra = f"; {spec.range_text()}" if spec.range_text() and not spec.choices else ""
+        kwargs: dict = dict(dest=spec.name, default=argparse.SUPPRESS,
+                            help=f"{spec.help}{extra}{shown}".replace("%", "%%"))
+        if spec.kind is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        else:
+            kwargs["type"] = spec.kind
+            if spec.choices:
+                kwargs["choices"] = spec.choices
+            else:
+                kwargs["metavar"] = {int: "N", float: "X", str: "TEXT"}[spec.kind]
+        group.add_argument(spec.flag, **kwargs)
 
 
 def settings_from_args(args: argparse.Namespace) -> DecodingSettings:
-    return DecodingSettings(
-        mode=args.mode, threshold=args.threshold, window=args.window,
-        draft_max_tokens=args.draft_max_tokens, max_tokens=args.max_tokens,
-        chunk_tokens=args.chunk_tokens, temperature=args.temperature, top_p=args.top_p,
-        seed=args.seed, system=args.system,
-    )
+    """The command's defaults with the flags the user gave on top (validated)."""
+    defaults: DecodingSettings = getattr(args, "decoding_defaults", None) or DecodingSettings()
+    given = {spec.name: getattr(args, spec.name) for spec in SETTINGS if hasattr(args, spec.name)}
+    return defaults.with_changes(**given)
 
 
 def runtime_from_args(args: argparse.Namespace) -> RuntimeSettings:

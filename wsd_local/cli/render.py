@@ -12,8 +12,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from ..events import (BaseToken, DraftRescored, DraftScored, DraftToken, Event, Finished,
-                      PhaseChanged, SwitchFound)
+from ..answer import LiveAnswer, describe_switch
+from ..events import BaseToken, DraftScored, DraftToken, Event, Finished, PhaseChanged, SwitchFound
 from ..trace import Trace
 
 DRAFTER = "\x1b[38;5;33m"  # blue
@@ -31,11 +31,8 @@ class AnswerPrinter:
     err: TextIO = sys.stderr
     color: bool = True
     progress: bool = True  # a transient "drafting… N tokens" line on stderr
-    _checked: str = ""  # concatenated pieces of scored draft tokens
-    _piece_ends: list[int] = field(default_factory=list)
-    _printed: int = 0  # characters of the checked draft already printed
-    _switched: bool = False
-    _draft_tokens: int = 0
+    answer: LiveAnswer = field(default_factory=LiveAnswer)
+    _printed: int = 0  # characters of the drafter's span already printed
     _progress_shown: bool = False
 
     def _style(self, code: str, text: str) -> str:
@@ -53,28 +50,19 @@ class AnswerPrinter:
             self._progress_shown = False
 
     def handle(self, event: Event) -> None:
+        answer = self.answer
+        answer.apply(event)
         if isinstance(event, DraftToken):
-            self._draft_tokens += 1
-            if self.progress and not self._switched and self._draft_tokens % 8 == 0:
-                self.err.write(f"\r\x1b[2K{self._style(DIM, f'drafting… {self._draft_tokens} tokens')}")
+            n = answer.draft_tokens
+            if self.progress and answer.switch is None and event.token_id >= 0 and n % 8 == 0:
+                self.err.write(f"\r\x1b[2K{self._style(DIM, f'drafting… {n} tokens')}")
                 self.err.flush()
                 self._progress_shown = True
-        elif isinstance(event, DraftRescored):
-            del self._piece_ends[event.index:]
-            self._checked = self._checked[: self._piece_ends[-1] if self._piece_ends else 0]
-        elif isinstance(event, DraftScored) and not self._switched:
-            self._checked += event.text
-            self._piece_ends.append(len(self._checked))
-            if len(self._checked) > self._printed:
-                self._write(self._style(DRAFTER, self._checked[self._printed:]))
-                self._printed = len(self._checked)
-            if event.is_switch:
-                self._switched = True
+        elif isinstance(event, DraftScored) and answer.switch is None:
+            self._print_drafter(answer.confirmed)
         elif isinstance(event, SwitchFound):
-            self._switched = True
             # The kept text is exactly the answer's drafter span; print what is missing.
-            if len(event.kept_text) > self._printed:
-                self._write(self._style(DRAFTER, event.kept_text[self._printed:]))
+            self._print_drafter(event.kept_text)
             self._printed = len(event.kept_text)
             self._write(self._style(MARKER, SWITCH_MARK))
         elif isinstance(event, BaseToken):
@@ -84,11 +72,16 @@ class AnswerPrinter:
         elif isinstance(event, Finished):
             self._finish(event.trace)
 
+    def _print_drafter(self, text: str) -> None:
+        """Draft text is printed as the base model confirms it, never past the switch."""
+        if len(text) > self._printed:
+            self._write(self._style(DRAFTER, text[self._printed:]))
+            self._printed = len(text)
+
     def _finish(self, trace: Trace) -> None:
-        if trace.mode == "draft" or (trace.switch_index is None and trace.mode != "base"):
+        if not self.answer.switched and trace.mode != "base":
             # Drafter-only answers (or one stopped while drafting) were never checked.
-            if len(trace.answer) > self._printed:
-                self._write(self._style(DRAFTER, trace.answer[self._printed:]))
+            self._print_drafter(trace.answer)
         self._write("\n")
         if trace.stop_reason == "cancelled":
             self._write(self._style(DIM, "[stopped]") + "\n")
@@ -103,14 +96,9 @@ def summary_line(trace: Trace) -> str:
     """One line: where the switch fell, who wrote how much, time and speed per phase."""
     t, c = trace.timings, trace.counts
     parts: list[str] = []
-    if trace.switch_index is not None:
-        n = len(trace.draft_tokens)
-        if trace.switch_fired:
-            g = trace.window_scores[trace.switch_index]
-            parts.append(f"switch at draft token {trace.switch_index} of {n} scored "
-                         f"(window score {g:.3f} ≥ {trace.threshold:g})")
-        else:
-            parts.append(f"no switch: all {n} draft tokens kept (threshold {trace.threshold:g} never reached)")
+    switch = describe_switch(trace)
+    if switch is not None:
+        parts.append(switch)
     words = []
     if trace.mode != "base":
         words.append(f"drafter {c.get('draft_tokens', 0)} tok")

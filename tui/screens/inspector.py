@@ -9,7 +9,6 @@ chat app then continues the answer from that point as a new answer.
 
 from __future__ import annotations
 
-import math
 from functools import partial
 
 from rich.text import Text
@@ -21,14 +20,17 @@ from textual.screen import Screen
 from textual.validation import Function
 from textual.widgets import Button, Footer, Input, Label, Static
 
+from wsd_local.answer import describe_switch
+from wsd_local.config import SETTINGS_BY_NAME, SettingSpec
+from wsd_local.errors import ConfigError
 from wsd_local.trace import Trace
 
-from .inspector_widgets.cell_view import CellView
-from .inspector_widgets.chart import ChartSpec
-from .inspector_widgets.chart_view import WindowChart
-from .inspector_widgets.colors import legend
-from .inspector_widgets.heatmap_view import TokenHeatmap
-from .inspector_widgets.tokens import (
+from ..inspector_widgets.cell_view import CellView
+from ..inspector_widgets.chart import ChartSpec
+from ..inspector_widgets.chart_view import WindowChart
+from ..inspector_widgets.colors import legend
+from ..inspector_widgets.heatmap_view import TokenHeatmap
+from ..inspector_widgets.tokens import (
     TokenView,
     WhatIf,
     compute_what_if,
@@ -40,20 +42,25 @@ from .inspector_widgets.tokens import (
 THRESHOLD_STEP = 0.05
 
 
+THRESHOLD, WINDOW = SETTINGS_BY_NAME["threshold"], SETTINGS_BY_NAME["window"]
+THRESHOLD_RULE = f"γ must be a number {THRESHOLD.range_text()}"
+WINDOW_RULE = f"w must be a whole number {WINDOW.range_text()}"
+
+
 def parse_threshold(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and 0.0 < value <= 1.0 else None
+    """γ as typed in the what-if field, or None when the settings would refuse it."""
+    return _parse(THRESHOLD, text)
 
 
 def parse_window(text: str) -> int | None:
+    return _parse(WINDOW, text)
+
+
+def _parse(spec: SettingSpec, text: str):  # noqa: ANN202 - the setting's own type
     try:
-        value = int(text)
-    except ValueError:
+        return spec.parse(text)
+    except ConfigError:
         return None
-    return value if value >= 1 else None
 
 
 class InspectorCommands(Provider):
@@ -156,12 +163,12 @@ class InspectorScreen(Screen[int | None]):
             yield Label("γ")
             yield Input(f"{self.trace.threshold:g}", id="threshold", type="number",
                         validators=[Function(lambda s: parse_threshold(s) is not None,
-                                             "γ must be a number in (0, 1]")],
+                                             THRESHOLD_RULE)],
                         disabled=not has_switch, tooltip="threshold γ: window score that hands over")
             yield Label("w")
             yield Input(str(self.trace.window), id="window", type="integer",
                         validators=[Function(lambda s: parse_window(s) is not None,
-                                             "w must be a whole number ≥ 1")],
+                                             WINDOW_RULE)],
                         disabled=not has_switch, tooltip="window w: draft tokens per geometric mean")
             yield Static(Text(what_if_summary(self.trace, self.what_if)), id="whatif")
             yield Button("Re-run from here", id="rerun", disabled=not has_switch,
@@ -185,23 +192,14 @@ class InspectorScreen(Screen[int | None]):
             if m is not None:
                 models.append(f"{role} {m.name} ({m.architecture} {m.quantization})")
         line1 = " · ".join([f"{t.mode} answer", *models] + ([t.backend] if t.backend else []))
-        n, k = len(t.draft_tokens), t.switch_index
         base_tokens = len(self.views) - sum(v.draft_index is not None for v in self.views)
-        if k is None and t.mode == "draft":
+        switch = describe_switch(t)
+        if switch is None and t.mode == "draft":
             line2 = "drafter-only answer: no base model scored it, no switch point"
-        elif k is None:
+        elif switch is None:
             line2 = f"{t.mode}-only answer: no switch point · base wrote {base_tokens}"
         else:
-            if n == 0:
-                line2 = "the drafter wrote nothing: the base model wrote the whole answer"
-            elif t.switch_fired:
-                g = t.window_scores[k]
-                line2 = (f"switch at draft token {k} (g {g:.3f} ≥ γ {t.threshold:.2f}, w {t.window})"
-                         f" · kept {k + 1} of {n} draft tokens")
-            else:
-                line2 = (f"no window reached γ {t.threshold:.2f} (w {t.window}):"
-                         f" all {n} draft tokens kept")
-            line2 += f" · base wrote {base_tokens}"
+            line2 = f"{switch} · base wrote {base_tokens}"
         if t.stop_reason:
             line2 += f" · stop: {t.stop_reason}"
         lines = [line1, line2]
@@ -248,8 +246,7 @@ class InspectorScreen(Screen[int | None]):
         window = parse_window(self.query_one("#window", Input).value)
         status = self.query_one("#whatif", Static)
         if threshold is None or window is None:
-            status.update(Text("γ must be a number in (0, 1]" if threshold is None
-                               else "w must be a whole number ≥ 1"))
+            status.update(Text(THRESHOLD_RULE if threshold is None else WINDOW_RULE))
             status.add_class("-invalid")
             return
         status.remove_class("-invalid")

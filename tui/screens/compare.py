@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from typing import Any, Protocol
 
 from rich.text import Text
@@ -23,10 +22,11 @@ from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from wsd_local.config import DecodingSettings
-from wsd_local.errors import WsdError
 from wsd_local.events import Event
 
-from .inspector_widgets.compare_state import DRAFTER_STYLE, ColumnState
+from ..errors import describe_error
+from ..widgets.spans import legend
+from .compare_state import ColumnState
 
 COMPARE_MODES: tuple[str, ...] = ("base", "draft", "wsd")
 
@@ -104,9 +104,9 @@ class CompareScreen(Screen[None]):
             first = first[:89] + "…"
         s = self.settings
         head = Text(f"Compare · “{first}”\n")  # Text, not markup: prompts may hold [brackets]
-        head.append(f"γ {s.threshold:g} · w {s.window} · max {s.max_tokens} tokens · ")
-        head.append("drafter's text", style=DRAFTER_STYLE)
-        head.append(" · base model's text")
+        head.append(f"γ {s.threshold:g} · w {s.window} · max {s.max_tokens} tokens   ")
+        names = {role: ident.name for role, ident in (getattr(self.engine, "identities", None) or {}).items()}
+        head.append_text(legend(names.get("drafter"), names.get("base")))
         return head
 
     def on_mount(self) -> None:
@@ -128,11 +128,8 @@ class CompareScreen(Screen[None]):
                     if worker.is_cancelled:  # the screen went away without Esc
                         self.cancel.set()
                     self.post_message(ColumnEvent(i, event))
-            except WsdError as exc:
-                self.post_message(ColumnEvent(i, error=exc.one_line()))
-            except Exception as exc:  # a bug: one line here, the traceback in the log
-                self.log.error(traceback.format_exc())
-                self.post_message(ColumnEvent(i, error=f"internal error: {type(exc).__name__}: {exc}"))
+            except Exception as exc:  # one line here; a bug's traceback goes to the error log
+                self.post_message(ColumnEvent(i, error=describe_error(exc)))
         self.post_message(CompareDone())
 
     # -- events from the worker -----------------------------------------------------------

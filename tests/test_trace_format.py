@@ -1,0 +1,49 @@
+"""The trace's JSON format: version 2 round-trips, version 1 traces still read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wsd_local.config import DecodingSettings
+from wsd_local.trace import FORMAT_VERSION, Trace
+
+SAMPLE_V1 = Path(__file__).parent / "data" / "trace_sample.json"
+
+
+def test_version_1_sample_reads_with_its_settings() -> None:
+    raw = json.loads(SAMPLE_V1.read_text(encoding="utf-8"))
+    assert raw["format_version"] == 1 and "threshold" in raw
+    trace = Trace.from_dict(raw)
+    assert trace.settings == DecodingSettings.from_dict(raw["settings"])
+    assert (trace.mode, trace.threshold, trace.window) == (raw["mode"], raw["threshold"], raw["window"])
+    assert trace.forced_switch is None and trace.format_version == FORMAT_VERSION == 2
+    trace.check()
+
+
+def test_version_1_forced_switch_moves_out_of_the_settings() -> None:
+    raw = json.loads(SAMPLE_V1.read_text(encoding="utf-8"))
+    raw["settings"]["forced_switch"] = 12
+    raw["settings"].pop("threshold")  # version 1 had it twice; the top-level copy is enough
+    trace = Trace.from_dict(raw)
+    assert trace.forced_switch == 12 and trace.threshold == raw["threshold"]
+
+
+def test_version_2_keeps_each_setting_once_and_round_trips() -> None:
+    trace = Trace.from_dict(json.loads(SAMPLE_V1.read_text(encoding="utf-8")))
+    trace.forced_switch = 40
+    data = json.loads(trace.to_json())
+    assert data["format_version"] == 2 and data["forced_switch"] == 40
+    assert not {"mode", "threshold", "window"} & set(data)
+    assert "forced_switch" not in data["settings"]
+    again = Trace.from_json(trace.to_json())
+    assert again == trace
+
+
+def test_unreadable_settings_are_a_value_error() -> None:
+    raw = json.loads(SAMPLE_V1.read_text(encoding="utf-8"))
+    raw["settings"]["window"] = 0
+    with pytest.raises(ValueError, match="window must be >= 1"):
+        Trace.from_dict(raw)

@@ -1,0 +1,125 @@
+"""Every key and command of the chat, declared once.
+
+`CHAT_ACTIONS` feeds the chat screen's key bindings (and so the footer), the command
+palette, the help screen (F1), the hint shown in an empty chat and the README's key
+table (`python -m tui.actions` prints it; a test checks that the README holds exactly
+that). A new key or command is one new row here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class ChatAction:
+    group: str  # heading in the help screen: Writing, Answers, Chats, App
+    keys: str  # Textual key names, comma-separated; "" for palette-only commands
+    description: str  # what it does, for help, README and palette
+    action: str = ""  # the chat screen's action; "" for keys a widget handles itself
+    title: str = ""  # command palette title; "" keeps it out of the palette
+    footer: str = ""  # footer label; "" keeps it out of the footer
+    hint: str = ""  # phrase for the empty-chat hint, e.g. "inspects one"
+    shown_keys: str = ""  # how to show keys that are not one binding (e.g. "i / c")
+
+    @property
+    def key_label(self) -> str:
+        """The keys as the help screen shows them: "esc", "ctrl+t"."""
+        if self.shown_keys:
+            return self.shown_keys
+        return " / ".join(_KEY_NAMES.get(k, k) for k in self.keys.split(",") if k)
+
+    @property
+    def readme_keys(self) -> str:
+        """The keys as the README writes them: "Esc", "Ctrl+T" (a plain letter stays "i")."""
+        def chord(key: str) -> str:
+            parts = key.strip().split("+")
+            if len(parts) == 1 and len(parts[0]) == 1:
+                return parts[0]
+            return "+".join(p.upper() if len(p) == 1 else p[:1].upper() + p[1:] for p in parts)
+
+        return " / ".join(chord(key) for key in self.key_label.split(" / "))
+
+    def binding(self) -> Binding:
+        return Binding(self.keys, self.action, self.footer or self.title, show=bool(self.footer))
+
+
+_KEY_NAMES = {"escape": "esc"}
+
+#: In footer order; the help screen and the README list them by `GROUPS`.
+CHAT_ACTIONS: tuple[ChatAction, ...] = (
+    ChatAction("Writing", "escape", "stop the answer being written (what was written is kept)",
+               action="stop", title="Stop answer", footer="Stop answer", hint="stops an answer"),
+    ChatAction("Chats", "ctrl+n", "new chat", action="new_chat", title="New chat", footer="New chat"),
+    ChatAction("Answers", "ctrl+r", "regenerate the last answer", action="regenerate",
+               title="Regenerate last answer", footer="Regenerate"),
+    ChatAction("Answers", "ctrl+t", "inspect the selected (or last) answer: probabilities, switch, "
+               "what-if", action="inspect", title="Inspect answer", footer="Inspect",
+               hint="inspects one"),
+    ChatAction("Answers", "f5", "copy the selected (or last) answer", action="copy",
+               title="Copy answer", footer="Copy"),
+    ChatAction("App", "f1", "this help", action="help", title="Help", footer="Help",
+               hint="lists every key"),
+    ChatAction("Chats", "f2", "rename the chat", action="rename_chat", title="Rename chat"),
+    ChatAction("Chats", "f3", "settings of this chat (system prompt, mode, threshold, window, limits, "
+               "sampling)", action="settings", title="Settings", footer="Settings",
+               hint="changes this chat's settings"),
+    ChatAction("Chats", "ctrl+b", "show or hide the chat list", action="toggle_sidebar",
+               title="Toggle chat list"),
+    ChatAction("Writing", "enter", "send the question"),
+    ChatAction("Writing", "ctrl+j", "new line in the question (also shift+enter / alt+enter where "
+               "the terminal sends them)"),
+    ChatAction("Answers", "", "compare base only, drafter only and WSD on the question typed (or "
+               "the last one)", action="compare", title="Compare modes"),
+    ChatAction("Answers", "tab,shift+tab", "move between the question box, answers and the chat list"),
+    ChatAction("Answers", "", "on a selected answer: inspect / copy it", shown_keys="i / c"),
+    ChatAction("Chats", "", "in the chat list: open / delete the highlighted chat",
+               shown_keys="enter / delete"),
+    ChatAction("Chats", "", "delete this chat and its answers", action="delete_current_chat",
+               title="Delete chat"),
+    ChatAction("Chats", "", "export the chat to Markdown (spans marked) in the data folder's exports/",
+               action="export('markdown')", title="Export chat to Markdown"),
+    ChatAction("Chats", "", "export the chat to JSON (every answer's full trace) in the data "
+               "folder's exports/", action="export('json')", title="Export chat to JSON"),
+    ChatAction("App", "ctrl+p", "command palette: every action, plus export, compare modes, delete chat",
+               hint="opens the command palette"),
+    ChatAction("App", "ctrl+q", "quit"),
+)
+
+GROUPS = ("Writing", "Answers", "Chats", "App")
+
+
+def by_group() -> list[ChatAction]:
+    """The actions as help and README list them: grouped, in table order within a group."""
+    return sorted(CHAT_ACTIONS, key=lambda a: GROUPS.index(a.group))
+
+
+def chat_bindings() -> list[Binding]:
+    """The chat screen's bindings: every action with its own key."""
+    return [a.binding() for a in CHAT_ACTIONS if a.action and a.keys]
+
+
+def palette_actions() -> list[ChatAction]:
+    return [a for a in CHAT_ACTIONS if a.title]
+
+
+def empty_chat_hint() -> str:
+    """"Esc stops an answer, ctrl+t inspects one, ...": the keys a newcomer needs first."""
+    phrases = [f"{a.key_label} {a.hint}" for a in CHAT_ACTIONS if a.hint]
+    text = ", ".join(phrases[:-1]) + ", " + phrases[-1] + "."
+    return text[:1].upper() + text[1:]
+
+
+def readme_key_table() -> str:
+    """The README's key table (Markdown), generated from `CHAT_ACTIONS`."""
+    rows = ["| key | action |", "| --- | --- |"]
+    for a in by_group():
+        keys = a.readme_keys if (a.keys or a.shown_keys) else f"Ctrl+P → {a.title}"
+        rows.append(f"| {keys} | {a.description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(readme_key_table())

@@ -1,0 +1,36 @@
+"""One line for the user about any error, in every screen of the app.
+
+A `WsdError` already is that line. Anything else is a bug: the user gets its type and
+message plus where the traceback went (the data folder's `tui-errors.log`), never a
+traceback on screen.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+
+from wsd_local.errors import WsdError
+from wsd_local.paths import data_dir
+
+ERROR_LOG = "tui-errors.log"
+
+
+def describe_error(error: BaseException | None) -> str:
+    if isinstance(error, WsdError):
+        return error.one_line()
+    if error is None:
+        return "unknown error"
+    try:
+        log = data_dir() / ERROR_LOG
+        with log.open("a", encoding="utf-8") as fh:
+            fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + "".join(
+                traceback.format_exception(type(error), error, error.__traceback__)) + "\n")
+        where = f" (details in {log})"
+    except OSError:
+        where = ""
+    message = " ".join(str(error).split())
+    return f"internal error: {type(error).__name__}: {message}{where}"
+
+
+__all__ = ["describe_error", "ERROR_LOG"]

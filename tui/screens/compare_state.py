@@ -1,0 +1,97 @@
+"""One column of the compare screen as plain state: decoder events in, text and stats
+out (Rich only, no Textual widgets, so it is tested without an app)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.text import Text
+
+from wsd_local.answer import LiveAnswer, Span, describe_switch
+from wsd_local.events import Event, Finished, PhaseChanged
+from wsd_local.trace import Trace
+
+from ..widgets.spans import span_text
+
+COLUMN_TITLES: dict[str, str] = {"base": "Base only", "draft": "Drafter only", "wsd": "WSD",
+                                 "paper": "WSD (paper)"}
+
+
+@dataclass
+class ColumnState:
+    """A column: the shared answer reducer (`live`) plus the column's own status and clock."""
+
+    mode: str
+    status: str = "waiting"  # waiting | loading | drafting | checking | continuing | done | cancelled | error
+    live: LiveAnswer = field(init=False)
+    started: float | None = None
+    elapsed: float = 0.0
+    error: str | None = None
+
+    def __post_init__(self) -> None:
+        self.live = LiveAnswer(mode=self.mode)
+
+    @property
+    def title(self) -> str:
+        return COLUMN_TITLES.get(self.mode, self.mode)
+
+    @property
+    def running(self) -> bool:
+        return self.started is not None and self.status not in ("done", "cancelled", "error")
+
+    @property
+    def trace(self) -> Trace | None:
+        return self.live.trace
+
+    def start(self, now: float) -> None:
+        self.started = now
+        self.status = "loading"
+
+    def tick(self, now: float) -> None:
+        if self.running and self.started is not None:
+            self.elapsed = now - self.started
+
+    def fail(self, message: str, now: float) -> None:
+        self.tick(now)
+        self.status = "error"
+        self.error = message
+
+    def apply(self, event: Event, now: float) -> None:
+        self.tick(now)
+        self.live.apply(event)
+        if isinstance(event, PhaseChanged) and event.phase != "done":
+            self.status = event.phase
+        elif isinstance(event, Finished):
+            self.status = "cancelled" if self.live.stopped else "done"
+
+    # -- views ---------------------------------------------------------------------
+    def spans(self) -> list[Span]:
+        """Who wrote what so far (the finished answer's trace once it is done)."""
+        return self.live.spans()
+
+    def text(self) -> Text:
+        """The answer in the chat's span styles, with the ⟫ marker at the switch."""
+        out = span_text([(s.model, s.text) for s in self.spans()], marker_after_drafter=self.live.switched)
+        if not out.plain and self.status not in ("done", "cancelled", "error"):
+            out.append("…" if self.started is not None else "waiting", style="dim")
+        if self.error:
+            out.append(("\n" if out.plain else "") + self.error, style="bold red")
+        return out
+
+    def stats(self) -> str:
+        live = self.live
+        parts = [f"{self.elapsed:.1f} s"]
+        tokens = live.draft_tokens + live.base_tokens
+        if self.mode in ("wsd", "paper"):
+            parts.append(f"{live.draft_tokens} drafter + {live.base_tokens} base tok")
+        else:
+            parts.append(f"{tokens} tok")
+        if self.elapsed > 0 and tokens:
+            parts.append(f"{tokens / self.elapsed:.1f} tok/s")
+        if live.trace is not None:
+            switch = describe_switch(live.trace, brief=True)
+            if switch:
+                parts.append(switch)
+        elif live.switch is not None:
+            parts.append(f"switch at draft token {live.switch.index}")
+        return " · ".join(parts)
