@@ -29,11 +29,11 @@ from .safetensors_reader import SafetensorsIndex, to_f32
 ARCH = gguf.MODEL_ARCH.LLAMA
 SUPPORTED_ARCHITECTURES = ("LlamaForCausalLM",)
 
-_T = gguf.MODEL_TENSOR
+_MT = gguf.MODEL_TENSOR
 # One block's tensors in writing order, and those that may carry a bias.
-_BLOCK = (_T.ATTN_NORM, _T.ATTN_Q, _T.ATTN_K, _T.ATTN_V, _T.ATTN_OUT,
-          _T.FFN_NORM, _T.FFN_GATE, _T.FFN_UP, _T.FFN_DOWN)
-_BIASED = {_T.ATTN_Q, _T.ATTN_K, _T.ATTN_V, _T.ATTN_OUT, _T.FFN_GATE, _T.FFN_UP, _T.FFN_DOWN}
+_BLOCK = (_MT.ATTN_NORM, _MT.ATTN_Q, _MT.ATTN_K, _MT.ATTN_V, _MT.ATTN_OUT,
+          _MT.FFN_NORM, _MT.FFN_GATE, _MT.FFN_UP, _MT.FFN_DOWN)
+_BIASED = {_MT.ATTN_Q, _MT.ATTN_K, _MT.ATTN_V, _MT.ATTN_OUT, _MT.FFN_GATE, _MT.FFN_UP, _MT.FFN_DOWN}
 # transformers' LlamaForCausalLM names its weights model.* and lm_head.*. TensorNameMap
 # also knows other layouts' names for the same tensors (Meta's layers.N.attention.wq,
 # GPT-J's transformer.h.N...), whose q/k rows are not in rotate-half order: those are
@@ -169,26 +169,26 @@ def _layout(cfg: LlamaConfig) -> Iterator[tuple[gguf.MODEL_TENSOR, str, bool]]:
     def name(kind: gguf.MODEL_TENSOR, bid: int | None = None) -> str:
         return gguf.TENSOR_NAMES[kind].format(bid=bid)
 
-    yield _T.TOKEN_EMBD, name(_T.TOKEN_EMBD) + ".weight", True
+    yield _MT.TOKEN_EMBD, name(_MT.TOKEN_EMBD) + ".weight", True
     for bid in range(cfg.layers):
         for kind in _BLOCK:
             yield kind, name(kind, bid) + ".weight", True
             if kind in _BIASED:
                 yield kind, name(kind, bid) + ".bias", False
-    yield _T.OUTPUT_NORM, name(_T.OUTPUT_NORM) + ".weight", True
+    yield _MT.OUTPUT_NORM, name(_MT.OUTPUT_NORM) + ".weight", True
     # Tied embeddings: a saved lm_head.weight is a copy of the embedding, not written.
-    yield _T.OUTPUT, name(_T.OUTPUT) + ".weight", not cfg.tied
+    yield _MT.OUTPUT, name(_MT.OUTPUT) + ".weight", not cfg.tied
 
 
 def _expected_shape(kind: gguf.MODEL_TENSOR, is_bias: bool, cfg: LlamaConfig) -> tuple[int, ...]:
     """The tensor's shape in Hugging Face's (out, in) order, as config.json implies it."""
     q, kv = cfg.heads * cfg.head_dim, cfg.kv_heads * cfg.head_dim
     shapes: dict[gguf.MODEL_TENSOR, tuple[int, ...]] = {
-        _T.TOKEN_EMBD: (cfg.vocab_size, cfg.hidden), _T.OUTPUT: (cfg.vocab_size, cfg.hidden),
-        _T.OUTPUT_NORM: (cfg.hidden,), _T.ATTN_NORM: (cfg.hidden,), _T.FFN_NORM: (cfg.hidden,),
-        _T.ATTN_Q: (q, cfg.hidden), _T.ATTN_K: (kv, cfg.hidden), _T.ATTN_V: (kv, cfg.hidden),
-        _T.ATTN_OUT: (cfg.hidden, q),
-        _T.FFN_GATE: (cfg.ffn, cfg.hidden), _T.FFN_UP: (cfg.ffn, cfg.hidden), _T.FFN_DOWN: (cfg.hidden, cfg.ffn),
+        _MT.TOKEN_EMBD: (cfg.vocab_size, cfg.hidden), _MT.OUTPUT: (cfg.vocab_size, cfg.hidden),
+        _MT.OUTPUT_NORM: (cfg.hidden,), _MT.ATTN_NORM: (cfg.hidden,), _MT.FFN_NORM: (cfg.hidden,),
+        _MT.ATTN_Q: (q, cfg.hidden), _MT.ATTN_K: (kv, cfg.hidden), _MT.ATTN_V: (kv, cfg.hidden),
+        _MT.ATTN_OUT: (cfg.hidden, q),
+        _MT.FFN_GATE: (cfg.ffn, cfg.hidden), _MT.FFN_UP: (cfg.ffn, cfg.hidden), _MT.FFN_DOWN: (cfg.hidden, cfg.ffn),
     }
     shape = shapes[kind]
     return shape[:1] if is_bias else shape
@@ -209,7 +209,7 @@ def plan_tensors(cfg: LlamaConfig, st: SafetensorsIndex, weight_type: str) -> li
         else:
             found[mapped[1]] = hf
 
-    heads = {_T.ATTN_Q: cfg.heads, _T.ATTN_K: cfg.kv_heads}  # the rows to permute for RoPE
+    heads = {_MT.ATTN_Q: cfg.heads, _MT.ATTN_K: cfg.kv_heads}  # the rows to permute for RoPE
     plans: list[PlannedTensor] = []
     for kind, gguf_name, required in _layout(cfg):
         hf = found.pop(gguf_name, None)
@@ -217,7 +217,7 @@ def plan_tensors(cfg: LlamaConfig, st: SafetensorsIndex, weight_type: str) -> li
             if required:
                 raise ModelError(f"the checkpoint has no tensor for {gguf_name}", "the checkpoint is incomplete")
             continue
-        if kind is _T.OUTPUT and cfg.tied:
+        if kind is _MT.OUTPUT and cfg.tied:
             continue
         shape = st.tensors[hf].shape
         expected = _expected_shape(kind, gguf_name.endswith(".bias"), cfg)
@@ -227,8 +227,9 @@ def plan_tensors(cfg: LlamaConfig, st: SafetensorsIndex, weight_type: str) -> li
         out_type = "F32" if len(shape) == 1 else weight_type
         plans.append(PlannedTensor(gguf_name, shape, out_type, _loader(st, hf, out_type, heads.get(kind))))
 
-    # Mapped names outside the Llama layout (e.g. rotary_emb.inv_freq, which llama.cpp
-    # computes itself, or mixture-of-experts tensors) are left over here.
+    # Left over: names TensorNameMap does not know, duplicates, and names it knows from
+    # other layouts (mixture-of-experts tensors...). rotary_emb.inv_freq is a buffer
+    # that llama.cpp computes itself.
     leftovers = sorted(n for n in [*unexpected, *found.values()] if not n.endswith("rotary_emb.inv_freq"))
     if leftovers:
         raise ModelError(f"unexpected tensors in the checkpoint: {', '.join(leftovers[:3])}"
@@ -236,7 +237,7 @@ def plan_tensors(cfg: LlamaConfig, st: SafetensorsIndex, weight_type: str) -> li
                          "this does not look like a plain LlamaForCausalLM")
     if cfg.rope_kind == "llama3":
         factors = llama3_rope_factors(cfg)
-        plans.append(PlannedTensor(gguf.TENSOR_NAMES[_T.ROPE_FREQS] + ".weight", factors.shape, "F32",
+        plans.append(PlannedTensor(gguf.TENSOR_NAMES[_MT.ROPE_FREQS] + ".weight", factors.shape, "F32",
                                    lambda: factors))
     return plans
 
