@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from wsd_local.errors import ModelError
-from wsd_local.models import convert, registry, tiny
+from wsd_local.models import convert, gguf_writer, hf_llama, registry, tiny
+from wsd_local.models.safetensors_reader import SafetensorsIndex
 from wsd_local.models.info import read_gguf
 
 tokenizers = pytest.importorskip("tokenizers")
@@ -145,9 +146,9 @@ def test_f32_logits_equal_numpy_forward(env) -> None:
 
 def test_layout_mistakes_would_be_caught(env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The reference really discriminates: skipping the q/k permutation breaks the match."""
-    monkeypatch.setattr(convert, "permute_rows", lambda w, n_head: w)
+    monkeypatch.setattr(hf_llama, "permute_rows", lambda w, n_head: w)
     out = tmp_path / "broken.gguf"
-    convert.write_gguf(env["folder"], out, "F32", name="broken")
+    gguf_writer.write_gguf(env["folder"], out, "F32", name="broken")
     ids = env["tok"].encode(PROMPT).ids
     ref = tiny.reference_logits(env["cfg"], env["weights"], ids)
     assert np.abs(_logits(out, ids) - ref).max() > 1.0
@@ -158,7 +159,7 @@ def test_bf16_copies_weights_bit_exactly(env) -> None:
     reader = gguf.GGUFReader(env["results"]["BF16"].path)
     embd = next(t for t in reader.tensors if t.name == "token_embd.weight")
     assert embd.tensor_type == gguf.GGMLQuantizationType.BF16
-    stored = convert.SafetensorsIndex(env["folder"]).raw("model.embed_tokens.weight")
+    stored = SafetensorsIndex(env["folder"]).raw("model.embed_tokens.weight")
     assert np.array_equal(np.asarray(embd.data).view(np.uint16).reshape(stored.shape), stored)
 
 
@@ -245,7 +246,7 @@ def test_safetensors_reader_agrees_with_the_safetensors_package(tmp_path: Path) 
     tensors = {"a": rng.standard_normal((3, 5)).astype(np.float32),
                "b": rng.standard_normal(7).astype(np.float16)}
     st_numpy.save_file(tensors, str(tmp_path / "model.safetensors"))
-    index = convert.SafetensorsIndex(tmp_path)
+    index = SafetensorsIndex(tmp_path)
     for name, values in tensors.items():
         assert np.array_equal(index.raw(name), values)
 
@@ -293,6 +294,31 @@ def test_truncated_safetensors(env, isolated: Path) -> None:
     data = (folder / "model.safetensors").read_bytes()
     (folder / "model.safetensors").write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelError, match="truncated or corrupt"):
+        convert.convert(str(folder))
+    _nothing_left(isolated)
+
+
+@pytest.mark.parametrize("change, message", [
+    ("missing", "the checkpoint has no tensor for blk.1.ffn_up.weight"),
+    ("unknown", "unexpected tensors in the checkpoint: model.layers.0.mlp.extra.weight"),
+    # Meta's name for the q projection: TensorNameMap knows it, but Meta's rows are laid
+    # out differently, so it is not taken from a Hugging Face checkpoint.
+    ("meta name", "the checkpoint has no tensor for blk.0.attn_q.weight"),
+    ("shape", r"model.layers.0.self_attn.k_proj.weight has shape \(64, 32\), config.json implies \(32, 64\)"),
+])
+def test_tensor_plan_rejects_what_is_not_a_plain_llama(env, isolated: Path, change: str, message: str) -> None:
+    folder = _copy_checkpoint(env, isolated / "odd")
+    weights = dict(env["weights"])
+    if change == "missing":
+        del weights["model.layers.1.mlp.up_proj.weight"]
+    elif change == "unknown":
+        weights["model.layers.0.mlp.extra.weight"] = weights["model.layers.0.mlp.up_proj.weight"]
+    elif change == "meta name":
+        weights["layers.0.attention.wq.weight"] = weights.pop("model.layers.0.self_attn.q_proj.weight")
+    else:
+        weights["model.layers.0.self_attn.k_proj.weight"] = weights["model.layers.0.self_attn.k_proj.weight"].T
+    tiny.write_safetensors(folder / "model.safetensors", weights, "BF16")
+    with pytest.raises(ModelError, match=message):
         convert.convert(str(folder))
     _nothing_left(isolated)
 

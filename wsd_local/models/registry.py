@@ -51,6 +51,13 @@ def check_name(name: str) -> str:
     return clean
 
 
+def slug(text: str) -> str:
+    """A registry name from a file or folder name: 'Llama-3.2-3B.Q4_K_M.gguf' -> 'llama-3.2-3b.q4_k_m'."""
+    stem = text[:-5] if text.lower().endswith(".gguf") else text
+    clean = re.sub(r"[^a-z0-9._-]+", "-", stem.lower()).strip("-._")
+    return clean[:64] or "model"
+
+
 def check_role(role: str) -> str:
     if role not in ROLES:
         raise ModelError(f"invalid role {role!r}", "use drafter or base")

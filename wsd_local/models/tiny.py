@@ -283,7 +283,8 @@ def make_tiny_gguf(folder: Path, quant: str = "F32", seed: int = 0, cfg: TinyCon
     """Build a tiny checkpoint in `folder`/ckpt-SEED and convert it to
     `folder`/tiny-SEED-QUANT.gguf without registering it. Models built with different
     seeds share one tokenizer (it is trained deterministically on CORPUS)."""
-    from .convert import FLOAT_TYPES, quantize, write_gguf
+    from .filetypes import FLOAT_TYPES
+    from .gguf_writer import quantize, write_gguf
 
     ckpt = folder / f"ckpt-{seed}{'' if chat_template else '-notemplate'}"
     if not (ckpt / "config.json").is_file():

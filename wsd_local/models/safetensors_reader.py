@@ -1,0 +1,141 @@
+"""Reading a safetensors checkpoint without torch: headers parsed here, tensors as
+memory maps.
+
+A safetensors file is an 8-byte little-endian header length, a JSON header (dtype,
+shape and byte range of each tensor) and the raw data. Reading it ourselves means bf16
+needs no torch and a tensor costs no memory until it is touched. Every header is
+checked up front (dtype, sizes, the data really in the file), so a truncated download
+is a one-line error before anything is written.
+
+gguf's own `utility.SafetensorsLocal` parses the same format, but it reads whatever
+header length the first 8 bytes claim (a wrong file can make it read gigabytes) and
+checks neither dtypes nor data ranges; these checks would all have to be added around
+it, so the reader stays here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import gguf
+import numpy as np
+
+from ..errors import ModelError
+
+# Float types a checkpoint may hold, with their width in bytes.
+_WIDTHS = {"BF16": 2, "F16": 2, "F32": 4}
+# numpy holds bf16 as its bit pattern (uint16).
+_NUMPY = {"BF16": np.uint16, "F16": np.float16, "F32": np.float32}
+# A header is JSON of a few hundred bytes per tensor; more than this is not one.
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StTensor:
+    name: str
+    file: Path
+    dtype: str            # BF16 | F16 | F32
+    shape: tuple[int, ...]
+    start: int            # absolute byte offsets in the file
+    end: int
+
+
+class SafetensorsIndex:
+    """Tensor locations across a checkpoint folder's .safetensors files (headers only);
+    `raw` maps a tensor's data on demand."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.tensors: dict[str, StTensor] = {}
+        self._maps: dict[Path, np.memmap] = {}
+        for path in self._files(folder):
+            self._read_header(path)
+
+    def __enter__(self) -> "SafetensorsIndex":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _files(folder: Path) -> list[Path]:
+        # A sharded checkpoint names its files in the index; other .safetensors files
+        # lying next to them (e.g. Mistral's consolidated.safetensors) are not part of it.
+        index = folder / "model.safetensors.index.json"
+        if index.is_file():
+            try:
+                weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            except (ValueError, KeyError) as exc:
+                raise ModelError(f"{index} is unreadable ({exc.__class__.__name__})",
+                                 "download the checkpoint again") from None
+            files = [folder / name for name in sorted(set(weight_map.values()))]
+            missing = [f.name for f in files if not f.is_file()]
+            if missing:
+                raise ModelError(f"checkpoint files missing in {folder}: {', '.join(missing)}",
+                                 "download the checkpoint again")
+            return files
+        files = sorted(folder.glob("*.safetensors"))
+        if not files:
+            raise ModelError(f"{folder} has no .safetensors weights",
+                             "a checkpoint in Hugging Face layout (config.json + *.safetensors) is needed")
+        return files
+
+    def _read_header(self, path: Path) -> None:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise ModelError(f"{path.name} is not a safetensors file (too short)", "download it again")
+            n = int.from_bytes(head, "little")
+            if n <= 0 or n > min(size - 8, _MAX_HEADER):
+                raise ModelError(f"{path.name} is not a safetensors file (bad header length)", "download it again")
+            try:
+                header = json.loads(fh.read(n))
+            except ValueError:
+                raise ModelError(f"{path.name} is not a safetensors file (header is not JSON)",
+                                 "download it again") from None
+        base = 8 + n
+        for name, meta in header.items():
+            if name == "__metadata__":
+                continue
+            dtype = meta.get("dtype")
+            if dtype not in _WIDTHS:
+                raise ModelError(f"tensor {name} in {path.name} is {dtype}; only BF16, F16 and F32 weights can be converted",
+                                 "use an unquantized checkpoint")
+            begin, end = meta["data_offsets"]
+            shape = tuple(int(d) for d in meta["shape"])
+            if (end - begin) != math.prod(shape) * _WIDTHS[dtype] or base + end > size:
+                raise ModelError(f"{path.name} is truncated or corrupt (tensor {name})",
+                                 "download the checkpoint again")
+            self.tensors[name] = StTensor(name, path, dtype, shape, base + begin, base + end)
+
+    def raw(self, name: str) -> np.ndarray:
+        """The tensor's stored values as a read-only memory-mapped array: uint16 for
+        BF16 (bit patterns), float16 or float32 otherwise."""
+        t = self.tensors[name]
+        mm = self._maps.get(t.file)
+        if mm is None:
+            mm = self._maps[t.file] = np.memmap(t.file, dtype=np.uint8, mode="r")
+        return mm[t.start:t.end].view(_NUMPY[t.dtype]).reshape(t.shape)
+
+    def weight_dtype(self) -> str:
+        """The float type holding most of the matrix bytes (F32 if there are none)."""
+        counts: dict[str, int] = {}
+        for t in self.tensors.values():
+            if len(t.shape) >= 2:
+                counts[t.dtype] = counts.get(t.dtype, 0) + (t.end - t.start)
+        return max(counts, key=lambda dtype: counts[dtype]) if counts else "F32"
+
+    def close(self) -> None:
+        self._maps.clear()
+
+
+def to_f32(values: np.ndarray, dtype: str) -> np.ndarray:
+    """Stored values (as `SafetensorsIndex.raw` gives them) as float32."""
+    if dtype == "BF16":
+        # gguf's BF16 codec works on bytes: uint16 bit patterns viewed as pairs.
+        return gguf.quants.dequantize(values.view(np.uint8), gguf.GGMLQuantizationType.BF16)
+    return values.astype(np.float32)
