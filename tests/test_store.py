@@ -22,7 +22,7 @@ from chat_traces import make_trace
 
 def test_new_database_has_current_schema(tmp_path: Path) -> None:
     store = Store(tmp_path / "c.sqlite3")
-    assert store.version == SCHEMA_VERSION == 2
+    assert store.version == SCHEMA_VERSION == 3
     cols = {r[1] for r in store._db.execute("PRAGMA table_info(messages)")}
     assert {"status", "trace_json", "error", "content", "role"} <= cols
     assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -84,16 +84,28 @@ def test_upgrade_from_version_1_keeps_data(tmp_path: Path) -> None:
     db.close()
 
     store = Store(path)
-    assert store.version == 2
+    assert store.version == 3
     chat = store.get_chat(1)
     assert chat.title == "old chat" and chat.updated_at == 102.0 and chat.settings == {}
+    assert chat.source == "chat"  # version 3: chats from before were TUI chats
     msgs = store.messages(1)
     assert [(m.role, m.content, m.status, m.trace) for m in msgs] == [
         ("user", "q", COMPLETE, None), ("assistant", "a", COMPLETE, None)]
     # Upgraded databases accept version-2 data.
     store.add_message(1, "assistant", "b", status=STOPPED, trace=make_trace())
     store.close()
-    assert Store(path).version == 2  # opening again is a no-op
+    assert Store(path).version == 3  # opening again is a no-op
+
+
+def test_chats_remember_where_they_came_from(tmp_path: Path) -> None:
+    store = Store(tmp_path / "c.sqlite3")
+    tui = store.create_chat("asked in the TUI")
+    served = store.create_chat("asked over HTTP", source="serve")
+    assert store.get_chat(served.id).source == "serve" and tui.source == "chat"
+    assert [c.id for c in store.list_chats(source="serve")] == [served.id]
+    assert {c.id for c in store.list_chats()} == {tui.id, served.id}
+    with pytest.raises(ValueError):
+        store.create_chat("x", source="nowhere")
 
 
 def test_newer_schema_is_refused_with_one_line(tmp_path: Path) -> None:

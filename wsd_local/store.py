@@ -8,6 +8,9 @@ version n to n+1, so a new file walks the same path as an old one being upgraded
 - version 2: per-chat settings (system prompt included) and `updated_at`; per-message
   status (`pending` while an answer is written, then `complete`, `stopped` or `error`),
   the answer's full trace as JSON, and an error text.
+- version 3: where a chat came from (`source`: `chat` for the TUI, `serve` for an
+  answer given by `wsd serve`, `generate` for `wsd generate`), so every answer lands in
+  one store and the TUI can open any of them.
 
 Durability: WAL journal, every write is its own transaction. A user message is stored
 before generation starts, and the answer row exists (status `pending`) while it is
@@ -33,6 +36,9 @@ DB_NAME = "chats.sqlite3"
 #: Message status values (version 2).
 PENDING, COMPLETE, STOPPED, ERROR = "pending", "complete", "stopped", "error"
 STATUSES = (PENDING, COMPLETE, STOPPED, ERROR)
+
+#: Where a chat came from (version 3).
+SOURCES = ("chat", "serve", "generate")
 
 _V1 = """
 CREATE TABLE chats (
@@ -61,7 +67,12 @@ CREATE INDEX messages_by_chat ON messages(chat_id, id);
 CREATE INDEX chats_by_update ON chats(updated_at);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+_V3 = """
+ALTER TABLE chats ADD COLUMN source TEXT NOT NULL DEFAULT 'chat';
+CREATE INDEX chats_by_source ON chats(source, updated_at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -72,6 +83,7 @@ class ChatRecord:
     created_at: float
     updated_at: float
     settings: dict[str, Any] = field(default_factory=dict)  # DecodingSettings.to_dict()
+    source: str = "chat"  # chat | serve | generate
 
 
 @dataclass
@@ -174,11 +186,14 @@ class Store:
             return self._db.execute(sql, tuple(params)).fetchall()
 
     # -- chats -------------------------------------------------------------------
-    def create_chat(self, title: str = "New chat", settings: dict[str, Any] | None = None) -> ChatRecord:
+    def create_chat(self, title: str = "New chat", settings: dict[str, Any] | None = None,
+                    source: str = "chat") -> ChatRecord:
+        if source not in SOURCES:
+            raise ValueError(f"unknown chat source {source!r}")
         now = time.time()
         cursor = self._write(
-            "INSERT INTO chats (title, created_at, updated_at, settings_json) VALUES (?, ?, ?, ?)",
-            (_clean_title(title), now, now, json.dumps(settings or {})))
+            "INSERT INTO chats (title, created_at, updated_at, settings_json, source) VALUES (?, ?, ?, ?, ?)",
+            (_clean_title(title), now, now, json.dumps(settings or {}), source))
         chat = self.get_chat(int(cursor.lastrowid))
         assert chat is not None
         return chat
@@ -187,9 +202,14 @@ class Store:
         rows = self._read("SELECT * FROM chats WHERE id = ?", (chat_id,))
         return _chat(rows[0]) if rows else None
 
-    def list_chats(self) -> list[ChatRecord]:
-        """Most recently used first."""
-        return [_chat(r) for r in self._read("SELECT * FROM chats ORDER BY updated_at DESC, id DESC")]
+    def list_chats(self, source: str | None = None) -> list[ChatRecord]:
+        """Most recently used first; only those from `source` when given."""
+        if source is None:
+            rows = self._read("SELECT * FROM chats ORDER BY updated_at DESC, id DESC")
+        else:
+            rows = self._read("SELECT * FROM chats WHERE source = ? ORDER BY updated_at DESC, id DESC",
+                              (source,))
+        return [_chat(r) for r in rows]
 
     def rename_chat(self, chat_id: int, title: str) -> None:
         self._write("UPDATE chats SET title = ? WHERE id = ?", (_clean_title(title), chat_id))
@@ -298,7 +318,7 @@ def _chat(row: sqlite3.Row) -> ChatRecord:
         settings = {}
     return ChatRecord(id=row["id"], title=row["title"], created_at=row["created_at"],
                       updated_at=row["updated_at"] or row["created_at"],
-                      settings=settings if isinstance(settings, dict) else {})
+                      settings=settings if isinstance(settings, dict) else {}, source=row["source"])
 
 
 def _message(row: sqlite3.Row) -> MessageRecord:
@@ -314,4 +334,4 @@ def title_from(text: str, limit: int = 48) -> str:
 
 
 __all__ = ["Store", "ChatRecord", "MessageRecord", "context_messages", "title_from",
-           "SCHEMA_VERSION", "PENDING", "COMPLETE", "STOPPED", "ERROR"]
+           "SCHEMA_VERSION", "PENDING", "COMPLETE", "STOPPED", "ERROR", "SOURCES"]

@@ -10,10 +10,17 @@ from textual.widgets import Label, ListItem, ListView
 from wsd_local.store import ChatRecord
 
 
+#: A mark before chats that did not start in the TUI (answers of `wsd serve` / `wsd generate`).
+SOURCE_MARKS = {"serve": "⇄ ", "generate": "› "}
+
+
 class ChatItem(ListItem):
     def __init__(self, chat: ChatRecord) -> None:
         self.chat = chat
-        super().__init__(Label(Text(chat.title, no_wrap=True, overflow="ellipsis")))
+        title = Text(SOURCE_MARKS.get(chat.source, ""), style="dim")
+        title.append(chat.title)
+        title.no_wrap, title.overflow = True, "ellipsis"
+        super().__init__(Label(title))
 
 
 class ChatList(ListView):
