@@ -17,9 +17,9 @@ SOURCE_MARKS = {"serve": "⇄ ", "generate": "› "}
 class ChatItem(ListItem):
     def __init__(self, chat: ChatRecord) -> None:
         self.chat = chat
-        title = Text(SOURCE_MARKS.get(chat.source, ""), style="dim")
+        title = Text(no_wrap=True, overflow="ellipsis")
+        title.append(SOURCE_MARKS.get(chat.source, ""), style="dim")
         title.append(chat.title)
-        title.no_wrap, title.overflow = True, "ellipsis"
         super().__init__(Label(title))
 
 
