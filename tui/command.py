@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_options(parser)
     add_decoding_options(parser)
     parser.add_argument("--open", type=int, metavar="CHAT_ID", default=None,
-                        help="open this saved chat at start")
+                        help="open this saved chat at start (`wsd log` shows the ids; default: a new chat)")
     parser.set_defaults(func=run)
 
 
