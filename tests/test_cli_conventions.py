@@ -105,6 +105,7 @@ def test_exit_codes(isolated: Path, capsys: pytest.CaptureFixture[str], unloadab
         ["models", "info", str(isolated)],                       # not a GGUF file
         ["config", "set", "nope", "1"],                          # an unknown config key
         ["log", "-n", "-1"],
+        ["chat"],                                                # not a terminal (pytest captures it)
     ]
     for argv in usage:
         assert main(argv) == 2, argv
