@@ -198,7 +198,7 @@ def _run_in_terminal(argv: list[str], env: dict[str, str]) -> str:
 @needs_console_script
 @pytest.mark.models
 def test_no_color_is_respected_on_a_terminal(isolated: Path, demo_paths) -> None:
-    argv = [str(WSD), "generate", "--no-log", "--max-tokens", "6", "--draft-max-tokens", "8", "Name a colour."]
+    argv = [str(WSD), "generate", "--no-log", "--mode", "draft", "--max-tokens", "6", "Name a colour."]
     coloured = _run_in_terminal(argv, env_for(isolated, TERM="xterm-256color"))
     assert "\x1b[38;5;" in coloured  # the drafter's blue
     plain = _run_in_terminal(argv, env_for(isolated, TERM="xterm-256color", NO_COLOR="1"))
@@ -232,14 +232,14 @@ def test_dash_reads_stdin_and_messages_from_stdin(isolated: Path, monkeypatch: p
     import io
 
     monkeypatch.setattr(sys, "stdin", io.StringIO("Name a fruit.\n"))
-    assert main(["generate", "-", "--json", "--no-log", "--max-tokens", "4", "--draft-max-tokens", "4"]) == 0
+    flags = ["--json", "--no-log", "--mode", "draft", "--max-tokens", "4", "--draft-max-tokens", "4"]
+    assert main(["generate", "-", *flags]) == 0
     trace = json.loads(capsys.readouterr().out)
     assert trace["messages"][-1] == {"role": "user", "content": "Name a fruit."}
     conversation = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
                     {"role": "user", "content": "Name a fruit."}]
     monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(conversation)))
-    assert main(["generate", "--messages", "-", "--json", "--no-log", "--max-tokens", "4",
-                 "--draft-max-tokens", "4"]) == 0
+    assert main(["generate", "--messages", "-", *flags]) == 0
     assert json.loads(capsys.readouterr().out)["messages"][-3:] == conversation
 
 
@@ -264,12 +264,13 @@ def test_generate_is_logged_unless_told_not_to(isolated: Path, capsys: pytest.Ca
     flags = ["--max-tokens", "6", "--draft-max-tokens", "8"]
     assert main(["generate", *flags, "Name a colour."]) == 0
     printed = capsys.readouterr().out.splitlines()[0].replace("⟫", "").strip()
-    assert main(["generate", "--no-log", *flags, "Name a shape."]) == 0
+    drafter_only = ["--mode", "draft", *flags]  # loads one model: quicker, and logged the same way
+    assert main(["generate", "--no-log", *drafter_only, "Name a shape."]) == 0
     (isolated / "config.toml").write_text("[generate]\nlog = false\n")
-    assert main(["generate", *flags, "Name a number."]) == 0
+    assert main(["generate", *drafter_only, "Name a number."]) == 0
     (isolated / "config.toml").unlink()
     # Failing while it runs: the prompt does not fit the context (llama.cpp keeps at least 256).
-    assert main(["generate", "--ctx", "64", *flags, "word " * 1000]) == 2
+    assert main(["generate", "--ctx", "64", *drafter_only, "word " * 1000]) == 2
     capsys.readouterr()
     assert main(["log", "--json", "-n", "0"]) == 0
     entries = json.loads(capsys.readouterr().out)

@@ -135,6 +135,14 @@ def test_set_creates_the_file_and_show_reports_origins(config: Path, capsys) -> 
     assert data["values"]["decoding.window"] == {"value": 6, "from": "default"}
 
 
+def test_set_stores_a_relative_model_path_as_absolute(config: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    (tmp_path / "m.gguf").write_bytes(b"GGUF")
+    monkeypatch.chdir(tmp_path)
+    assert main(["config", "set", "drafter", "m.gguf"]) == 0
+    assert main(["config", "set", "base", "llama3.1-8b"]) == 0  # a name stays a name
+    assert tomlfile.loads(config.read_text())["models"] == {"drafter": str(tmp_path / "m.gguf"), "base": "llama3.1-8b"}
+
+
 def test_set_refuses_layouts_it_cannot_edit_safely(config: Path, capsys) -> None:
     config.parent.mkdir()
     text = '[decoding]\nsystem = """\nline one\nthreshold = 0.5\n"""\n'
@@ -159,6 +167,6 @@ def test_generate_uses_the_config_end_to_end(config: Path, capsys, demo_paths) -
     assert main(["generate", "--json", "--no-log", "Name a colour."]) == 0
     trace = json.loads(capsys.readouterr().out)
     assert trace["settings"]["threshold"] == 0.55 and trace["settings"]["max_tokens"] == 6
-    assert main(["generate", "--json", "--no-log", "--threshold", "0.65", "Name a colour."]) == 0
+    assert main(["generate", "--json", "--no-log", "--mode", "draft", "--threshold", "0.65", "Name a colour."]) == 0
     trace = json.loads(capsys.readouterr().out)
     assert trace["settings"]["threshold"] == 0.65 and trace["settings"]["max_tokens"] == 6

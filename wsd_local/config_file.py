@@ -137,6 +137,16 @@ def _model_name(value: Any) -> str:
     return value.strip()
 
 
+def _model_typed(text: str) -> str:
+    """A name as typed to `wsd config set`: a relative path to an existing file is made
+    absolute, so the setting means the same file from any folder."""
+    name = _model_name(text)
+    path = Path(name).expanduser()
+    if not path.is_absolute() and path.is_file():
+        return str(path.resolve())
+    return name
+
+
 def _runtime_check(field_name: str) -> Callable[[Any], Any]:
     """RuntimeSettings' own validation, one field at a time."""
     def check(value: Any) -> Any:
@@ -149,9 +159,9 @@ def _runtime_check(field_name: str) -> Callable[[Any], Any]:
 # -- the built-in sections --------------------------------------------------------------
 
 declare("models", "drafter", str, "the aligned drafter: a model name or a .gguf path "
-        "(built in: the demo SmolLM2-135M-Instruct)", check=_model_name)
+        "(built in: the demo SmolLM2-135M-Instruct)", check=_model_name, parse=_model_typed)
 declare("models", "base", str, "the base model: a model name or a .gguf path "
-        "(built in: the demo Gemma-3-270M)", check=_model_name)
+        "(built in: the demo Gemma-3-270M)", check=_model_name, parse=_model_typed)
 for _spec in SETTINGS:
     declare("decoding", _spec.key, _spec.kind, _spec.help, _spec.default, check=_spec.check,
             parse=_spec.parse, target=_spec.name)

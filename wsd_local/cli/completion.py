@@ -123,7 +123,8 @@ def _value_options(command: Command) -> list[str]:
 # -- bash (3.2 and later: no associative arrays) -------------------------------------------------
 
 def _case(entries: list[tuple[str, str]], indent: str = "        ") -> str:
-    return "\n".join(f"{indent}{shlex.quote(key)}) echo {shlex.quote(value)} ;;" for key, value in entries if value)
+    return "\n".join(f"{indent}{shlex.quote(key)}) printf '%s\\n' {shlex.quote(value)} ;;"
+                     for key, value in entries if value)
 
 
 def bash_script(tree: Command) -> str:

@@ -22,9 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..doctor import format_lines, full_report, smoke_decode
 
-    lines = full_report()
-    if args.smoke:
-        lines.append(smoke_decode())
+    smoke = smoke_decode() if args.smoke else None  # first: it may assemble the demo base file
+    lines = full_report() + ([smoke] if smoke else [])
     if args.json:
         print(json.dumps([line.as_dict() for line in lines], indent=2))
     else:

@@ -83,10 +83,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_convert)
 
     p = cmds.add_parser("check", help="pair check: shared tokenizer? chat templates where expected?")
-    p.add_argument("--drafter", metavar="NAME|PATH", default=None, help="default: the demo drafter")
-    p.add_argument("--base", metavar="NAME|PATH", default=None, help="default: the demo base model")
+    p.add_argument("--drafter", metavar="NAME|PATH", default=None,
+                   help="default: models.drafter in config.toml, else the demo drafter")
+    p.add_argument("--base", metavar="NAME|PATH", default=None,
+                   help="default: models.base in config.toml, else the demo base model")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_check)
+    p.set_defaults(func=cmd_check, config_applies=True)
 
 
 # -- list -------------------------------------------------------------------------------

@@ -12,8 +12,12 @@ the config file, and a flag still wins over them.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from ..config import SETTINGS, DecodingSettings, RuntimeSettings
+
+if TYPE_CHECKING:
+    from ..config_file import UserConfig
 
 _CONFIG_NOTE = "config.toml (`wsd config show`) can change these defaults; a flag overrides it"
 
@@ -73,7 +77,7 @@ def runtime_from_args(args: argparse.Namespace) -> RuntimeSettings:
     return RuntimeSettings(**{name: value for name, value in given.items() if value is not None})
 
 
-def apply_config(args: argparse.Namespace, config=None) -> None:
+def apply_config(args: argparse.Namespace, config: "UserConfig | None" = None) -> None:
     """Fill what the user did not give on the command line from config.toml: the model
     pair, the runtime values, and the decoding defaults under the flags. A bad config
     file is a one-line ConfigError naming the key and the file."""
