@@ -329,7 +329,7 @@ def _export(run: Path, fmt: str, folder: Path, generator: str | None, run_id: st
     from ..eval.runfile import RunFileError
 
     contents = _read_existing(run)
-    run_id = run_id or contents.latest
+    run_id = run_id or contents.latest or contents.runs[-1]  # a re-run file has no `run` header
     if run_id not in contents.headers:
         raise RunFileError(f"no run {run_id!r} in {run}", "runs: " + ", ".join(contents.runs))
     for path, count, left_out in export_run(contents, run_id, fmt, folder, generator):
