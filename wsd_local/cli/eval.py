@@ -13,6 +13,7 @@ their names is taken as the prompt file of `run`, so the common case needs no ve
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 import threading
 from collections.abc import Mapping
@@ -56,6 +57,10 @@ class _RunByDefault(argparse._SubParsersAction):
 
     def __call__(self, parser, namespace, values, option_string=None):  # type: ignore[override]
         if values and values[0] not in self._name_parser_map:
+            word = values[0]
+            close = difflib.get_close_matches(word, list(self._name_parser_map), n=1)
+            if close and not Path(word).exists():  # `wsd eval reprot run.jsonl`
+                parser.error(f"{word!r} is neither a subcommand nor a file: did you mean {close[0]!r}?")
             values = ["run", *values]
         super().__call__(parser, namespace, values, option_string)
 
@@ -296,6 +301,9 @@ def _add_paper(args: argparse.Namespace) -> int:
             "--ctx", str(args.ctx), "--n-gpu-layers", str(args.n_gpu_layers)]
     if args.threads:
         argv += ["--threads", str(args.threads)]
+    for flag, value in (("--drafter", args.drafter), ("--base", args.base)):
+        if value:
+            argv += [flag, value]
     parser = argparse.ArgumentParser(add_help=False)
     sub = parser.add_subparsers()
     _register_run(sub)

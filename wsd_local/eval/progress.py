@@ -6,6 +6,7 @@ phase and token count (read from the `LiveAnswer` the runner feeds).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any, TextIO
@@ -74,7 +75,7 @@ class BarProgress(Progress):
     def start(self, total: int, already_done: int) -> None:
         self.total = total
         self.bar = self._tqdm(total=total, file=self.stream, unit="answer", dynamic_ncols=True,
-                              bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}] {postfix}")
+                              bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]")
         if already_done:
             self.bar.write(f"wsd eval: {already_done} answers already in the file, {total} to write",
                            file=self.stream)
@@ -93,6 +94,7 @@ class BarProgress(Progress):
 
     def end(self, label: str, record: dict[str, Any]) -> None:
         self.count += 1
+        self.bar.set_postfix_str("", refresh=False)
         self.bar.update(1)
 
     def failed(self, label: str, message: str) -> None:
@@ -115,12 +117,19 @@ class BarProgress(Progress):
 def make_progress(stream: TextIO | None = None) -> Progress:
     """The bar on a terminal (when tqdm is importable), plain lines otherwise."""
     stream = stream or sys.stderr
-    if stream.isatty():
+    if stream.isatty() and _columns(stream) > 0:  # a pty without a size draws no bar
         try:
             return BarProgress(stream)
         except ImportError:
             pass
     return Progress(stream)
+
+
+def _columns(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 
 __all__ = ["Progress", "BarProgress", "make_progress", "answer_label"]
