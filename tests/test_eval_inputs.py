@@ -133,7 +133,7 @@ def test_strict_stops_before_anything_is_written(tmp_path: Path, capsys: pytest.
     assert f"{path}:2: not valid JSON" in err and "--strict" in err
 
 
-def test_command_line_shape() -> None:
+def test_command_line_shape(capsys: pytest.CaptureFixture[str]) -> None:
     parser = build_parser()
     run = parser.parse_args(["eval", "prompts.jsonl", "-o", "r.jsonl", "--modes", "paper", "--window", "4"])
     assert (run.eval_command, run.file, run.output, run.modes, run.window) == (
@@ -146,3 +146,7 @@ def test_command_line_shape() -> None:
     assert (sweep.eval_command, sweep.threshold, sweep.rerun) == ("sweep", "0.6:0.9:0.1", ["0.7/4"])
     export = parser.parse_args(["eval", "export", "r.jsonl", "--format", "mt_bench"])
     assert (export.eval_command, export.format) == ("export", "mt_bench")
+    with pytest.raises(SystemExit) as caught:  # a typo is named, not taken for a missing file
+        parser.parse_args(["eval", "reprot", "r.jsonl"])
+    assert caught.value.code == 2
+    assert "'reprot' is neither a subcommand nor a file: did you mean 'report'?" in capsys.readouterr().err
