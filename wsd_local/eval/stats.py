@@ -111,7 +111,7 @@ def mode_table(rows: Sequence[dict[str, Any]], label_of) -> Table:
                     _num(g.mean_tokens("drafter")), _num(g.mean_tokens("base")),
                     _num(g.mean_tokens("scored")) if switch else "-",
                     _num(g.mean_tokens("answer")), _num(g.ms_per_token()), g.stops()])
-    return Table("By mode", ["mode", "answers", "switch fired", "switch position (mean / median)",
+    return Table("By mode", ["mode", "answers", "switch fired", "switch position if fired (mean / median)",
                              "kept share", "drafter tok", "base tok", "scored tok", "answer tok",
                              "ms / answer tok", "stops"], out,
                  "switch position: draft tokens kept (k + 1, in base tokens) where a window "
