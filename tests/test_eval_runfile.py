@@ -115,7 +115,7 @@ def test_report_numbers_follow_their_definitions() -> None:
     def row(mode: str, category: str, k: int | None, fired: bool | None, kept: int, base: int,
             seconds: float) -> dict:
         answer_tokens = kept + base if mode != "draft" else kept
-        return {"mode": mode, "category": category, "switch_index": k, "switch_fired": fired,
+        return {"mode": mode, "category": category, "answer": "" if mode == "base" else "text", "switch_index": k, "switch_fired": fired,
                 "kept_share": kept / answer_tokens, "stop_reason": "max_tokens",
                 "tokens": {"drafter": 30 if mode != "base" else 0, "base": base, "scored": 20,
                            "kept_draft": kept if k is not None else None, "answer": answer_tokens},
@@ -132,5 +132,6 @@ def test_report_numbers_follow_their_definitions() -> None:
     assert wsd["kept share"] == "50 %"  # (0.25 + 0.5 + 0.75) / 3
     assert wsd["ms / answer tok"] == "66.7"  # 8 s over 120 tokens
     assert by_mode["base"]["switch fired"] == "-" and by_mode["base"]["kept share"] == "0 %"
+    assert (by_mode["base"]["empty"], wsd["empty"]) == (1, 0)
     categories = category_table(rows, lambda r: r["mode"])
     assert [(r[0], r[1], r[2]) for r in categories.rows] == [("a", "base", 1), ("a", "wsd", 2), ("b", "wsd", 1)]

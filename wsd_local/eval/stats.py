@@ -64,6 +64,10 @@ class Group:
         seconds = sum(r["timings"].get("total_s", r["timings"].get("wall_s", 0.0)) for r in self.rows)
         return 1000 * seconds / tokens if tokens else None
 
+    def empty(self) -> int:
+        """Answers with no text (e.g. a base model that opens a new turn at once)."""
+        return sum(not r["answer"].strip() for r in self.rows)
+
     def stops(self) -> str:
         counts = Counter(_STOPS.get(r.get("stop_reason", ""), r.get("stop_reason", "?")) for r in self.rows)
         return " ".join(f"{k} {v}" for k, v in counts.most_common())
@@ -105,29 +109,30 @@ def mode_table(rows: Sequence[dict[str, Any]], label_of) -> Table:
     out = []
     for _, g in groups(rows, label_of):
         switch = g.mode in SWITCH_MODES
-        out.append([g.label, len(g.rows), _pct(g.fired_rate()) if switch else "-",
+        out.append([g.label, len(g.rows), g.empty(), _pct(g.fired_rate()) if switch else "-",
                     _position(g) if switch else "-",
                     _pct(statistics.mean(g.kept_shares())) if g.rows else "-",
                     _num(g.mean_tokens("drafter")), _num(g.mean_tokens("base")),
                     _num(g.mean_tokens("scored")) if switch else "-",
                     _num(g.mean_tokens("answer")), _num(g.ms_per_token()), g.stops()])
-    return Table("By mode", ["mode", "answers", "switch fired", "switch position if fired (mean / median)",
-                             "kept share", "drafter tok", "base tok", "scored tok", "answer tok",
-                             "ms / answer tok", "stops"], out,
+    return Table("By mode", ["mode", "answers", "empty", "switch fired",
+                             "switch position if fired (mean / median)", "kept share", "drafter tok",
+                             "base tok", "scored tok", "answer tok", "ms / answer tok", "stops"], out,
                  "switch position: draft tokens kept (k + 1, in base tokens) where a window "
                  "reached γ; kept share: the drafter's share of the answer's tokens; tokens are means "
-                 "per answer; ms / answer tok: decoding time over answer tokens, all answers.")
+                 "per answer; ms / answer tok: decoding time over answer tokens, all answers; empty: "
+                 "answers with no text.")
 
 
 def category_table(rows: Sequence[dict[str, Any]], label_of) -> Table:
     out = []
     for category, g in groups(rows, label_of, by_category=True):
         switch = g.mode in SWITCH_MODES
-        out.append([category, g.label, len(g.rows), _pct(g.fired_rate()) if switch else "-",
+        out.append([category, g.label, len(g.rows), g.empty(), _pct(g.fired_rate()) if switch else "-",
                     _position(g) if switch else "-",
                     _pct(statistics.mean(g.kept_shares())) if g.rows else "-",
                     _num(g.mean_tokens("answer")), _num(g.ms_per_token())])
-    return Table("By category", ["category", "mode", "answers", "switch fired",
+    return Table("By category", ["category", "mode", "answers", "empty", "switch fired",
                                  "switch position if fired (mean / median)", "kept share", "answer tok",
                                  "ms / answer tok"], out)
 
