@@ -29,7 +29,8 @@ from wsd_local.switch import switch_index
 pytestmark = pytest.mark.models
 
 #: Small answers keep the module quick; the drafts still switch on the first two prompts.
-FLAGS = ["--max-tokens", "24", "--draft-max-tokens", "24", "--ctx", "2048", "--n-gpu-layers", "0"]
+LIMIT = 16
+FLAGS = ["--max-tokens", str(LIMIT), "--draft-max-tokens", str(LIMIT), "--ctx", "2048", "--n-gpu-layers", "0"]
 PROMPTS = "\n".join([
     json.dumps({"id": "wine", "category": "home", "prompt": "How do I get red wine out of a light carpet?"}),
     json.dumps({"id": "hike", "category": "outdoors",
@@ -75,7 +76,7 @@ def test_output_schema(run: dict) -> None:
     records = lines(run["out"])
     header, rows = records[0], records[1:]
     assert header["type"] == "header" and header["modes"] == ["base", "draft", "wsd", "paper"]
-    assert header["settings"]["max_tokens"] == 24 and "mode" not in header["settings"]
+    assert header["settings"]["max_tokens"] == LIMIT and "mode" not in header["settings"]
     assert set(header["models"]) == {"drafter", "base"} and header["input"]["path"] == str(run["prompts"])
     assert {(r["id"], r["mode"], r["turn"]) for r in rows} == ALL_KEYS and len(rows) == len(ALL_KEYS)
     fired = 0
@@ -98,7 +99,7 @@ def test_output_schema(run: dict) -> None:
         else:
             assert r["switch_index"] is r["switch_fired"] is r["switch"] is t["kept_draft"] is None
             assert r["kept_share"] == (1.0 if r["mode"] == "draft" else 0.0)
-            assert t["answer"] <= 24
+            assert t["answer"] <= LIMIT
     assert fired >= 2  # the first two prompts switch at this size, in both modes
 
 
@@ -126,12 +127,12 @@ def test_other_settings_refused_unless_forced(run: dict, tmp_path: Path) -> None
     copy = tmp_path / "run.jsonl"
     shutil.copy(run["out"], copy)
     before = copy.read_bytes()
-    flags = [f if f != "24" else "25" for f in FLAGS[:2]] + FLAGS[2:]
+    flags = ["--max-tokens", str(LIMIT + 1)] + FLAGS[2:]
     code, _, err = cli("eval", str(run["prompts"]), "-o", str(copy), *flags)
     assert code == 2 and copy.read_bytes() == before
     error = err.splitlines()[-1]  # after the two skipped-record lines
     assert error.startswith("wsd: error: ") and err.count("error") == 1
-    assert "holds a run with other settings (max-tokens 24 -> 25)" in error and "--force" in error
+    assert f"holds a run with other settings (max-tokens {LIMIT} -> {LIMIT + 1})" in error and "--force" in error
     code, _, err = cli("eval", str(run["prompts"]), "-o", str(copy), "--modes", "base", "--limit", "1",
                        "--force", *flags)
     assert code == 0, err
@@ -251,7 +252,7 @@ def test_rerun_of_a_cell_equals_a_fresh_paper_run(run: dict, demo_engine) -> Non
         assert rerun["switch_index"] == row.positions[(0.7, 4)]
         assert rerun["rerun_of"]["switch_index"] == row.source["switch_index"]
         assert load_trace(rerun, rerun_file).forced_switch is None
-    settings = DecodingSettings(mode="paper", threshold=0.7, window=4, max_tokens=24, draft_max_tokens=24)
+    settings = DecodingSettings(mode="paper", threshold=0.7, window=4, max_tokens=LIMIT, draft_max_tokens=LIMIT)
     fresh = demo_engine.run("How do I get red wine out of a light carpet?", settings)
     assert reruns[("wine", "paper", 0)]["answer"] == fresh.answer
     assert reruns[("wine", "paper", 0)]["switch_index"] == fresh.switch_index
