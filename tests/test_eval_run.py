@@ -272,6 +272,8 @@ def test_report_tables_plots_and_page(run: dict, tmp_path: Path) -> None:
     text = page.read_text(encoding="utf-8")
     assert text.count("data:image/png;base64,") == 4 and "<table>" in text
     assert 'href="report_plots/sweep.svg"' in text
+    assert "<h2>Answers</h2>" in text and text.count("<details>") == 4  # one per prompt turn
+    assert '<span class="switch">⟫</span>' in text  # the drafter's and the base model's spans
     code, stdout, _ = cli("eval", "report", str(run["out"]), "--json")
     tables = {t["title"]: t for t in json.loads(stdout)["tables"]}
     assert [row[0] for row in tables["By mode"]["rows"]] == ["base", "draft", "paper", "wsd"]

@@ -107,6 +107,34 @@ class Report:
             lines.append(self.sweep.summary())
         return "\n".join(lines)
 
+    def answers_html(self) -> str:
+        """Every prompt with its answers side by side (collapsed), spans and switch shown
+        as the chat shows them (`LiveAnswer`, `describe_switch`)."""
+        from html import escape
+
+        from ..answer import LiveAnswer, describe_switch
+        from .html import answer_html
+
+        by_prompt: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        for row in sorted(self.contents.answers.values(), key=lambda r: (r.get("line", 0), r.get("turn", 0))):
+            by_prompt.setdefault((row["id"], row.get("turn", 0)), []).append(row)
+        parts = ["<h2>Answers</h2>"]
+        for (ident, turn), rows in by_prompt.items():
+            first = rows[0]
+            turn_text = f" · turn {turn + 1}/{first['turns']}" if first.get("turns", 1) > 1 else ""
+            answers = []
+            for row in sorted(rows, key=lambda r: (mode_key(r["mode"]), self.label_of(r))):
+                trace = self.trace(row)
+                if trace is None:
+                    answers.append(answer_html(self.label_of(row), [("base", row["answer"])], "", row.get("switch")))
+                    continue
+                live = LiveAnswer.from_trace(trace)
+                answers.append(answer_html(self.label_of(row), [(s.model, s.text) for s in live.spans()],
+                                           live.discarded, describe_switch(trace)))
+            parts.append(f"<details><summary>{escape(ident)}{turn_text} · {escape(first.get('category') or '-')}"
+                         f" · {escape(first['prompt'][:120])}</summary>{''.join(answers)}</details>")
+        return "\n".join(parts)
+
     def markdown(self) -> str:
         return "\n\n".join([self.summary(), *(table_markdown(t) for t in self.tables())])
 
@@ -137,7 +165,8 @@ def write_outputs(report: Report, html: Path | None, plots_dir: Path | None) -> 
     written = [p for (png, svg), _ in figures for p in (png, svg)]
     if html is not None:
         tables = report.tables() + (report.sweep.tables()[:2] if report.sweep is not None else [])
-        write_page(html, f"wsd eval · {report.contents.path.name}", [report.summary()], tables, figures)
+        write_page(html, f"wsd eval · {report.contents.path.name}", [report.summary()], tables, figures,
+                   report.answers_html())
         written.append(html)
     return written
 
