@@ -1,0 +1,100 @@
+"""Which run a `wsd eval` command continues: settings, modes and models.
+
+Flags not given are taken from the run file's latest header, so the same short command
+resumes a run however it was started; flags given are checked against it. A file made
+with other settings or other models is refused unless `--force`, which adds a second
+run (its own header and fingerprint) to the same file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..config import MODES, SETTINGS_BY_NAME, DecodingSettings
+from ..errors import ConfigError
+from .records import fingerprint, model_entry, run_settings, settings_of
+from .runfile import RunContents, RunFileError
+
+#: What `wsd eval FILE -o OUT` runs when neither the flags nor the file say otherwise.
+DEFAULT_MODES = ("base", "draft", "wsd")
+
+
+@dataclass
+class RunChoice:
+    settings: DecodingSettings
+    modes: list[str]
+    models: dict[str, dict[str, Any]]  # role -> model_entry
+    fp: str
+    new_header: bool  # the file has no header for this run yet (or its modes grew)
+    header_modes: list[str]  # every mode this run has been asked for, for the header
+
+
+def parse_modes(text: str) -> list[str]:
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise ConfigError(f"unknown mode {unknown[0]!r}" if unknown else "no modes given",
+                          "use a comma-separated list of " + ", ".join(MODES))
+    return list(dict.fromkeys(modes))
+
+
+def choose_run(contents: RunContents, given: dict[str, Any], modes_text: str | None,
+               model_specs: dict[str, str | None], defaults: DecodingSettings,
+               force: bool) -> RunChoice:
+    """`given`: the decoding flags the user typed; `model_specs`: --drafter/--base."""
+    from ..models.resolve import resolve_model
+
+    latest = contents.headers.get(contents.latest) if contents.latest else None
+    base = settings_of(latest, "wsd") if latest else defaults
+    mode_flag = given.pop("mode", None)
+    if modes_text is not None and mode_flag is not None:
+        raise ConfigError("give --modes or --mode, not both")
+    if modes_text is not None:
+        modes = parse_modes(modes_text)
+    elif mode_flag is not None:
+        modes = [mode_flag]
+    else:
+        modes = list(latest["modes"]) if latest else list(DEFAULT_MODES)
+    settings = base.with_changes(**given)
+
+    models: dict[str, dict[str, Any]] = {}
+    for role in ("drafter", "base"):
+        spec = model_specs.get(role)
+        if spec is None and latest and role in latest.get("models", {}):
+            stored = latest["models"][role]
+            spec = stored["path"] if Path(stored["path"]).is_file() else stored["name"]
+        resolved = resolve_model(spec, role)
+        models[role] = model_entry(resolved.name, resolved.path)
+    fp = fingerprint(settings, models)
+
+    runs = [h for h in contents.headers.values() if h.get("purpose", "run") == "run"]
+    if runs and fp not in contents.headers and not force:
+        differences = describe_differences(latest or runs[-1], settings, models)
+        raise RunFileError(f"{contents.path} holds a run with other settings ({differences})",
+                           "use another output file, or --force to add a run with these settings "
+                           "to it (reports keep runs apart)")
+    header = contents.headers.get(fp)
+    header_modes = list(dict.fromkeys([*(header or {}).get("modes", []), *modes]))
+    new_header = header is None or header_modes != header.get("modes")
+    return RunChoice(settings, modes, models, fp, new_header, header_modes)
+
+
+def describe_differences(header: dict[str, Any], settings: DecodingSettings,
+                         models: dict[str, dict[str, Any]]) -> str:
+    """`max-tokens 128 -> 256; base model a.gguf -> b.gguf`, for the refusal message."""
+    parts = []
+    stored = header.get("settings", {})
+    for name, value in run_settings(settings).items():
+        if stored.get(name) != value:
+            spec = SETTINGS_BY_NAME[name]
+            parts.append(f"{spec.key} {spec.format(stored.get(name))} -> {spec.format(value)}")
+    for role, entry in models.items():
+        old = header.get("models", {}).get(role, {})
+        if [old.get("file"), old.get("size_bytes")] != [entry["file"], entry["size_bytes"]]:
+            parts.append(f"{role} model {old.get('file', '?')} -> {entry['file']}")
+    return "; ".join(parts) or "other settings"
+
+
+__all__ = ["RunChoice", "choose_run", "parse_modes", "describe_differences", "DEFAULT_MODES"]
