@@ -14,7 +14,7 @@ import pytest
 
 from wsd_local.errors import ConfigError
 from wsd_local.eval import runfile
-from wsd_local.eval.runfile import RunFileError, RunWriter, read_run
+from wsd_local.eval.runfile import RunFileError, RunFileRefused, RunWriter, read_run
 from wsd_local.eval.sweep import parse_cells, parse_thresholds, parse_windows
 
 HEADER = {"type": "header", "format": "wsd-eval", "version": 1, "run": "fp1", "purpose": "run",
@@ -52,7 +52,7 @@ def test_last_answer_wins_errors_clear_and_bad_lines_are_listed(tmp_path: Path) 
     assert contents.answers[("fp1", "a", "wsd", 0)]["answer"] == "new"
     assert contents.errors == {} and contents.bad_lines == [5, 6] and contents.latest == "fp1"
     path.write_text(json.dumps(answer("a", "x")) + "\n")
-    with pytest.raises(RunFileError, match="no header"):
+    with pytest.raises(RunFileRefused, match="no header"):
         read_run(path)
 
 

@@ -23,7 +23,7 @@ import llama_cpp
 import numpy as np
 
 from ..config import RuntimeSettings
-from ..errors import ModelError, ModelLoadError, PromptError
+from ..errors import ModelLoadError, PromptError
 from ..models.filetypes import file_type_name
 from ..paths import log_path
 from ..trace import ModelIdentity
@@ -62,7 +62,7 @@ class LlamaBackend:
                  name: str | None = None) -> None:
         path = Path(path)
         # Files come checked by models.resolve (read_gguf); anything llama.cpp still
-        # rejects becomes the one-line ModelError below.
+        # rejects becomes the one-line ModelLoadError below.
         route_llama_logs(Path(runtime.log_path) if runtime.log_path else log_path())
         kwargs: dict[str, Any] = dict(
             model_path=str(path), n_ctx=runtime.n_ctx, n_gpu_layers=runtime.n_gpu_layers,

@@ -100,17 +100,18 @@ def _register_run(commands: argparse._SubParsersAction) -> None:
                    help="comma-separated modes of base, draft, wsd, paper (default: the run's "
                         "modes when resuming, else base,draft,wsd; the sweep needs paper)")
     p.add_argument("--field", default=None, metavar="NAME",
-                   help="the field holding the prompt (text or a messages list)")
-    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N prompts")
+                   help="the field holding the prompt (text or a messages list; default: prompt, messages, turns, instruction or question, whichever the file has)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N prompts (default: all)")
     p.add_argument("--strict", action="store_true",
                    help="stop on the first malformed record (default: report and skip)")
     p.add_argument("--force", action="store_true",
                    help="add answers to an output file made with other settings or prompts")
     p.add_argument("--traces-dir", type=Path, default=None, metavar="DIR",
-                   help="write each answer's trace to DIR and keep only its path in the run file")
+                   help="write each answer's trace to DIR and keep only its path in the run file "
+                        "(default: traces inline)")
     p.add_argument("--format", choices=("jsonl", "alpaca_eval", "mt_bench"), default="jsonl",
                    help="also write the answers for an evaluation tool, one file per mode, "
-                        "next to OUT (see `wsd eval export`)")
+                        "next to OUT (see `wsd eval export`; default: %(default)s, the run file only)")
     p.add_argument("--generator", default=None, metavar="NAME",
                    help="name in exported files (default: mode and model names)")
     add_model_options(p)
@@ -210,7 +211,7 @@ def _register_report(commands: argparse._SubParsersAction) -> None:
                                         "stdout); plots and an HTML page on request.")
     p.add_argument("run", type=Path, metavar="RUN", help="a run file written by `wsd eval`")
     p.add_argument("--html", type=Path, default=None, metavar="FILE",
-                   help="write a self-contained HTML page (tables and plots)")
+                   help="write a self-contained HTML page (tables and plots; default: none)")
     p.add_argument("--plots", type=Path, default=None, metavar="DIR",
                    help="write the plots as PNG and SVG to DIR (default with --html: FILE's "
                         "name + _plots)")
@@ -257,12 +258,14 @@ def _register_sweep(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--add-paper", action="store_true",
                    help="first answer the run's prompts in paper mode (same settings, same file)")
     p.add_argument("--rerun", action="append", default=[], metavar="γ/w",
-                   help="re-decode the continuations at these cells, e.g. 0.7/6,0.9/4 (repeatable)")
+                   help="re-decode the continuations at these cells, e.g. 0.7/6,0.9/4 (repeatable; "
+                        "default: none)")
     p.add_argument("--rerun-output", type=Path, default=None, metavar="FILE",
                    help="run file for the re-runs (default: RUN with .rerun.jsonl)")
-    p.add_argument("--html", type=Path, default=None, metavar="FILE", help="write an HTML page")
+    p.add_argument("--html", type=Path, default=None, metavar="FILE",
+                   help="write an HTML page (default: none)")
     p.add_argument("--plots", type=Path, default=None, metavar="DIR",
-                   help="write the heatmaps as PNG and SVG to DIR")
+                   help="write the heatmaps as PNG and SVG to DIR (default: none)")
     p.add_argument("--json", action="store_true", help="print the grid as JSON")
     add_model_options(p)
     p.set_defaults(func=sweep_command)
@@ -317,7 +320,8 @@ def _register_export(commands: argparse._SubParsersAction) -> None:
                                         "{instruction, output, generator}; mt_bench writes "
                                         "FastChat's model-answer JSONL.")
     p.add_argument("run", type=Path, metavar="RUN", help="a run file written by `wsd eval`")
-    p.add_argument("--format", choices=("alpaca_eval", "mt_bench"), default="alpaca_eval")
+    p.add_argument("--format", choices=("alpaca_eval", "mt_bench"), default="alpaca_eval",
+                   help="the evaluation tool's format (default: %(default)s)")
     p.add_argument("-o", "--output-dir", type=Path, default=None, metavar="DIR",
                    help="folder for the files (default: next to RUN)")
     p.add_argument("--run-id", default=None, metavar="ID",

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .runfile import RunContents, RunFileError, write_json_atomic
+from .runfile import RunContents, RunFileRefused, write_json_atomic
 
 FORMATS = ("alpaca_eval", "mt_bench")
 
@@ -33,7 +33,7 @@ def export_run(contents: RunContents, run: str, fmt: str, folder: Path,
     """Write one file per mode of `run`; returns (path, answers written, prompts left
     out) for each (alpaca_eval takes single-turn prompts only)."""
     if fmt not in FORMATS:
-        raise RunFileError(f"unknown export format {fmt!r}", "use " + " or ".join(FORMATS))
+        raise RunFileRefused(f"unknown export format {fmt!r}", "use " + " or ".join(FORMATS))
     header = contents.headers[run]
     stem = contents.path.name.removesuffix(".jsonl")
     written = []

@@ -30,7 +30,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import WsdError
+from ..errors import UsageError
 from ..messages import ROLES
 
 PROMPT_FIELDS = ("messages", "raw_context", "context", "turns", "prompt", "instruction",
@@ -41,7 +41,7 @@ CATEGORY_FIELDS = ("category", "dataset", "cluster", "subset")
 BUNDLED = ("everyday50",)
 
 
-class InputError(WsdError):
+class InputError(UsageError):
     """A prompt file that cannot be read at all (missing, wrong format)."""
 
 

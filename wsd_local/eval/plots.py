@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import WsdError
+from ..errors import UsageError
 from ..switch import window_scores
 from .stats import per_answer_ms
 
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 MODE_COLORS = {"base": "#e66100", "draft": "#1f78b4", "paper": "#7b3294", "wsd": "#1b9e77"}
 
 
-class PlotsUnavailable(WsdError):
+class PlotsUnavailable(UsageError):
     """matplotlib is not installed."""
 
 

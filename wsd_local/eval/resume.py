@@ -15,7 +15,7 @@ from typing import Any
 from ..config import MODES, SETTINGS_BY_NAME, DecodingSettings
 from ..errors import ConfigError
 from .records import fingerprint, model_entry, run_settings, settings_of
-from .runfile import RunContents, RunFileError
+from .runfile import RunContents, RunFileRefused
 
 #: What `wsd eval FILE -o OUT` runs when neither the flags nor the file say otherwise.
 DEFAULT_MODES = ("base", "draft", "wsd")
@@ -72,7 +72,7 @@ def choose_run(contents: RunContents, given: dict[str, Any], modes_text: str | N
     runs = [h for h in contents.headers.values() if h.get("purpose", "run") == "run"]
     if runs and fp not in contents.headers and not force:
         differences = describe_differences(latest or runs[-1], settings, models)
-        raise RunFileError(f"{contents.path} holds a run with other settings ({differences})",
+        raise RunFileRefused(f"{contents.path} holds a run with other settings ({differences})",
                            "use another output file, or --force to add a run with these settings "
                            "to it (reports keep runs apart)")
     header = contents.headers.get(fp)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import WsdError
+from ..errors import UsageError, WsdError
 
 try:  # one writer per run file; advisory locks are POSIX-only
     import fcntl
@@ -35,7 +35,12 @@ VERSION = 1
 
 
 class RunFileError(WsdError):
-    """A run file that cannot be read, written or resumed."""
+    """A run file that cannot be read or written (exit 1: the machine, not the command)."""
+
+
+class RunFileRefused(UsageError):
+    """A run file this command should not add to or read as asked (exit 2: change the
+    command, e.g. another output file or --force)."""
 
 
 Key = tuple[str, str, str, int]  # (run fingerprint, id, mode, turn)
@@ -97,7 +102,7 @@ def read_run(path: Path) -> RunContents:
         except (ValueError, KeyError, TypeError):
             contents.bad_lines.append(number)
     if contents.answers and not contents.headers:
-        raise RunFileError(f"{path} has answers but no header line", "is it a wsd eval run file?")
+        raise RunFileRefused(f"{path} has answers but no header line", "is it a wsd eval run file?")
     return contents
 
 

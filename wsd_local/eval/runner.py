@@ -25,7 +25,7 @@ from ..trace import Trace
 from .inputs import EvalItem
 from .progress import Progress, answer_label
 from .records import answer_record, error_record
-from .runfile import RunContents, RunFileError, RunWriter, write_json_atomic
+from .runfile import RunContents, RunFileError, RunFileRefused, RunWriter, write_json_atomic
 
 
 @dataclass
@@ -80,7 +80,7 @@ def plan_run(items: list[EvalItem], modes: list[str], fp: str, settings: Decodin
                     break
                 if record.get("prompt_sha") != item.sha:
                     if not force:
-                        raise RunFileError(
+                        raise RunFileRefused(
                             f"the prompt with id {item.id!r} (line {item.line}) is not the one answered "
                             f"in {contents.path}", "use another output file, or --force to answer "
                             "it again (the new answer replaces the old one)")
@@ -112,7 +112,7 @@ def run_plan(engine: Any, plan: Plan, writer: RunWriter, progress: Progress,
                     record = _answer(engine, plan.fp, task.item, turn, answers, settings,
                                      progress, cancel, traces_dir, writer.path)
                 except WsdError as exc:
-                    if isinstance(exc, RunFileError):
+                    if isinstance(exc, (RunFileError, RunFileRefused)):
                         raise
                     message = exc.one_line()
                     writer.append(error_record(plan.fp, task.item, turn, task.mode, message))

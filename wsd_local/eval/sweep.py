@@ -29,7 +29,7 @@ from ..config import RuntimeSettings
 from ..errors import ConfigError
 from ..switch import switch_index, window_score
 from .records import fingerprint, header_record, load_trace, rerun_record, settings_of
-from .runfile import RunContents, RunFileError, RunWriter, read_run
+from .runfile import RunContents, RunFileRefused, RunWriter, read_run
 from .stats import Table
 
 Cell = tuple[float, int]  # (γ, w)
@@ -182,7 +182,7 @@ def paper_run(contents: RunContents) -> str:
     with_paper = [fp for fp in contents.headers if contents.rows(fp, "paper")]
     if not with_paper:
         modes = sorted({r["mode"] for r in contents.answers.values()})
-        raise RunFileError(
+        raise RunFileRefused(
             f"the sweep needs paper-mode answers, and {contents.path} has only {', '.join(modes)}",
             "online wsd answers score the draft only up to their switch; add paper answers with "
             f"`wsd eval sweep {contents.path} --add-paper` (or `wsd eval PROMPTS -o RUN --modes paper`)")
