@@ -23,12 +23,14 @@ class OneLineParser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from . import bench, generate, models
+    from . import serve
 
     parser = OneLineParser(prog="wsd", description="Weak-to-strong decoding with local GGUF models.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     generate.register(sub)
     bench.register(sub)
     models.register(sub)
+    serve.register(sub)
     for entry in metadata.entry_points(group="wsd_local.commands"):
         try:
             entry.load()(sub)
