@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 WSD    := $(VENV)/bin/wsd
 BASE_STAMP := $(VENV)/.installed-base
 TEST_STAMP := $(VENV)/.installed-test
+SERVER_STAMP := $(VENV)/.installed-server
 
 # pip compiles llama.cpp for this CPU (-march=native). On x86-64 we leave out AMX:
 # some virtual machines report AMX yet fault on its instructions (SIGILL inside
@@ -15,6 +16,7 @@ endif
 BUILD_ENV := CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)"
 
 .PHONY: setup setup-test chat run test bench clean
+.PHONY: setup-server serve
 
 setup: $(BASE_STAMP)
 
@@ -30,9 +32,19 @@ $(BASE_STAMP): pyproject.toml
 
 setup-test: $(TEST_STAMP)
 
-$(TEST_STAMP): $(BASE_STAMP)
+# The server's tests drive a real `wsd serve`: the suite needs the server extra.
+$(TEST_STAMP): $(BASE_STAMP) $(SERVER_STAMP)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
+
+setup-server: $(SERVER_STAMP)
+
+$(SERVER_STAMP): $(BASE_STAMP)
+	$(PY) -m pip install --quiet -e '.[server]'
+	touch $@
+
+serve: setup-server
+	$(WSD) serve
 
 chat: setup
 	$(WSD) chat
