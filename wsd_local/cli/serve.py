@@ -14,6 +14,7 @@ from ..errors import ConfigError, WsdError
 from .options import add_decoding_options, add_model_options, runtime_from_args, settings_from_args
 
 API_KEY_ENV = "WSD_API_KEY"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
     from ..server.runner import bind, serve
     from ..store import Store
 
+    if not api_key and args.host not in LOOPBACK:
+        print(f"wsd: warning: listening on {args.host} without an API key: anyone who can reach "
+              f"this machine can use the models (add --api-key)", file=sys.stderr)
     sock = bind(args.host, args.port)
     try:
         engine = Engine.load(args.drafter, args.base, runtime)

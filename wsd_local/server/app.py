@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -33,6 +34,9 @@ from .worker import Failed, Job, ModelWorker, QueueFull
 
 #: Seconds between SSE comment lines that keep idle proxies from closing a stream.
 SSE_PING_SECONDS = 15
+#: Seconds a stream gets to end its answer when the server stops (less than uvicorn's
+#: graceful shutdown, see runner.py).
+SHUTDOWN_GRACE_SECONDS = 2
 
 
 @dataclass
@@ -118,8 +122,12 @@ def create_app(engine: Any, config: ServerConfig) -> FastAPI:
             completion = Completion(config.model_name, plan, system_fingerprint=fingerprint)
             if plan.stream:
                 watcher.cancel()  # from here the SSE response watches the connection
-                return EventSourceResponse(sse_events(completion, job, channel), sep="\n",
-                                           ping=SSE_PING_SECONDS)
+                # On shutdown the stream ends the answer itself (stopped, with its last
+                # chunk and [DONE]) within the grace period, instead of being cut off.
+                shutdown = anyio.Event()
+                return EventSourceResponse(sse_events(completion, job, channel, shutdown), sep="\n",
+                                           ping=SSE_PING_SECONDS, shutdown_event=shutdown,
+                                           shutdown_grace_period=SHUTDOWN_GRACE_SECONDS)
             result, logprobs = await collect(channel)
             if isinstance(result, Failed):
                 raise result.error

@@ -8,6 +8,7 @@ real address once the server accepts connections.
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 from typing import Any, Callable
 
@@ -16,6 +17,10 @@ from ..errors import WsdError
 #: Seconds open streams get to finish when the server stops; then they are cancelled
 #: (their answers are stored as stopped).
 GRACEFUL_SHUTDOWN_SECONDS = 3
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -52,6 +57,12 @@ def serve(app: Any, sock: socket.socket, on_ready: Callable[[str], None]) -> Non
             on_ready(url_of(sock))
         await task
 
-    asyncio.run(main())
+    # uvicorn stops gracefully on SIGINT and SIGTERM, then raises the signal again: let
+    # SIGTERM end as Ctrl-C does (a clean exit) instead of killing the process there.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        asyncio.run(main())
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if not server.started:
         raise WsdError("the server could not start", "see the lines above and the server log")

@@ -14,11 +14,14 @@ An error after the stream began is one `data: {"error": ...}` event, then `[DONE
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
+
+import anyio
 
 from ..answer import describe_switch
 from ..trace import Trace
@@ -115,10 +118,19 @@ def error_event(error: Any) -> str:
     return json.dumps(error.body(), ensure_ascii=False)
 
 
-async def sse_events(completion: Completion, job: Job, channel: Channel) -> AsyncIterator[dict[str, str]]:
+async def sse_events(completion: Completion, job: Job, channel: Channel,
+                     shutdown: anyio.Event | None = None) -> AsyncIterator[dict[str, str]]:
     """The SSE stream of one answer. When the client leaves, the server cancels this
-    generator; `finally` then stops the engine at its next step."""
+    generator; `finally` then stops the engine at its next step. When the server shuts
+    down (`shutdown` is set), the answer is stopped and the stream ends normally."""
     request = completion.request
+
+    async def stop_on_shutdown() -> None:
+        if shutdown is not None:
+            await shutdown.wait()
+            job.cancel.set()
+
+    watcher = asyncio.create_task(stop_on_shutdown())
     try:
         yield _data(completion.chunk({"role": "assistant", "content": ""}))
         while True:
@@ -140,6 +152,7 @@ async def sse_events(completion: Completion, job: Job, channel: Channel) -> Asyn
                 yield {"data": "[DONE]"}
                 return
     finally:
+        watcher.cancel()
         job.cancel.set()  # a no-op once the answer is done
 
 
