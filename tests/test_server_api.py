@@ -25,7 +25,7 @@ from wsd_local.trace import Trace
 pytestmark = pytest.mark.models
 
 PROMPT = "How do I make my neighbour's dog stop barking?"
-MAX_TOKENS = 40
+MAX_TOKENS = 32
 #: γ 0.5 makes the demo pair switch early (draft token 10), so the answer has a drafter
 #: span, a discarded draft and a base continuation with paragraph breaks.
 WSD = {"threshold": 0.5, "draft_max_tokens": 64}

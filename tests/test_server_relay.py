@@ -45,13 +45,22 @@ def merged(outs) -> list[dict]:
 
 
 CASES = [(PROMPTS[0], mode) for mode in ("wsd", "paper", "base", "draft")] + [(PROMPTS[1], "wsd")]
+#: γ 0.5 switches early on the first prompt: both spans, a discarded draft.
+SMALL = DecodingSettings(threshold=0.5, max_tokens=28, draft_max_tokens=48)
+_runs: dict[tuple[str, str], tuple] = {}
+
+
+def relayed(engine, prompt: str, mode: str) -> tuple:
+    """One relayed answer per prompt and mode for this module (greedy: always the same)."""
+    if (prompt, mode) not in _runs:
+        _runs[prompt, mode] = relay_answer(engine, prompt, SMALL.with_changes(mode=mode))
+    return _runs[prompt, mode]
 
 
 @pytest.mark.models
 @pytest.mark.parametrize("prompt, mode", CASES, ids=["wsd", "paper", "base", "draft", "wsd-whole-draft"])
 def test_deltas_are_the_answer_by_model(demo_engine, prompt: str, mode: str) -> None:
-    settings = DecodingSettings(mode=mode, threshold=0.5, max_tokens=28, draft_max_tokens=48)
-    relay, trace, outs = relay_answer(demo_engine, prompt, settings)
+    relay, trace, outs = relayed(demo_engine, prompt, mode)
     assert trace.answer and relay.sent == trace.answer
     assert merged(outs) == trace.spans
     marks = [i for i, out in enumerate(outs) if isinstance(out, SwitchMark)]
@@ -72,12 +81,11 @@ def test_deltas_are_the_answer_by_model(demo_engine, prompt: str, mode: str) -> 
 
 @pytest.mark.models
 def test_client_stop_cuts_the_answer_and_the_trace(demo_engine) -> None:
-    settings = DecodingSettings(threshold=0.5, max_tokens=28, draft_max_tokens=48)
-    full = demo_engine.run(PROMPTS[0], settings)
+    _, full, _ = relayed(demo_engine, PROMPTS[0], "wsd")
     assert full.switch_fired and len(full.continuation) > 20
     for stop in (full.kept_draft[5:12], full.continuation[10:16]):
         expected = full.answer[: full.answer.index(stop)]
-        relay, trace, outs = relay_answer(demo_engine, PROMPTS[0], settings, stops=[stop, "zzz"])
+        relay, trace, outs = relay_answer(demo_engine, PROMPTS[0], SMALL, stops=[stop, "zzz"])
         assert relay.stopped_by_client
         assert "".join(o.text for o in outs if isinstance(o, TextDelta)) == expected == trace.answer
         trace.check()

@@ -9,7 +9,7 @@ not know are accepted and ignored, except those whose meaning it cannot honour
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -77,9 +77,6 @@ class ChatCompletionRequest(BaseModel):
 
 
 # -- responses -------------------------------------------------------------------------------
-FinishReason = Literal["stop", "length"]
-
-
 def usage_body(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
     return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens}
