@@ -144,9 +144,9 @@ def parse_request(body: ChatCompletionRequest, defaults: DecodingSettings,
     settings = settings.with_changes(system=effective_system)
 
     return ServeRequest(
-        messages=messages, settings=settings, stream=body.stream,
+        messages=messages, settings=settings, stream=bool(body.stream),
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
-        stops=_stops(body.stop), logprobs=body.logprobs, want_trace=want_trace)
+        stops=_stops(body.stop), logprobs=bool(body.logprobs), want_trace=want_trace)
 
 
 def _checked(spec: SettingSpec, value: Any, param: str) -> Any:

@@ -53,7 +53,7 @@ class ChatMessage(BaseModel):
 
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="allow")
-    include_usage: bool = False
+    include_usage: bool | None = False
 
 
 class ChatCompletionRequest(BaseModel):
@@ -68,9 +68,10 @@ class ChatCompletionRequest(BaseModel):
     seed: int | None = None
     stop: Union[str, list[str], None] = Field(None, description="cut the answer at the first "
                                                                 "occurrence of any of these")
-    stream: bool = False
+    # Optional booleans: some clients send an explicit null for "not set".
+    stream: bool | None = False
     stream_options: StreamOptions | None = None
-    logprobs: bool = False
+    logprobs: bool | None = False
     top_logprobs: int | None = Field(None, description="only 0: alternatives are not returned")
     n: int | None = Field(None, description="only 1")
     wsd: dict[str, Any] | None = Field(None, json_schema_extra=_wsd_schema)
