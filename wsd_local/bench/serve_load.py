@@ -170,6 +170,35 @@ def stream_answer(server: Server, prompt: str, body: dict[str, Any], leave_after
     return result
 
 
+def relay_cost_per_token(engine: Any, prompt: str, settings: Any, repeats: int = 5) -> float:
+    """Microseconds per answer token the worker and the event loop spend on one answer
+    besides decoding: relaying its events and encoding its chunks."""
+    from ..events import Finished
+    from ..messages import Message
+    from ..server.relay import AnswerRelay, TextDelta
+    from ..server.request import ServeRequest
+    from ..server.streaming import Completion
+
+    events = list(engine.generate(prompt, settings))
+    finished = events.pop()
+    assert isinstance(finished, Finished)
+    trace = finished.trace
+    tokens = trace.counts.get("kept_draft_tokens", 0) + trace.counts.get("base_tokens", 0)
+    completion = Completion("model", ServeRequest([Message("user", prompt)], settings, logprobs=True))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        relay = AnswerRelay(settings.mode, (), logprobs=True)
+        for event in events:
+            for out in relay.feed(event):
+                if isinstance(out, TextDelta):
+                    json.dumps(completion.chunk({"content": out.text, "wsd": {"model": out.model}},
+                                                logprobs=out.logprobs), ensure_ascii=False)
+        relay.finish(trace)
+        best = min(best, time.perf_counter() - start)
+    return best / max(tokens, 1) * 1e6
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -272,6 +301,12 @@ def main(argv: list[str] | None = None) -> int:
                        f"({(served_s / engine_s - 1) * 100:+.1f} %); outside the engine (HTTP, queue, "
                        f"SSE): {sum(best_outside.values()) * 1000 / total_tokens:.2f} ms/token; time to "
                        f"first text alone: p50 {statistics.median(served_ttft):.2f} s")
+
+            # The server's own work per token, apart from the engine: the relay and the
+            # chunk's JSON, replayed over one answer's recorded events (best of 5).
+            relay_us = relay_cost_per_token(engine, overhead_prompts[0], overhead_settings)
+            report.say(f"relay + chunk encoding (replayed events, in-process): {relay_us:.0f} us/token "
+                       f"({relay_us / 10 / (engine_s * 1000 / total_tokens):.2f} % of in-process decoding)")
 
             # 3. load
             results: list[Result] = []
