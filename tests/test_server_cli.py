@@ -3,9 +3,11 @@ started with its own defaults (no key, no store, a model name)."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -71,6 +73,21 @@ def test_server_defaults_no_key_no_store_and_model_name(tmp_path: Path) -> None:
         assert extras["mode"] == "draft" and extras["settings"]["max_tokens"] == 3
         assert extras["trace"]["messages"][0] == {"role": "system", "content": "Be kind."}
         assert httpx.get(server.url + "/v1/models").status_code == 200  # no key needed
+
+        # Stopping the server ends an open stream properly: the answer stops, the last
+        # chunk and [DONE] still arrive.
+        long = {"messages": [{"role": "user", "content": "Tell me a long story about a dragon."}],
+                "stream": True, "max_tokens": 1000, "wsd": {"mode": "wsd", "draft_max_tokens": 1000}}
+        with httpx.stream("POST", server.url + "/v1/chat/completions", json=long, timeout=120) as response:
+            lines = response.iter_lines()
+            next(line for line in lines if '"content": "' in line and '"content": ""' not in line)
+            stopper = threading.Thread(target=server.stop)
+            stopper.start()
+            rest = [line for line in lines if line.startswith("data: ")]
+        stopper.join(timeout=60)
+        assert rest[-1] == "data: [DONE]"
+        last = json.loads(rest[-2][6:])
+        assert last["choices"][0]["finish_reason"] == "stop" and last["wsd"]["stop_reason"] == "cancelled"
     finally:
         server.stop()
     assert server.process.returncode == 0

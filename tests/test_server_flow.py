@@ -67,6 +67,16 @@ def test_disconnect_stops_the_answer_and_frees_the_pair(wsd_server) -> None:
     assert written < LONG  # stopped long before the limit
 
 
+def test_a_non_stream_client_that_gives_up_stops_its_answer(wsd_server) -> None:
+    prompt = "Describe, in great detail, every room of an old castle."
+    body = {**long_request(prompt), "stream": False}
+    with wsd_server.client(SERVE_API_KEY, timeout=2.0) as impatient:
+        with pytest.raises(httpx.ReadTimeout):
+            impatient.post("/v1/chat/completions", json=body)
+    message = stored(wsd_server, prompt)
+    assert message.status == "stopped" and message.trace.stop_reason == "cancelled"
+
+
 def test_full_queue_is_a_503_with_retry_after(wsd_server) -> None:
     prompt = "Write a long letter to a friend about a trip to the mountains."
     queued: dict = {}
