@@ -4,6 +4,7 @@ attributed to the model that wrote it, with one switch mark between them."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def test_a_bug_is_a_500_with_one_line_and_the_traceback_in_the_log(tmp_path: Pat
     from fastapi.testclient import TestClient
 
     from wsd_local.server.app import ServerConfig, create_app
-    from wsd_local.server.logs import configure_logging
+    from wsd_local.server.logs import LOGGERS, configure_logging
 
     class BrokenEngine:
         backend_name = "CPU"
@@ -134,15 +135,26 @@ def test_a_bug_is_a_500_with_one_line_and_the_traceback_in_the_log(tmp_path: Pat
         def generate(self, messages, settings, cancel):
             raise ZeroDivisionError("a bug deep in the engine")
 
-    log_file = configure_logging(tmp_path / "server.log")
-    app = create_app(BrokenEngine(), ServerConfig(model_name="broken", defaults=DecodingSettings()))
-    with TestClient(app) as http:
-        for stream in (False, True):
-            response = http.post("/v1/chat/completions", json={
-                "messages": [{"role": "user", "content": "Hi"}], "stream": stream})
-            assert response.status_code == 500
-            error = response.json()["error"]
-            assert error["type"] == "server_error" and "\n" not in error["message"]
-            assert "ZeroDivisionError" not in error["message"]
+    saved = {name: (logging.getLogger(name).handlers[:], logging.getLogger(name).level,
+                    logging.getLogger(name).propagate) for name in LOGGERS}
+    try:
+        log_file = configure_logging(tmp_path / "server.log")
+        app = create_app(BrokenEngine(), ServerConfig(model_name="broken", defaults=DecodingSettings()))
+        with TestClient(app) as http:
+            for stream in (False, True):
+                response = http.post("/v1/chat/completions", json={
+                    "messages": [{"role": "user", "content": "Hi"}], "stream": stream})
+                assert response.status_code == 500
+                error = response.json()["error"]
+                assert error["type"] == "server_error" and "\n" not in error["message"]
+                assert "ZeroDivisionError" not in error["message"]
+    finally:
+        for name, (handlers, level, propagate) in saved.items():
+            logger = logging.getLogger(name)
+            for handler in logger.handlers:
+                if handler not in handlers:
+                    handler.close()
+            logger.handlers, logger.propagate = handlers, propagate
+            logger.setLevel(level)
     logged = log_file.read_text()
     assert "Traceback" in logged and "ZeroDivisionError: a bug deep in the engine" in logged
