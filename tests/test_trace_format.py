@@ -47,3 +47,19 @@ def test_unreadable_settings_are_a_value_error() -> None:
     raw["settings"]["window"] = 0
     with pytest.raises(ValueError, match="window must be >= 1"):
         Trace.from_dict(raw)
+
+
+def test_compare_traces_sees_behaviour_not_timings(tmp_path: Path) -> None:
+    from wsd_local.bench.compare_traces import compare_folders
+
+    trace = Trace.from_dict(json.loads(SAMPLE_V1.read_text(encoding="utf-8")))
+    before, after = tmp_path / "before", tmp_path / "after"
+    before.mkdir(), after.mkdir()
+    (before / "paper-0.json").write_text(SAMPLE_V1.read_text(encoding="utf-8"))  # version 1
+    trace.timings = {"total_s": 99.0}
+    trace.models["base"].path = "/elsewhere/model.gguf"
+    (after / "paper-0.json").write_text(trace.to_json())  # version 2, other timings and path
+    assert compare_folders(before, after) == []
+    trace.draft_tokens[3].logprob += 1e-9
+    (after / "paper-0.json").write_text(trace.to_json())
+    assert compare_folders(before, after) == ["paper-0.json: draft_token_probs, draft_tokens differ"]

@@ -4,9 +4,12 @@ CLI never imports Textual."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from wsd_local.cli.options import (add_decoding_options, add_model_options, runtime_from_args,
                                    settings_from_args)
+from wsd_local.cli.term import is_terminal
+from wsd_local.errors import UsageError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_options(parser)
     add_decoding_options(parser)
     parser.add_argument("--open", type=int, metavar="CHAT_ID", default=None,
-                        help="open this saved chat at start")
+                        help="open this saved chat at start (`wsd log` shows the ids; default: a new chat)")
     parser.set_defaults(func=run)
 
 
@@ -26,6 +29,9 @@ def run(args: argparse.Namespace) -> int:
     # Validate every flag before the screen switches to the app: errors stay one line.
     settings = settings_from_args(args)
     runtime = runtime_from_args(args)
+    if not (is_terminal(sys.stdin) and is_terminal(sys.stdout)):
+        raise UsageError("wsd chat needs a terminal (its input or output is a pipe or a file)",
+                         'for one answer in a script use: wsd generate "..."')
     from .app import WsdChatApp  # Textual loads only for this command
 
     app = WsdChatApp(drafter=args.drafter, base=args.base, runtime=runtime, settings=settings,

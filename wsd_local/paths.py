@@ -1,4 +1,5 @@
-"""Where wsd-local keeps things: user data (chats, logs, registry) and model files."""
+"""Where wsd-local keeps things: user data (chats, logs, registry), model files and the
+config file."""
 
 from __future__ import annotations
 
@@ -24,11 +25,12 @@ def data_dir() -> Path:
 
 def models_dir() -> Path:
     """Folder for GGUF files: `WSD_MODELS_DIR`, else the checkout's `models/`, else the
-    data directory's `models/` (an installed package has no checkout)."""
+    data directory's `models/` (an installed package has no checkout: its parent folder is
+    site-packages, where another distribution may well have a `models/` of its own)."""
     override = os.environ.get("WSD_MODELS_DIR")
     if override:
         path = Path(override).expanduser()
-    elif (_SOURCE_MODELS / "README.md").exists():
+    elif (_SOURCE_MODELS / "README.md").exists() and (_SOURCE_MODELS.parent / "pyproject.toml").exists():
         path = _SOURCE_MODELS
     else:
         path = data_dir() / "models"
@@ -39,3 +41,14 @@ def models_dir() -> Path:
 def log_path() -> Path:
     """llama.cpp's log file (its output never goes to the terminal)."""
     return data_dir() / "llama.log"
+
+
+def config_path() -> Path:
+    """The user's `config.toml`: `WSD_CONFIG`, else the user config folder (platformdirs).
+    Not created here: it exists once the user writes it (`wsd config set`)."""
+    override = os.environ.get("WSD_CONFIG")
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir(APP_NAME, appauthor=False)) / "config.toml"

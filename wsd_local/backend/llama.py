@@ -23,7 +23,7 @@ import llama_cpp
 import numpy as np
 
 from ..config import RuntimeSettings
-from ..errors import ModelError, PromptError
+from ..errors import ModelError, ModelLoadError, PromptError
 from ..models.filetypes import file_type_name
 from ..paths import log_path
 from ..trace import ModelIdentity
@@ -79,7 +79,7 @@ class LlamaBackend:
             with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
                 self.llm = llama_cpp.Llama(**kwargs)
         except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelError(f"llama.cpp could not load {path.name}: {str(exc).splitlines()[0]}",
+            raise ModelLoadError(f"llama.cpp could not load {path.name}: {str(exc).splitlines()[0]}",
                              f"the file may be truncated or of an unsupported architecture; see {log_path()}") from None
         self.path = path
         self.role = role

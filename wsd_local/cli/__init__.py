@@ -22,15 +22,24 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import bench, generate, models
+    from . import bench, completion, config, doctor, generate, log, models
     from . import serve
 
-    parser = OneLineParser(prog="wsd", description="Weak-to-strong decoding with local GGUF models.")
+    parser = OneLineParser(prog="wsd", description="Weak-to-strong decoding with local GGUF models.",
+                           epilog="Exit status: 0 success, 1 a command that failed while it ran, "
+                                  "2 a usage error (see the README), 130 interrupted.")
+    parser.add_argument("--version", action="store_true",
+                        help="print the version and exit (with --verbose: versions, compute backend, folders)")
+    parser.add_argument("--verbose", action="store_true", help="with --version: the short form of `wsd doctor`")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     generate.register(sub)
+    log.register(sub)
     bench.register(sub)
     models.register(sub)
     serve.register(sub)
+    config.register(sub)
+    doctor.register(sub)
+    completion.register(sub)
     for entry in metadata.entry_points(group="wsd_local.commands"):
         try:
             entry.load()(sub)
@@ -42,10 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.version:
+        from .doctor import print_version
+
+        return print_version(verbose=args.verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
+        if getattr(args, "config_applies", False):
+            from .options import apply_config
+
+            apply_config(args)  # flags > config.toml > built-in defaults
         return int(args.func(args) or 0)
     except WsdError as exc:
         print(f"wsd: error: {exc.one_line()}", file=sys.stderr)

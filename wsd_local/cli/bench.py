@@ -19,13 +19,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description="Runs every prompt in base, draft, paper and wsd modes "
                                         "and prints a table and the tracked ratios.")
     parser.add_argument("--prompts", type=int, default=len(BENCH_PROMPTS),
-                        help=f"how many of the {len(BENCH_PROMPTS)} fixed prompts to run")
-    parser.add_argument("--modes", default="base,draft,paper,wsd", help="comma-separated modes")
+                        help=f"how many of the {len(BENCH_PROMPTS)} fixed prompts to run (default: %(default)s)")
+    parser.add_argument("--modes", default="base,draft,paper,wsd",
+                        help="comma-separated modes (default: %(default)s)")
     parser.add_argument("--skip-baselines", action="store_true",
                         help="skip the scoring-pass and controller-overhead comparisons")
     parser.add_argument("--save-traces", type=Path, metavar="DIR", default=None,
                         help="write every answer's trace to DIR/<mode>-<prompt>.json (compare two "
-                             "runs with `python -m wsd_local.bench.compare_traces A B`)")
+                             "runs with `python -m wsd_local.bench.compare_traces A B`; default: not saved)")
     add_model_options(parser)
     add_decoding_options(parser, defaults=BENCH_DEFAULTS)
     parser.set_defaults(func=run)

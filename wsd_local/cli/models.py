@@ -25,35 +25,44 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
     cmds = parser.add_subparsers(dest="models_command", metavar="ACTION", parser_class=type(parser))
 
-    p = cmds.add_parser("list", help="installed and available models")
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p = cmds.add_parser("list", help="installed and available models, and GGUFs in the Hugging Face cache")
+    p.add_argument("--json", action="store_true", help="print JSON (default: a table)")
+    p.add_argument("--names", action="store_true",
+                   help="only the names --drafter and --base accept, one per line (for scripts and "
+                        "shell completion; reads no model file)")
     p.set_defaults(func=cmd_list)
 
     p = cmds.add_parser("info", help="GGUF metadata of a model (no model load)")
-    p.add_argument("model", metavar="NAME|PATH")
+    p.add_argument("model", metavar="NAME|PATH", help="a model name (`wsd models list`) or a .gguf file")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_info)
 
-    p = cmds.add_parser("pull", help="download a catalog model or hf:REPO/FILE.gguf",
-                        description="Download into the models folder (resumes an interrupted download; "
-                                    "honours HF_HUB_OFFLINE and HF_TOKEN). A catalog model published as "
-                                    "safetensors (pilot-3b) is converted.")
-    p.add_argument("model", metavar="NAME|hf:REPO/FILE")
+    p = cmds.add_parser("pull", help="get a catalog model, OWNER/REPO:QUANT or hf:REPO/FILE.gguf",
+                        description="A GGUF already in the Hugging Face cache (HF_HOME, HF_HUB_CACHE) is "
+                                    "used where it is, without a download or a copy. Otherwise it is "
+                                    "downloaded into the models folder (an interrupted download resumes; "
+                                    "HF_HUB_OFFLINE and HF_TOKEN are honoured). A catalog model published "
+                                    "as safetensors (pilot-3b) is converted.")
+    p.add_argument("model", metavar="NAME|OWNER/REPO:QUANT|hf:REPO/FILE",
+                   help="a catalog name, a Hugging Face repository with a quantization tag "
+                        "(bartowski/Llama-3.2-3B-GGUF:Q4_K_M; no tag: Q4_K_M), or one file")
     p.add_argument("--name", help="register under this name (default: the catalog name or the file name)")
     p.add_argument("--role", choices=("drafter", "base"),
                    help="default: the catalog's, else drafter if the file has a chat template")
-    p.add_argument("--revision", help="branch, tag or commit on the Hub")
-    p.add_argument("--quant", help="for models that are converted: the quantization (default Q4_K_M)")
+    p.add_argument("--revision", help="branch, tag or commit on the Hub (default: main)")
+    p.add_argument("--quant", help="the quantization: which file of OWNER/REPO to take, or the type a "
+                                   "converted model is written in (default: Q4_K_M)")
     p.set_defaults(func=cmd_pull)
 
     p = cmds.add_parser("add", help="register a local GGUF file")
-    p.add_argument("path", metavar="PATH")
-    p.add_argument("--name", required=True)
-    p.add_argument("--role", required=True, choices=("drafter", "base"))
+    p.add_argument("path", metavar="PATH", help="the .gguf file (it stays where it is)")
+    p.add_argument("--name", required=True, help="the name --drafter and --base will take")
+    p.add_argument("--role", required=True, choices=("drafter", "base"),
+                   help="drafter (aligned, with a chat template) or base (pretrained)")
     p.set_defaults(func=cmd_add)
 
     p = cmds.add_parser("remove", help="unregister a model (the file stays unless --delete)")
-    p.add_argument("name", metavar="NAME")
+    p.add_argument("name", metavar="NAME", help="a registered model name")
     p.add_argument("--delete", action="store_true", help="also delete the file if it is in the models folder")
     p.set_defaults(func=cmd_remove)
 
@@ -61,21 +70,25 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Download (or read from a local folder) a LlamaForCausalLM checkpoint in "
                                     "Hugging Face layout, write a GGUF with the gguf package, quantize it with "
                                     "llama.cpp and register it.")
-    p.add_argument("source", metavar="REPO|FOLDER")
+    p.add_argument("source", metavar="REPO|FOLDER",
+                   help="a Hugging Face repository id (songff/Pilot-3B) or a local checkpoint folder")
     p.add_argument("--quant", default="Q4_K_M", type=str.upper,
                    help="target type: Q4_K_M (default), Q5_K_M, Q6_K, Q8_0, Q4_0, BF16, F16, F32, ...")
     p.add_argument("--name", help="register under this name (default: pilot-3b for songff/Pilot-3B, else the folder name)")
-    p.add_argument("--role", default="drafter", choices=("drafter", "base"))
+    p.add_argument("--role", default="drafter", choices=("drafter", "base"),
+                   help="the role it is registered with (default: %(default)s)")
     p.add_argument("--outfile", type=Path, help="where to write the GGUF (default: the models folder)")
-    p.add_argument("--revision", help="branch, tag or commit on the Hub")
+    p.add_argument("--revision", help="branch, tag or commit on the Hub (default: main)")
     p.add_argument("--threads", type=int, help="quantization threads (default: all cores)")
     p.set_defaults(func=cmd_convert)
 
     p = cmds.add_parser("check", help="pair check: shared tokenizer? chat templates where expected?")
-    p.add_argument("--drafter", metavar="NAME|PATH", default=None, help="default: the demo drafter")
-    p.add_argument("--base", metavar="NAME|PATH", default=None, help="default: the demo base model")
+    p.add_argument("--drafter", metavar="NAME|PATH", default=None,
+                   help="default: models.drafter in config.toml, else the demo drafter")
+    p.add_argument("--base", metavar="NAME|PATH", default=None,
+                   help="default: models.base in config.toml, else the demo base model")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=cmd_check)
+    p.set_defaults(func=cmd_check, config_applies=True)
 
 
 # -- list -------------------------------------------------------------------------------
@@ -85,6 +98,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     from ..models.listing import list_models
     from ..paths import models_dir
 
+    if args.names:
+        from ..models.resolve import known_names
+
+        print("\n".join(known_names()))
+        return 0
     rows = list_models()
     if args.json:
         print(json.dumps([r.as_dict() for r in rows], indent=2))

@@ -2,29 +2,42 @@
 
 The decoding flags are derived from the declarations on `DecodingSettings`
 (`config.SETTINGS`): one flag per setting, with its help, range and default shown.
-A flag the user did not give is absent from the parsed arguments, so defaults can
-come from the command (e.g. `wsd bench` answers with 256 tokens) or, later, from a
-configuration file, and a given flag always wins.
+A flag the user did not give is absent from the parsed arguments (or None), so the
+value comes from the next layer: a flag > the config file (`config_file`, applied by
+`apply_config` before the command runs) > the built-in default. A command may fix some
+settings for itself (`wsd bench` answers in 256 tokens so runs compare); those win over
+the config file, and a flag still wins over them.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from ..config import SETTINGS, DecodingSettings, RuntimeSettings
 
+if TYPE_CHECKING:
+    from ..config_file import UserConfig
+
+_CONFIG_NOTE = "config.toml (`wsd config show`) can change these defaults; a flag overrides it"
+
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("models")
+    parser.set_defaults(config_applies=True)
+    group = parser.add_argument_group("models", _CONFIG_NOTE)
     group.add_argument("--drafter", metavar="NAME|PATH", default=None,
-                       help="aligned drafter model (default: the demo SmolLM2-135M-Instruct)")
+                       help="aligned drafter model (default: models.drafter in config.toml, "
+                            "else the demo SmolLM2-135M-Instruct)")
     group.add_argument("--base", metavar="NAME|PATH", default=None,
-                       help="base model that checks and continues (default: the demo Gemma-3-270M)")
-    group.add_argument("--n-gpu-layers", type=int, default=RuntimeSettings.n_gpu_layers,
-                       help="layers to offload to the GPU (-1: all, 0: CPU only; default: %(default)s)")
-    group.add_argument("--threads", type=int, default=None, help="CPU threads (default: llama.cpp's choice)")
-    group.add_argument("--ctx", type=int, default=RuntimeSettings.n_ctx,
-                       help="context size in tokens (default: %(default)s)")
+                       help="base model that checks and continues (default: models.base in "
+                            "config.toml, else the demo Gemma-3-270M)")
+    group.add_argument("--n-gpu-layers", type=int, default=None, metavar="N",
+                       help="layers to offload to the GPU (-1: all, 0: CPU only; "
+                            f"default: {RuntimeSettings.n_gpu_layers})")
+    group.add_argument("--threads", type=int, default=None, metavar="N",
+                       help="CPU threads (default: llama.cpp's choice for this machine)")
+    group.add_argument("--ctx", type=int, default=None, metavar="N",
+                       help=f"context size in tokens (default: {RuntimeSettings.n_ctx})")
 
 
 def add_decoding_options(parser: argparse.ArgumentParser,
@@ -32,11 +45,11 @@ def add_decoding_options(parser: argparse.ArgumentParser,
     """One flag per decoding setting; `defaults` are the values this command uses when
     a flag is not given (shown in --help)."""
     defaults = defaults or DecodingSettings()
-    parser.set_defaults(decoding_defaults=defaults)
-    group = parser.add_argument_group("decoding")
+    parser.set_defaults(decoding_defaults=defaults, config_applies=True)
+    group = parser.add_argument_group("decoding", _CONFIG_NOTE)
     for spec in SETTINGS:
         default = getattr(defaults, spec.name)
-        shown = f" (default: {spec.format(default)})" if default is not None else ""
+        shown = f" (default: {spec.format(default)})" if default is not None else " (default: none)"
         extra = f"; {spec.range_text()}" if spec.range_text() and not spec.choices else ""
         kwargs: dict = dict(dest=spec.name, default=argparse.SUPPRESS,
                             help=f"{spec.help}{extra}{shown}".replace("%", "%%"))
@@ -59,4 +72,30 @@ def settings_from_args(args: argparse.Namespace) -> DecodingSettings:
 
 
 def runtime_from_args(args: argparse.Namespace) -> RuntimeSettings:
-    return RuntimeSettings(n_ctx=args.ctx, threads=args.threads, n_gpu_layers=args.n_gpu_layers)
+    """The runtime flags; one not given (None) keeps the built-in default."""
+    given = {"n_ctx": args.ctx, "threads": args.threads, "n_gpu_layers": args.n_gpu_layers}
+    return RuntimeSettings(**{name: value for name, value in given.items() if value is not None})
+
+
+def apply_config(args: argparse.Namespace, config: "UserConfig | None" = None) -> None:
+    """Fill what the user did not give on the command line from config.toml: the model
+    pair, the runtime values, and the decoding defaults under the flags. A bad config
+    file is a one-line ConfigError naming the key and the file."""
+    from .. import config_file
+
+    config = config or config_file.load()
+    args.user_config = config
+    for option, dotted in (("drafter", "models.drafter"), ("base", "models.base"), ("ctx", "runtime.ctx"),
+                           ("threads", "runtime.threads"), ("n_gpu_layers", "runtime.n-gpu-layers")):
+        if hasattr(args, option) and getattr(args, option) is None and config.is_set(dotted):
+            setattr(args, option, config.get(dotted))
+    if hasattr(args, "decoding_defaults"):
+        args.decoding_defaults = merged_defaults(args.decoding_defaults, config.section("decoding"))
+
+
+def merged_defaults(command: DecodingSettings, from_config: dict) -> DecodingSettings:
+    """Built-in defaults, then config.toml, then what the command fixes for itself."""
+    built_in = DecodingSettings()
+    fixed = {spec.name: getattr(command, spec.name) for spec in SETTINGS
+             if getattr(command, spec.name) != getattr(built_in, spec.name)}
+    return built_in.with_changes(**from_config).with_changes(**fixed)

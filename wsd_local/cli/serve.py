@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from ..errors import ConfigError, WsdError
+from ..errors import ConfigError, UsageError
 from .options import add_decoding_options, add_model_options, runtime_from_args, settings_from_args
 
 API_KEY_ENV = "WSD_API_KEY"
@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
 
     missing = missing_dependency()
     if missing:
-        raise WsdError(f"wsd serve needs the server extra ({missing} is not installed)",
-                       f"install it with: {INSTALL_HINT}")
+        raise UsageError(f"wsd serve needs the server extra ({missing} is not installed)",
+                         f"install it with: {INSTALL_HINT}")
     # Everything the user typed is checked before the port is bound and models load.
     settings = settings_from_args(args)
     runtime = runtime_from_args(args)

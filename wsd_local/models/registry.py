@@ -106,7 +106,9 @@ def register(name: str, path: Path, role: str, source: str) -> RegisteredModel:
     name = check_name(name)
     role = check_role(role)
     models = load()
-    entry = RegisteredModel(name=name, path=str(Path(path).resolve()), role=role,
+    # An absolute path, but symlinks kept: a file in the Hugging Face cache is registered
+    # by its snapshot path (named like the file), not by the blob it links to.
+    entry = RegisteredModel(name=name, path=os.path.abspath(path), role=role,
                             source=source, added=time.time())
     models[name] = entry
     _save(models)

@@ -2,7 +2,7 @@
 
 Order: nothing -> the demo model of that role; a demo name; a registered name (pulled,
 converted or added); a catalog name not installed yet (-> "run wsd models pull");
-a path. Every file is checked with `info.read_gguf` (header and tensor data present)
+a path; `OWNER/REPO:QUANT` found in the Hugging Face cache. Every file is checked with `info.read_gguf` (header and tensor data present)
 before it is handed to llama.cpp, so a folder, a text file or a truncated download is a
 one-line error here rather than a crash at load time.
 """
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import ModelError
 from . import catalog, demo, registry
+from .hf_cache import find_cached, parse_repo_quant
 from .info import read_gguf
 
 
@@ -52,6 +53,14 @@ def resolve_model(spec: str | None, role: str) -> ResolvedModel:
 
     path = Path(spec).expanduser()
     if not path.exists():
+        wanted = parse_repo_quant(spec) if not spec.lower().endswith(".gguf") else None
+        if wanted is not None:
+            cached = find_cached(wanted, only_source=True)
+            if cached is not None:
+                read_gguf(cached.path)
+                return ResolvedModel(wanted.spec, cached.path, role)
+            raise ModelError(f"{spec} is not a file, nor a GGUF in the Hugging Face cache",
+                             f"`wsd models pull {spec}` downloads it")
         raise ModelError(f"model file not found: {spec}", "check the path, or `wsd models list`")
     if path.is_dir():
         raise ModelError(f"{spec} is a directory, not a GGUF file",

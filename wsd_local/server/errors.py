@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import PromptError, WsdError
+from ..errors import PromptError, UsageError, WsdError
 
 log = logging.getLogger("wsd_local.server")
 
@@ -53,10 +53,14 @@ def error_body(message: str, type: str = INVALID_REQUEST, param: str | None = No
 
 
 def from_wsd_error(exc: WsdError, param: str | None = None) -> ApiError:
-    """A user-facing engine error (bad prompt, bad setting) as a 400."""
+    """An engine error in OpenAI's terms: what the request got wrong (a prompt over the
+    context, a bad setting) is a 400; what failed on the server's side (the models, the
+    machine) a 500 that says so in one line."""
     if isinstance(exc, PromptError) and "context" in exc.message:
         return ApiError(400, exc.one_line(), param or "messages", "context_length_exceeded")
-    return ApiError(400, exc.one_line(), param)
+    if isinstance(exc, UsageError):
+        return ApiError(400, exc.one_line(), param)
+    return ApiError(500, exc.one_line(), type=SERVER_ERROR, code="server_failure")
 
 
 def internal_error(what: str = "the server failed while answering") -> ApiError:

