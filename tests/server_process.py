@@ -39,8 +39,9 @@ class ServerProcess:
 
     def start(self) -> "ServerProcess":
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Its own data folder and config file (none): the user's config.toml stays out.
         env = {**os.environ, "WSD_DATA_DIR": str(self.data_dir), "OMP_WAIT_POLICY": "PASSIVE",
-               **self.env}
+               "WSD_CONFIG": str(self.data_dir / "config.toml"), **self.env}
         cmd = [sys.executable, "-m", "wsd_local.cli", "serve", "--port", "0", "--n-gpu-layers", "0",
                *self.args]
         # Files, not pipes: a pipe nobody reads would block the server once it fills.

@@ -32,13 +32,15 @@ WSD = {"threshold": 0.5, "draft_max_tokens": 64}
 
 
 @pytest.fixture(scope="module")
-def reference() -> Trace:
-    """`wsd generate --json` with the settings the requests below send."""
+def reference(wsd_server) -> Trace:
+    """`wsd generate --json` with the settings the requests below send (and, like the
+    server, no config file)."""
     cmd = [sys.executable, "-m", "wsd_local.cli", "generate", PROMPT, "--json", "--threshold", "0.5",
            "--draft-max-tokens", "64", "--max-tokens", str(MAX_TOKENS), "--ctx", "2048",
-           "--n-gpu-layers", "0"]
+           "--n-gpu-layers", "0", "--no-log"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE"})
+                            env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE",
+                                 "WSD_CONFIG": str(wsd_server.data_dir / "config.toml")})
     assert result.returncode == 0, result.stderr
     trace = Trace.from_json(result.stdout)
     assert trace.switch_fired and trace.kept_draft and trace.continuation and trace.discarded_draft

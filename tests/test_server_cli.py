@@ -18,6 +18,11 @@ from server_process import ServerProcess
 from wsd_local.cli import main
 
 
+@pytest.fixture(autouse=True)
+def no_user_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WSD_CONFIG", str(tmp_path / "config.toml"))
+
+
 def test_without_the_server_extra_it_says_how_to_install(tmp_path: Path) -> None:
     # `sys.modules[name] = None` makes `import name` fail, as on a machine without it.
     code = ("import sys; sys.modules['fastapi'] = None; from wsd_local.cli import main; "
