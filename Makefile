@@ -5,6 +5,7 @@ PY     := $(VENV)/bin/python
 WSD    := $(VENV)/bin/wsd
 BASE_STAMP := $(VENV)/.installed-base
 TEST_STAMP := $(VENV)/.installed-test
+SERVER_STAMP := $(VENV)/.installed-server
 
 # pip compiles llama.cpp for this CPU (-march=native). On x86-64 we leave out AMX:
 # some virtual machines report AMX yet fault on its instructions (SIGILL inside
@@ -36,6 +37,7 @@ PKG    := build/package-check
 WHEELS ?=
 
 .PHONY: setup setup-test chat run test bench package-check clean
+.PHONY: setup-server serve
 
 setup: $(BASE_STAMP) $(GPU_STAMP)
 
@@ -55,9 +57,19 @@ $(VENV)/.llama-%: | $(BASE_STAMP)
 
 setup-test: $(TEST_STAMP)
 
-$(TEST_STAMP): $(BASE_STAMP)
+# The server's tests drive a real `wsd serve`: the suite needs the server extra.
+$(TEST_STAMP): $(BASE_STAMP) $(SERVER_STAMP)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
+
+setup-server: $(SERVER_STAMP)
+
+$(SERVER_STAMP): $(BASE_STAMP)
+	$(PY) -m pip install --quiet -e '.[server]'
+	touch $@
+
+serve: setup-server
+	$(WSD) serve
 
 chat: setup
 	$(WSD) chat

@@ -35,3 +35,17 @@ def demo_paths() -> dict[str, Path]:
     from wsd_local.models import demo
 
     return {"drafter": demo.drafter_path(), "base": demo.base_path()}
+
+
+@pytest.fixture(scope="session")
+def wsd_server(tmp_path_factory: pytest.TempPathFactory, isolated_data_dir: Path):
+    """One real `wsd serve` process for the server tests: the demo pair on loopback at a
+    free port, an API key, a queue of one (so a full queue is easy to reach), context
+    2048. Stopped at the end of the session, also when a test fails."""
+    from server_process import SERVE_API_KEY, ServerProcess
+
+    server = ServerProcess(tmp_path_factory.mktemp("serve"), args=["--max-queue", "1", "--ctx", "2048"],
+                           env={"WSD_API_KEY": SERVE_API_KEY})
+    server.start()
+    yield server
+    server.stop()

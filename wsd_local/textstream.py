@@ -29,7 +29,7 @@ def earliest_stop(text: str, stops: Sequence[str], start: int = 0) -> int | None
     return min(found) if found else None
 
 
-def _partial_stop_len(text: str, stops: Sequence[str]) -> int:
+def partial_stop_len(text: str, stops: Sequence[str]) -> int:
     """Length of the longest suffix of `text` that is a proper prefix of a stop string."""
     best = 0
     for stop in stops:
@@ -87,7 +87,7 @@ class TextStream:
                 self.text = self.text[: self.stopped_at]
         limit = len(self.final_text)
         if not final and self.stopped_at is None and self.stops:
-            limit -= _partial_stop_len(self.text, self.stops)
+            limit -= partial_stop_len(self.text, self.stops)
         if limit <= self.shown:
             return ""
         out = self.text[self.shown:limit]

@@ -24,6 +24,7 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     from . import bench, completion, config, doctor, generate, log, models
     from . import eval as eval_command
+    from . import serve
 
     parser = OneLineParser(prog="wsd", description="Weak-to-strong decoding with local GGUF models.",
                            epilog="Exit status: 0 success, 1 a command that failed while it ran, "
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.register(sub)
     models.register(sub)
     eval_command.register(sub)
+    serve.register(sub)
     config.register(sub)
     doctor.register(sub)
     completion.register(sub)

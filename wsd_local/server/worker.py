@@ -1,0 +1,204 @@
+"""One thread owns the engine (llama.cpp contexts are not thread-safe); requests wait
+for it in a bounded queue, in arrival order.
+
+A request is a `Job`: what to answer, a `cancel` event (set when the client leaves or
+its stop string is reached; the decoder checks it at every step), and `post`, which
+hands items to the request's handler on the event loop. The worker posts, in order:
+`Started` once the prompt has been accepted (a prompt over the context fails before
+it, as a 400), the relay's text deltas and switch mark, then `Done` with the trace as
+the client got it, or `Failed`. Each job is served exactly once; a job whose client
+left while it waited is dropped without running.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import queue
+import statistics
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..errors import WsdError
+from ..events import Finished, PhaseChanged
+from ..trace import Trace
+from .errors import ApiError, from_wsd_error, internal_error
+from .relay import AnswerRelay
+from .request import ServeRequest
+from .storage import ServedAnswers
+
+log = logging.getLogger("wsd_local.server")
+
+_job_numbers = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Started:
+    chat_id: int | None  # where the answer is stored (None with --no-store)
+
+
+@dataclass(frozen=True)
+class Done:
+    trace: Trace  # the answer the client got (cut at its stop string)
+    stopped_by_client: bool  # the client's stop string ended it
+    chat_id: int | None
+
+
+@dataclass(frozen=True)
+class Failed:
+    error: ApiError
+
+
+@dataclass
+class Job:
+    request: ServeRequest
+    post: Callable[..., None]  # thread-safe: hands items to the request's handler
+    cancel: threading.Event = field(default_factory=threading.Event)
+    number: int = field(default_factory=lambda: next(_job_numbers))
+    submitted_at: float = field(default_factory=time.monotonic)
+
+
+class QueueFull(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("queue full")
+        self.retry_after = retry_after
+
+
+class ModelWorker:
+    def __init__(self, engine: Any, answers: ServedAnswers | None, max_queue: int) -> None:
+        self.engine = engine
+        self.answers = answers
+        self.max_queue = max_queue
+        self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=max_queue)
+        self._thread = threading.Thread(target=self._run, name="wsd-model-worker", daemon=True)
+        self._stopping = False
+        self._durations: deque[float] = deque(maxlen=20)
+        self.current: Job | None = None
+        self.served = 0
+
+    # -- the event loop's side ------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, job: Job) -> None:
+        """Queue `job`; QueueFull when `max_queue` requests are already waiting."""
+        if self._stopping:
+            raise ApiError(503, "the server is shutting down", type="server_error", code="shutting_down")
+        try:
+            self._queue.put_nowait(job)
+        except queue.Full:
+            raise QueueFull(self.retry_after()) from None
+
+    @property
+    def waiting(self) -> int:
+        return self._queue.qsize()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    @property
+    def busy(self) -> bool:
+        return self.current is not None
+
+    def retry_after(self) -> int:
+        """Seconds until a place in the queue is likely free: a typical answer's time."""
+        typical = statistics.median(self._durations) if self._durations else 5.0
+        return max(1, min(600, math.ceil(typical)))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the answer in progress and refuse the waiting ones; wait for the thread."""
+        self._stopping = True
+        current = self.current
+        if current is not None:
+            current.cancel.set()
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                self._refuse(job)
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    # -- the worker thread ----------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            if self._stopping:
+                self._refuse(job)
+                continue
+            if job.cancel.is_set():
+                log.info("request %d: the client left while it waited; not run", job.number)
+                job.post(Failed(ApiError(499, "the client closed the request", code="client_closed")))
+                continue
+            self.current = job
+            start = time.monotonic()
+            try:
+                self._serve(job)
+            finally:
+                self.current = None
+                self._durations.append(time.monotonic() - start)
+                self.served += 1
+
+    def _refuse(self, job: Job) -> None:
+        job.cancel.set()
+        job.post(Failed(ApiError(503, "the server is shutting down", type="server_error",
+                                 code="shutting_down")))
+
+    def _serve(self, job: Job) -> None:
+        request = job.request
+        relay = AnswerRelay(request.settings.mode, request.stops, request.logprobs)
+        stored = None
+        started = False
+        try:
+            for event in self.engine.generate(request.messages, request.settings, job.cancel):
+                if not started and not isinstance(event, PhaseChanged):
+                    # The prompts are tokenized and fit: from here on this is an answer.
+                    started = True
+                    stored = self.answers.begin(request.messages, request.settings) if self.answers else None
+                    job.post(Started(stored.chat_id if stored else None))
+                if isinstance(event, Finished):
+                    trace, outs = relay.finish(event.trace)
+                    stopped = trace.stop_reason == "cancelled"
+                    if self.answers:
+                        self.answers.finish(stored, trace, stopped=stopped)
+                    job.post(*outs, Done(trace, relay.stopped_by_client, stored.chat_id if stored else None))
+                    log.info("request %d: %s", job.number, _summary(trace, time.monotonic() - job.submitted_at))
+                    return
+                outs = relay.feed(event)
+                if outs:
+                    job.post(*outs)
+                if relay.stopped_by_client:
+                    job.cancel.set()  # the engine stops at its next step
+                if self.answers:
+                    self.answers.save_partial(stored, relay.sent)
+            raise RuntimeError("the engine ended without a trace")
+        except WsdError as exc:
+            log.info("request %d refused: %s", job.number, exc.one_line())
+            if self.answers:
+                self.answers.fail(stored, relay.sent, exc.one_line())
+            job.post(Failed(from_wsd_error(exc)))
+        except Exception as exc:  # noqa: BLE001 - a bug: logged with its traceback, one line out
+            log.error("request %d failed: %s: %s", job.number, type(exc).__name__, exc, exc_info=True)
+            if self.answers:
+                self.answers.fail(stored, relay.sent, f"internal error: {type(exc).__name__}")
+            job.post(Failed(internal_error()))
+
+
+def _summary(trace: Trace, seconds: float) -> str:
+    c = trace.counts
+    words = [f"mode {trace.mode}"]
+    if trace.switch_index is not None:
+        words.append(f"switch at {trace.switch_index}")
+    words.append(f"drafter {c.get('draft_tokens', 0)} tok, base {c.get('base_tokens', 0)} tok")
+    words.append(f"stop {trace.stop_reason}")
+    words.append(f"{seconds:.2f}s")
+    return " · ".join(words)
