@@ -11,7 +11,8 @@ import threading
 from pathlib import Path
 
 from ..errors import PromptError
-from .options import add_decoding_options, add_model_options, runtime_from_args, settings_from_args
+from .options import (add_decoding_options, add_model_options, remote_from_args, runtime_from_args,
+                      settings_from_args)
 from .render import AnswerPrinter
 
 SAMPLE_PROMPT = "How do I make my neighbour's dog stop barking?"
@@ -57,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     runtime = runtime_from_args(args)
     messages = normalize(_load_messages(args), settings.system)  # fail fast, before loading
-    engine = Engine.load(args.drafter, args.base, runtime, roles=ROLES_FOR_MODE[settings.mode])
+    engine = Engine.load(args.drafter, args.base, runtime, roles=ROLES_FOR_MODE[settings.mode],
+                         remote=remote_from_args(args))
     for warning in engine.warnings:
         print(f"wsd: warning: {warning}", file=sys.stderr)
     cancel = threading.Event()
@@ -65,12 +67,21 @@ def run(args: argparse.Namespace) -> int:
         with _ctrl_c_stops(cancel):
             trace = engine.run(messages, settings, cancel)
         print(trace.to_json())
-        return 0
+        return _exit_code(trace, cancel)
     color = not args.no_color and sys.stdout.isatty()
     printer = AnswerPrinter(color=color, progress=sys.stderr.isatty())
     with _ctrl_c_stops(cancel):
         for event in engine.generate(messages, settings, cancel):
             printer.handle(event)
+    return _exit_code(printer.answer.trace, cancel)
+
+
+def _exit_code(trace, cancel: threading.Event) -> int:
+    """0 for a complete answer; 130 when stopped with Ctrl-C; 3 when the model server
+    was lost mid-answer (the partial answer was printed)."""
+    if trace is not None and trace.stop_reason == "connection_lost":
+        print(f"wsd: warning: the answer is incomplete: {trace.stop_note}", file=sys.stderr)
+        return 3
     return 130 if cancel.is_set() else 0
 
 

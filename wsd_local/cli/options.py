@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..backend.remote_spec import API_KEY_ENV, DEFAULT_TIMEOUT_S, RemoteOptions
 from ..config import SETTINGS, DecodingSettings, RuntimeSettings
 
 
@@ -18,8 +19,13 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("models")
     group.add_argument("--drafter", metavar="NAME|PATH", default=None,
                        help="aligned drafter model (default: the demo SmolLM2-135M-Instruct)")
-    group.add_argument("--base", metavar="NAME|PATH", default=None,
-                       help="base model that checks and continues (default: the demo Gemma-3-270M)")
+    group.add_argument("--base", metavar="NAME|PATH|URL", default=None,
+                       help="base model that checks and continues (default: the demo Gemma-3-270M); "
+                            "a vLLM server as URL[#MODEL], e.g. http://gpu-box:8000/v1")
+    group.add_argument("--api-key", metavar="KEY", default=None,
+                       help=f"API key of the base model's server (default: ${API_KEY_ENV}; never saved)")
+    group.add_argument("--remote-timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT_S,
+                       help="how long to wait for the server's next answer (default: %(default)g)")
     group.add_argument("--n-gpu-layers", type=int, default=RuntimeSettings.n_gpu_layers,
                        help="layers to offload to the GPU (-1: all, 0: CPU only; default: %(default)s)")
     group.add_argument("--threads", type=int, default=None, help="CPU threads (default: llama.cpp's choice)")
@@ -60,3 +66,8 @@ def settings_from_args(args: argparse.Namespace) -> DecodingSettings:
 
 def runtime_from_args(args: argparse.Namespace) -> RuntimeSettings:
     return RuntimeSettings(n_ctx=args.ctx, threads=args.threads, n_gpu_layers=args.n_gpu_layers)
+
+
+def remote_from_args(args: argparse.Namespace) -> RemoteOptions:
+    """API key (flag, else WSD_API_KEY) and timeout for a base model on a server."""
+    return RemoteOptions.from_env(getattr(args, "api_key", None), getattr(args, "remote_timeout", None))

@@ -85,6 +85,8 @@ class AnswerPrinter:
         self._write("\n")
         if trace.stop_reason == "cancelled":
             self._write(self._style(DIM, "[stopped]") + "\n")
+        elif trace.stop_reason == "connection_lost":
+            self._write(self._style(DIM, "[connection lost: the answer stops here]") + "\n")
         discarded = trace.discarded_draft
         if discarded.strip():
             self._write(self._style(DIM, "discarded draft: ") + self._style(DIM_STRIKE, discarded.strip())

@@ -101,13 +101,14 @@ def _save(models: dict[str, RegisteredModel]) -> None:
         raise
 
 
-def register(name: str, path: Path, role: str, source: str) -> RegisteredModel:
-    """Record a complete model file under `name` (replacing an entry of that name)."""
+def register(name: str, path: Path | str, role: str, source: str) -> RegisteredModel:
+    """Record a complete model file under `name` (replacing an entry of that name).
+    A model on a server is recorded with its URL as the path (source "remote")."""
     name = check_name(name)
     role = check_role(role)
     models = load()
-    entry = RegisteredModel(name=name, path=str(Path(path).resolve()), role=role,
-                            source=source, added=time.time())
+    where = str(path) if source == "remote" else str(Path(path).resolve())
+    entry = RegisteredModel(name=name, path=where, role=role, source=source, added=time.time())
     models[name] = entry
     _save(models)
     return entry

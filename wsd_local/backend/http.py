@@ -1,0 +1,251 @@
+"""HTTP to a model server: JSON requests with retries where they are safe, a streamed
+request that a cancel closes at once, and every failure as one line.
+
+Retries: only for requests that compute nothing the caller keeps half of (reading the
+model list, tokenizing, scoring with prompt log-probabilities): sending one twice
+cannot duplicate work. A streamed continuation is never retried: a repeat would write
+a second, different continuation.
+
+Cancel: the thread reading a stream blocks in the socket; `stream_events` has a small
+watcher shut the socket down the moment the cancel event is set, so the read returns
+at once (the server then aborts the request, as it does for any client that leaves).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import httpx
+
+from ..errors import RemoteError
+from .remote_spec import API_KEY_ENV, CONNECT_TIMEOUT_S, RemoteOptions, RemoteSpec
+
+#: Attempts for a request that is safe to repeat, and the pause before each repeat.
+RETRY_PAUSES_S = (0.5, 1.5)
+#: HTTP statuses worth a repeat: the server or a proxy in front of it is busy or restarting.
+RETRY_STATUSES = {429, 502, 503, 504}
+
+
+class StreamLost(Exception):
+    """A streamed response ended before its end marker (connection dropped, server
+    stopped, or no data within the timeout). Carries the reason in words."""
+
+
+@dataclass
+class RequestStats:
+    """What the client sent: for `wsd bench` (requests per answer, time in HTTP)."""
+
+    requests: int = 0
+    retries: int = 0
+    seconds: float = 0.0  # wall time from sending a request to its last byte
+    by_path: dict[str, int] | None = None
+
+    def count(self, path: str, seconds: float) -> None:
+        self.requests += 1
+        self.seconds += seconds
+        if self.by_path is None:
+            self.by_path = {}
+        self.by_path[path] = self.by_path.get(path, 0) + 1
+
+    def snapshot(self) -> dict[str, float]:
+        return {"requests": self.requests, "retries": self.retries, "seconds": self.seconds}
+
+
+class ServerClient:
+    """One connection pool to one server. Thread-safe for sequential use by the engine's
+    worker plus a cancel from another thread."""
+
+    def __init__(self, spec: RemoteSpec, options: RemoteOptions) -> None:
+        self.spec = spec
+        self.options = options
+        headers = {"Authorization": f"Bearer {options.api_key}"} if options.api_key else {}
+        self._http = httpx.Client(
+            headers=headers, follow_redirects=False,
+            timeout=httpx.Timeout(options.timeout_s, connect=min(CONNECT_TIMEOUT_S, options.timeout_s)))
+        self.stats = RequestStats()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- requests ------------------------------------------------------------------
+    def url(self, path: str) -> str:
+        """`/v1/...` paths go under the API URL, others (vLLM's /tokenize) under the root."""
+        if path.startswith("/v1/"):
+            return self.spec.api_url + path[len("/v1"):]
+        return self.spec.root + path
+
+    def get_json(self, path: str) -> Any:
+        return self._request("GET", path, None, retry=True)
+
+    def post_json(self, path: str, payload: dict[str, Any], *, retry: bool) -> Any:
+        """POST and return the JSON answer; `retry` only for requests safe to repeat."""
+        return self._request("POST", path, payload, retry=retry)
+
+    def _request(self, method: str, path: str, payload: dict[str, Any] | None, retry: bool) -> Any:
+        pauses = RETRY_PAUSES_S if retry else ()
+        attempt = 0
+        while True:
+            start = time.perf_counter()
+            try:
+                response = self._http.request(method, self.url(path), json=payload)
+            except httpx.TransportError as exc:
+                self.stats.count(path, time.perf_counter() - start)
+                if attempt < len(pauses) and _transient(exc):
+                    time.sleep(pauses[attempt])
+                    attempt += 1
+                    self.stats.retries += 1
+                    continue
+                raise self._transport_error(exc, path) from None
+            self.stats.count(path, time.perf_counter() - start)
+            if response.status_code in RETRY_STATUSES and attempt < len(pauses):
+                time.sleep(pauses[attempt])
+                attempt += 1
+                self.stats.retries += 1
+                continue
+            if response.status_code >= 400:
+                raise self.status_error(response.status_code, response.text, path)
+            try:
+                return response.json()
+            except ValueError:
+                raise RemoteError(f"{self.where} answered {path} with something that is not JSON",
+                                  "is this the URL of an OpenAI-compatible server?") from None
+
+    def stream_events(self, path: str, payload: dict[str, Any],
+                      cancel: threading.Event | None) -> Iterator[dict[str, Any]]:
+        """POST with `stream: true` and yield each server-sent JSON event. Raises
+        RemoteError before the first event (nothing happened yet), StreamLost after it
+        started, and returns quietly when `cancel` is set."""
+        start = time.perf_counter()
+        try:
+            with self._http.stream("POST", self.url(path), json=payload) as response:
+                if response.status_code >= 400:
+                    raise self.status_error(response.status_code, response.read().decode(errors="replace"), path)
+                done = threading.Event()
+                watcher = _CancelWatcher(cancel, response, done) if cancel is not None else None
+                try:
+                    for line in response.iter_lines():
+                        if cancel is not None and cancel.is_set():
+                            return
+                        if not line.startswith("data:"):
+                            continue
+                        data = line[len("data:"):].strip()
+                        if data == "[DONE]":
+                            return
+                        try:
+                            event = json.loads(data)
+                        except ValueError:
+                            raise StreamLost(f"{self.where} sent a broken event") from None
+                        if isinstance(event, dict) and "error" in event:
+                            raise StreamLost(f"{self.where} reported an error mid-answer: "
+                                             f"{_message_of(event)}")
+                        yield event
+                    if cancel is None or not cancel.is_set():
+                        raise StreamLost(f"{self.where} closed the connection mid-answer")
+                finally:
+                    done.set()
+                    if watcher is not None:
+                        watcher.join()
+        except httpx.TimeoutException:
+            if cancel is not None and cancel.is_set():
+                return
+            raise StreamLost(f"{self.where} sent nothing for {self.options.timeout_s:g} s") from None
+        except httpx.TransportError as exc:
+            if cancel is not None and cancel.is_set():
+                return  # our own shutdown of the socket
+            raise StreamLost(f"connection to {self.where} lost ({_short(exc)})") from None
+        finally:
+            self.stats.count(path, time.perf_counter() - start)
+
+    # -- errors --------------------------------------------------------------------
+    @property
+    def where(self) -> str:
+        return f"the model server at {self.spec.api_url}"
+
+    def _transport_error(self, exc: httpx.TransportError, path: str) -> RemoteError:
+        if isinstance(exc, httpx.ConnectTimeout):
+            return RemoteError(f"cannot reach {self.where}: no answer to connecting within "
+                               f"{min(CONNECT_TIMEOUT_S, self.options.timeout_s):g} s",
+                               "check the host name, the port and any firewall in between")
+        if isinstance(exc, httpx.ConnectError):
+            return RemoteError(f"cannot reach {self.where} ({_short(exc)})",
+                               "is the server running, and are the host and port right?")
+        if isinstance(exc, httpx.TimeoutException):
+            return RemoteError(f"{self.where} did not answer {path} within {self.options.timeout_s:g} s",
+                               "the server may be overloaded; raise --remote-timeout to wait longer")
+        return RemoteError(f"connection to {self.where} failed during {path} ({_short(exc)})",
+                           "check the server's log; the request can be repeated")
+
+    def status_error(self, status: int, body: str, path: str) -> RemoteError:
+        message = _message_of(_json_or_text(body))
+        if status in (401, 403):
+            return RemoteError(f"{self.where} refused the request (HTTP {status}: {message})",
+                               f"give its API key with --api-key or {API_KEY_ENV}")
+        if status == 404:
+            return RemoteError(f"{self.where} has no {path} (HTTP 404: {message})",
+                               "WSD's base model needs a vLLM server (vllm serve MODEL)")
+        if status >= 500:
+            return RemoteError(f"{self.where} failed on {path} (HTTP {status}: {message})",
+                               "see the server's log")
+        return RemoteError(f"{self.where} rejected {path} (HTTP {status}: {message})")
+
+
+class _CancelWatcher:
+    """Shuts the stream's socket down when `cancel` is set, so a blocked read returns
+    at once; ends by itself when the stream is done."""
+
+    POLL_S = 0.05
+
+    def __init__(self, cancel: threading.Event, response: httpx.Response, done: threading.Event) -> None:
+        self._cancel, self._done = cancel, done
+        stream = response.extensions.get("network_stream")
+        self._socket: socket.socket | None = stream.get_extra_info("socket") if stream is not None else None
+        self._thread = threading.Thread(target=self._run, name="wsd-cancel-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            if self._cancel.wait(self.POLL_S):
+                if not self._done.is_set() and self._socket is not None:
+                    try:
+                        self._socket.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass  # already closed
+                return
+
+    def join(self) -> None:
+        self._thread.join()
+
+
+def _transient(exc: httpx.TransportError) -> bool:
+    """Failures where the same request may well succeed a moment later."""
+    return isinstance(exc, (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError,
+                            httpx.WriteError, httpx.PoolTimeout))
+
+
+def _json_or_text(body: str) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
+
+
+def _message_of(data: Any) -> str:
+    """The server's error message in one short line (OpenAI and vLLM error shapes)."""
+    message: Any = data
+    if isinstance(data, dict):
+        inner = data.get("error", data)
+        message = inner.get("message", inner) if isinstance(inner, dict) else inner
+        if message is data and "detail" in data:
+            message = data["detail"]
+    text = " ".join(str(message).split())
+    return text[:300] + ("…" if len(text) > 300 else "")
+
+
+def _short(exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]
