@@ -51,14 +51,20 @@ class FakeHandler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that hung up mid-answer is what some tests do on purpose
+
+
 class FakeServer:
     """A threaded HTTP server on 127.0.0.1 (free port) answering `routes`
     ({"GET /v1/models": handler, ...}); use as a context manager."""
 
     def __init__(self, routes: dict[str, Route]) -> None:
         handler = type("Handler", (FakeHandler,), {"routes": routes})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = _QuietServer(("127.0.0.1", 0), handler)
         self.port = int(self.httpd.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.disconnected = threading.Event()  # set by routes that notice a client leaving

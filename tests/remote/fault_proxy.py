@@ -5,7 +5,9 @@ Not a fake server: every byte that passes comes from vLLM. The tests switch it b
 - `pass_all()`: forward everything;
 - `cut_streams_after(n)`: close a streamed response (`text/event-stream`) after its
   n-th server-sent event, as a dropped Wi-Fi or a restarted server would;
-- `refuse_all()`: close every open connection and every new one at once.
+- `refuse_all()`: close every open connection and every new one at once;
+- `drop_requests(n)`: close the connection instead of forwarding the next n requests
+  (a request lost in transit), then pass again.
 
 It counts requests by path so tests can see what the client sent.
 """
@@ -29,6 +31,7 @@ class FaultProxy:
         self._open: set[socket.socket] = set()
         self._mode = "pass"
         self._cut_after = 0
+        self._drop = 0
         self.paths: Counter[str] = Counter()
         self.cut_streams = 0
         self._closed = False
@@ -45,6 +48,10 @@ class FaultProxy:
     def cut_streams_after(self, events: int) -> None:
         with self._lock:
             self._mode, self._cut_after = "cut", events
+
+    def drop_requests(self, count: int) -> None:
+        with self._lock:
+            self._mode, self._drop = "pass", count
 
     def refuse_all(self) -> None:
         with self._lock:
@@ -89,7 +96,8 @@ class FaultProxy:
                 if not data:
                     break
                 if not from_server:
-                    self._count_paths(data)
+                    if self._count_paths(data) and self._take_drop():
+                        break
                 else:
                     if b"text/event-stream" in data:
                         streaming, events = True, 0
@@ -112,11 +120,21 @@ class FaultProxy:
                 with self._lock:
                     self._open.discard(sock)
 
-    def _count_paths(self, data: bytes) -> None:
+    def _count_paths(self, data: bytes) -> bool:
+        """Count a request that starts in `data`; True if one does."""
         line = data.split(b"\r\n", 1)[0].decode("latin-1", errors="replace").split()
         if len(line) >= 2 and line[0] in ("GET", "POST"):
             with self._lock:
                 self.paths[line[1]] += 1
+            return True
+        return False
+
+    def _take_drop(self) -> bool:
+        with self._lock:
+            if self._drop > 0:
+                self._drop -= 1
+                return True
+            return False
 
 
 def _prefix_with_events(data: bytes, n: int) -> bytes:

@@ -178,7 +178,7 @@ class ServerClient:
             return RemoteError(f"{self.where} did not answer {path} within {self.options.timeout_s:g} s",
                                "the server may be overloaded; raise --remote-timeout to wait longer")
         return RemoteError(f"connection to {self.where} failed during {path} ({_short(exc)})",
-                           "check the server's log; the request can be repeated")
+                           "is the server still running? see its log")
 
     def status_error(self, status: int, body: str, path: str) -> RemoteError:
         message = _message_of(_json_or_text(body))
