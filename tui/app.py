@@ -83,7 +83,8 @@ class WsdChatApp(App[None]):
 
     def model_names(self) -> dict[str, str]:
         identities = getattr(self.engine, "identities", None) or {}
-        return {role: ident.name for role, ident in identities.items()}
+        # A model on a server shows where it runs: "Llama-3.1-70B @ gpu-box:8000 (vLLM)".
+        return {role: ident.label for role, ident in identities.items()}
 
     # -- loading -------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")

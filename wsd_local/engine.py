@@ -125,21 +125,19 @@ class Engine:
     def _watch_servers(self, events: Iterator[Event], cancel: threading.Event) -> Iterator[Event]:
         """Run one answer's events. A model on a server that is lost mid-answer stops the
         answer the way Esc does (what was written is kept); its trace then says
-        `connection_lost`, with the reason in `stop_note`."""
+        `connection_lost` or `server_error`, with the reason in `stop_note`."""
         servers = [m for m in (self.drafter, self.base) if m is not None and hasattr(m, "begin_answer")]
         if not servers:
             yield from events
             return
         for server in servers:
             server.begin_answer(cancel)
-        lost: str | None = None
         try:
             for event in events:
                 if isinstance(event, Finished):
-                    lost = next((r for r in (s.lost for s in servers) if r), None)
-                    if lost is not None or event.trace.stop_reason == "connection_lost":
-                        event.trace.stop_reason = "connection_lost"
-                        event.trace.stop_note = lost or "the connection to the model server was lost"
+                    lost = next((s.lost for s in servers if s.lost), None)
+                    if lost is not None:
+                        event.trace.stop_reason, event.trace.stop_note = lost
                 yield event
         finally:
             for server in servers:

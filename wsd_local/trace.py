@@ -25,6 +25,10 @@ from .errors import WsdError
 from .switch import switch_index, window_scores
 
 FORMAT_VERSION = 2
+#: Stop reasons of an answer cut short by its model server (the text so far is kept and
+#: `stop_note` says what happened): the request did not get through or the stream broke
+#: off, or the server answered with an error status.
+SERVER_STOPS = ("connection_lost", "server_error")
 
 
 @dataclass
@@ -96,7 +100,7 @@ class Trace:
     kept_draft: str = ""
     continuation: str = ""
     continuation_tokens: list[TokenRecord] = field(default_factory=list)
-    stop_reason: str = ""  # eos | stop_string | max_tokens | context_full | cancelled | connection_lost
+    stop_reason: str = ""  # eos | stop_string | max_tokens | context_full | cancelled | connection_lost | server_error
     stop_note: str = ""  # why, in words, when the answer stopped early (e.g. the server that was lost)
     timings: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent)]  # helpers here and in tests/
 
 from remote_checkpoints import smollm2_checkpoint, tiny_model  # noqa: E402
 from vllm_server import VllmServer  # noqa: E402

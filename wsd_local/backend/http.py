@@ -31,6 +31,11 @@ RETRY_PAUSES_S = (0.5, 1.5)
 RETRY_STATUSES = {429, 502, 503, 504}
 
 
+class TransportFailure(RemoteError):
+    """The request did not get through (connection refused or dropped, timeout), as
+    opposed to a server that answered with an error status."""
+
+
 class StreamLost(Exception):
     """A streamed response ended before its end marker (connection dropped, server
     stopped, or no data within the timeout). Carries the reason in words."""
@@ -38,11 +43,15 @@ class StreamLost(Exception):
 
 @dataclass
 class RequestStats:
-    """What the client sent: for `wsd bench` (requests per answer, time in HTTP)."""
+    """What the client sent, for `wsd bench`: requests, wall time in HTTP, and the
+    server's own time for them where it reports it (vLLM with
+    --enable-per-request-metrics: queue + first token + generation)."""
 
     requests: int = 0
     retries: int = 0
     seconds: float = 0.0  # wall time from sending a request to its last byte
+    server_seconds: float = 0.0  # the server's time for the requests that report it
+    timed_requests: int = 0  # requests that reported it
     by_path: dict[str, int] | None = None
 
     def count(self, path: str, seconds: float) -> None:
@@ -52,8 +61,18 @@ class RequestStats:
             self.by_path = {}
         self.by_path[path] = self.by_path.get(path, 0) + 1
 
+    def add_server_time(self, data: Any) -> None:
+        metrics = data.get("metrics") if isinstance(data, dict) else None
+        if not isinstance(metrics, dict):
+            return
+        parts = [metrics.get(k) for k in ("queue_time_ms", "time_to_first_token_ms", "generation_time_ms")]
+        if all(isinstance(p, (int, float)) for p in parts):
+            self.server_seconds += sum(parts) / 1000.0  # type: ignore[arg-type]
+            self.timed_requests += 1
+
     def snapshot(self) -> dict[str, float]:
-        return {"requests": self.requests, "retries": self.retries, "seconds": self.seconds}
+        return {"requests": self.requests, "retries": self.retries, "seconds": self.seconds,
+                "server_seconds": self.server_seconds, "timed_requests": self.timed_requests}
 
 
 class ServerClient:
@@ -110,7 +129,9 @@ class ServerClient:
             if response.status_code >= 400:
                 raise self.status_error(response.status_code, response.text, path)
             try:
-                return response.json()
+                data = response.json()
+                self.stats.add_server_time(data)
+                return data
             except ValueError:
                 raise RemoteError(f"{self.where} answered {path} with something that is not JSON",
                                   "is this the URL of an OpenAI-compatible server?") from None
@@ -143,6 +164,7 @@ class ServerClient:
                         if isinstance(event, dict) and "error" in event:
                             raise StreamLost(f"{self.where} reported an error mid-answer: "
                                              f"{_message_of(event)}")
+                        self.stats.add_server_time(event)
                         yield event
                     if cancel is None or not cancel.is_set():
                         raise StreamLost(f"{self.where} closed the connection mid-answer")
@@ -166,18 +188,18 @@ class ServerClient:
     def where(self) -> str:
         return f"the model server at {self.spec.api_url}"
 
-    def _transport_error(self, exc: httpx.TransportError, path: str) -> RemoteError:
+    def _transport_error(self, exc: httpx.TransportError, path: str) -> TransportFailure:
         if isinstance(exc, httpx.ConnectTimeout):
-            return RemoteError(f"cannot reach {self.where}: no answer to connecting within "
+            return TransportFailure(f"cannot reach {self.where}: no answer to connecting within "
                                f"{min(CONNECT_TIMEOUT_S, self.options.timeout_s):g} s",
                                "check the host name, the port and any firewall in between")
         if isinstance(exc, httpx.ConnectError):
-            return RemoteError(f"cannot reach {self.where} ({_short(exc)})",
+            return TransportFailure(f"cannot reach {self.where} ({_short(exc)})",
                                "is the server running, and are the host and port right?")
         if isinstance(exc, httpx.TimeoutException):
-            return RemoteError(f"{self.where} did not answer {path} within {self.options.timeout_s:g} s",
+            return TransportFailure(f"{self.where} did not answer {path} within {self.options.timeout_s:g} s",
                                "the server may be overloaded; raise --remote-timeout to wait longer")
-        return RemoteError(f"connection to {self.where} failed during {path} ({_short(exc)})",
+        return TransportFailure(f"connection to {self.where} failed during {path} ({_short(exc)})",
                            "is the server still running? see its log")
 
     def status_error(self, status: int, body: str, path: str) -> RemoteError:

@@ -13,11 +13,13 @@ for requests with prompt log-probabilities, so every scoring request computes th
 whole prompt + draft: online mode with remote bases should score in larger chunks
 (docs/REMOTE.md has the numbers).
 
-Faults mid-answer keep what was written. A continuation whose connection drops ends
-with `stop_reason = "connection_lost"`; a scoring request that still fails after its
-retries stops the answer through the answer's cancel event, the same path as Esc
-(`Engine` then marks the trace `connection_lost` with a note). Outside an answer
-(`begin_answer` not called) such failures raise `RemoteError`.
+Faults mid-answer keep what was written, marked: `stop_reason` is `connection_lost`
+(the request did not get through, or the stream broke off) or `server_error` (the
+server answered with an error status), and `Engine` puts the reason in words into the
+trace's `stop_note`. A continuation that fails ends with that stop reason; a scoring
+request that still fails after its retries stops the answer through the answer's
+cancel event, the same path as Esc. Outside an answer (`begin_answer` not called)
+such failures raise `RemoteError`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any, Generator, Sequence
 
 from ..errors import PromptError, RemoteError
 from ..trace import ModelIdentity
-from .http import ServerClient, StreamLost
+from .http import ServerClient, StreamLost, TransportFailure
 from .protocol import Backend, GeneratedToken
 from .remote_spec import RemoteOptions, RemoteSpec
 from .remote_vocab import StreamBytes, detect_style, incomplete_tail, raw_token_bytes
@@ -68,7 +70,7 @@ class RemoteBackend:
         self._probe_ids = tuple(ids)
         self.n_vocab = 0  # not published by the server; known once a local twin is found
         self.stop_reason = ""
-        self.lost: str | None = None  # why the current answer lost its server, if it did
+        self.lost: tuple[str, str] | None = None  # (stop reason, why in words) if this answer lost its server
         self._answer_cancel: threading.Event | None = None
         self.identity = ModelIdentity(
             role=role, name=self.model.name, path=spec.api_url, architecture="remote",
@@ -200,14 +202,15 @@ class RemoteBackend:
         """A lost server during this answer stops it through `cancel` (Esc's path)."""
         self._answer_cancel, self.lost = cancel, None
 
-    def end_answer(self) -> str | None:
-        """Forget the answer's cancel event; return why the server was lost, if it was."""
+    def end_answer(self) -> tuple[str, str] | None:
+        """Forget the answer's cancel event; return (stop reason, why) if the server
+        was lost during it."""
         lost, self._answer_cancel, self.lost = self.lost, None, None
         return lost
 
-    def _lose(self, reason: str) -> bool:
+    def _lose(self, reason: str, note: str) -> bool:
         """Record a lost server; True when an answer is running to stop through it."""
-        self.lost = self.lost or reason
+        self.lost = self.lost or (reason, note)
         if self._answer_cancel is None:
             return False
         self._answer_cancel.set()
@@ -227,7 +230,8 @@ class RemoteBackend:
             data = self.client.post_json("/v1/completions", payload, retry=True)
             return _prompt_logprobs(data, tokens, start)
         except RemoteError as exc:
-            if self._lose(f"scoring the draft failed: {exc.one_line()}"):
+            reason = "connection_lost" if isinstance(exc, TransportFailure) else "server_error"
+            if self._lose(reason, f"scoring the draft failed: {exc.one_line()}"):
                 return []  # the answer stops at its next step, keeping the draft so far
             raise
 
@@ -249,7 +253,9 @@ class RemoteBackend:
         payload: dict[str, Any] = {
             "model": self.model.name, "prompt": list(context), "max_tokens": count,
             "temperature": temperature, "top_p": top_p, "logprobs": 2, "stream": True,
-            "return_tokens_as_token_ids": True}
+            "return_tokens_as_token_ids": True,
+            # A last event with usage (and, where enabled, the server's timings).
+            "stream_options": {"include_usage": True}}
         if temperature > 0:
             payload["seed"] = seed
         tail = self.detokenize(context[-4:])
@@ -272,12 +278,17 @@ class RemoteBackend:
                 finish = finish_now or finish
         except StreamLost as exc:
             self.stop_reason = "connection_lost"
-            self.lost = self.lost or f"the continuation stopped: {exc}"
+            self.lost = self.lost or (self.stop_reason, f"the continuation stopped: {exc}")
+        except RemoteError as exc:  # an error status before the first token
+            if self._answer_cancel is None:
+                raise
+            self.stop_reason = "server_error"
+            self.lost = self.lost or (self.stop_reason, f"the continuation could not start: {exc.one_line()}")
         for token_id, piece, exact in splitter.finish():
             yield self._release(tokens, order, token_id, piece, exact)
         if cancel is not None and cancel.is_set():
             self.stop_reason = "cancelled"
-        elif self.stop_reason != "connection_lost":
+        elif self.stop_reason not in ("connection_lost", "server_error"):
             if finish == "stop":
                 self.stop_reason = "eos"
             elif finish == "length" and count < max_new_tokens:

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from ..errors import PromptError
+from ..trace import SERVER_STOPS
 from .options import (add_decoding_options, add_model_options, remote_from_args, runtime_from_args,
                       settings_from_args)
 from .render import AnswerPrinter
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 def _exit_code(trace, cancel: threading.Event) -> int:
     """0 for a complete answer; 130 when stopped with Ctrl-C; 3 when the model server
     was lost mid-answer (the partial answer was printed)."""
-    if trace is not None and trace.stop_reason == "connection_lost":
+    if trace is not None and trace.stop_reason in SERVER_STOPS:
         print(f"wsd: warning: the answer is incomplete: {trace.stop_note}", file=sys.stderr)
         return 3
     return 130 if cancel.is_set() else 0
