@@ -68,6 +68,7 @@ class FakeServer:
         self.port = int(self.httpd.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}/v1"
         self.disconnected = threading.Event()  # set by routes that notice a client leaving
+        self.stalling = threading.Event()  # set by routes when they start to keep a client waiting
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self) -> "FakeServer":
@@ -150,3 +151,22 @@ def vllm_like(stream_route: Route) -> dict[str, Route]:
     return {"GET /v1/models": models("vllm", "fake", max_model_len=2048),
             "POST /tokenize": tokenize_bytes,
             "POST /v1/completions": stream_route}
+
+
+def scoring_then_stall(server_ref: list[FakeServer]) -> Route:
+    """Completions: the first scoring request (the check when loading) is answered,
+    every later one gets no answer until the client hangs up."""
+    calls = []
+
+    def route(h: FakeHandler, body: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            scoring_with_prompt_logprobs(h, body)
+            return
+        server_ref[0].stalling.set()
+        while True:
+            readable, _, _ = select.select([h.connection], [], [], 0.05)
+            if readable and h.connection.recv(1, socket.MSG_PEEK) == b"":
+                server_ref[0].disconnected.set()
+                return
+    return route

@@ -9,8 +9,8 @@ import threading
 import time
 
 import pytest
-from fake_servers import (FakeServer, json_route, models, scoring_without_prompt_logprobs, silent,
-                          stream_then_stall, tokenize_bytes, vllm_like)
+from fake_servers import (FakeServer, json_route, models, scoring_then_stall, scoring_without_prompt_logprobs,
+                          silent, stream_then_stall, tokenize_bytes, vllm_like)
 
 from wsd_local.backend.remote import RemoteBackend
 from wsd_local.backend.remote_spec import RemoteOptions, parse_remote_spec
@@ -92,6 +92,36 @@ def test_cancel_closes_a_stalled_stream_at_once() -> None:
         assert server.disconnected.wait(5)  # the server saw the client leave
         assert elapsed < stall_s / 3  # ended by the cancel, not by the server
         backend.close()
+
+
+@pytest.mark.models
+def test_cancel_closes_a_scoring_request_the_server_sits_on() -> None:
+    """Esc while the server is computing the check: the answer stops at once with the
+    draft so far (demo drafter here, a fake base that never answers the check)."""
+    from wsd_local.config import DecodingSettings, RuntimeSettings
+    from wsd_local.engine import Engine
+
+    ref: list[FakeServer] = []
+    with FakeServer(vllm_like(scoring_then_stall(ref))) as server:
+        ref.append(server)
+        engine = Engine.load(base=server.url, runtime=RuntimeSettings(n_ctx=512, n_gpu_layers=0),
+                             remote=RemoteOptions(timeout_s=60))
+        try:
+            cancel = threading.Event()
+
+            def press_esc_once_the_server_sits_on_the_check() -> None:
+                if server.stalling.wait(60):
+                    time.sleep(0.2)
+                    cancel.set()
+
+            threading.Thread(target=press_esc_once_the_server_sits_on_the_check, daemon=True).start()
+            trace = engine.run("Hi", DecodingSettings(mode="paper", max_tokens=32, draft_max_tokens=8), cancel)
+            assert trace.stop_reason == "cancelled" and trace.answer == trace.draft_text and trace.answer
+            assert server.disconnected.wait(5)
+            # Ended by Esc, not by the 60 s timeout: the check took well under that.
+            assert cancel.is_set() and trace.timings["score_s"] < 30
+        finally:
+            engine.close()
 
 
 def test_cli_unreachable_server_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:

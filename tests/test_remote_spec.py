@@ -94,3 +94,19 @@ def test_stop_note_round_trips(tmp_path) -> None:
                   stop_note="the continuation stopped: connection lost")
     again = Trace.from_json(trace.to_json())
     assert (again.stop_reason, again.stop_note) == ("connection_lost", "the continuation stopped: connection lost")
+
+
+def test_online_chunks_are_larger_for_a_server_unless_given() -> None:
+    from wsd_local.backend.remote import REMOTE_CHUNK_TOKENS
+    from wsd_local.cli import build_parser
+    from wsd_local.cli.options import settings_from_args
+
+    parser = build_parser()
+
+    def chunk(*argv: str) -> int:
+        return settings_from_args(parser.parse_args(list(argv))).chunk_tokens
+
+    assert chunk("generate", "--base", "http://gpu-box:8000/v1", "q") == REMOTE_CHUNK_TOKENS > 16
+    assert chunk("generate", "--base", "http://gpu-box:8000/v1", "--chunk-tokens", "8", "q") == 8
+    assert chunk("generate", "q") == 16
+    assert chunk("bench", "--base", "http://gpu-box:8000/v1") == REMOTE_CHUNK_TOKENS

@@ -60,10 +60,12 @@ class Engine:
         runtime = runtime or RuntimeSettings()
         start = time.perf_counter()
         loaded: dict[str, Backend] = {}
+        wanted = [(role, spec) for role, spec in (("drafter", drafter), ("base", base)) if role in roles]
+        # A server first: an unreachable one fails in a second, before any file loads.
+        wanted.sort(key=lambda item: remote_spec_for(item[1], item[0]) is None)
         try:
-            for role, spec in (("drafter", drafter), ("base", base)):
-                if role in roles:
-                    loaded[role] = cls._load_one(spec, role, runtime, remote)
+            for role, spec in wanted:
+                loaded[role] = cls._load_one(spec, role, runtime, remote)
             _share_vocabulary(loaded.get("drafter"), loaded.get("base"))
         except BaseException:
             for model in loaded.values():

@@ -6,17 +6,20 @@ model list, tokenizing, scoring with prompt log-probabilities): sending one twic
 cannot duplicate work. A streamed continuation is never retried: a repeat would write
 a second, different continuation.
 
-Cancel: the thread reading a stream blocks in the socket; `stream_events` has a small
-watcher shut the socket down the moment the cancel event is set, so the read returns
-at once (the server then aborts the request, as it does for any client that leaves).
+Cancel: the thread reading an answer blocks in the socket; a small watcher shuts the
+socket down the moment the cancel event is set, so the read returns at once (the
+server then aborts the request, as it does for any client that leaves). Streams and
+scoring requests made with a cancel event both work this way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -36,6 +39,10 @@ class TransportFailure(RemoteError):
     opposed to a server that answered with an error status."""
 
 
+class RequestCancelled(Exception):
+    """The caller's cancel event closed a request before its answer arrived."""
+
+
 class StreamLost(Exception):
     """A streamed response ended before its end marker (connection dropped, server
     stopped, or no data within the timeout). Carries the reason in words."""
@@ -52,6 +59,7 @@ class RequestStats:
     seconds: float = 0.0  # wall time from sending a request to its last byte
     server_seconds: float = 0.0  # the server's time for the requests that report it
     timed_requests: int = 0  # requests that reported it
+    prompt_tokens: int = 0  # prompt tokens the server processed (its `usage`), scoring included
     by_path: dict[str, int] | None = None
 
     def count(self, path: str, seconds: float) -> None:
@@ -62,6 +70,9 @@ class RequestStats:
         self.by_path[path] = self.by_path.get(path, 0) + 1
 
     def add_server_time(self, data: Any) -> None:
+        usage = data.get("usage") if isinstance(data, dict) else None
+        if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+            self.prompt_tokens += usage["prompt_tokens"]
         metrics = data.get("metrics") if isinstance(data, dict) else None
         if not isinstance(metrics, dict):
             return
@@ -72,7 +83,8 @@ class RequestStats:
 
     def snapshot(self) -> dict[str, float]:
         return {"requests": self.requests, "retries": self.retries, "seconds": self.seconds,
-                "server_seconds": self.server_seconds, "timed_requests": self.timed_requests}
+                "server_seconds": self.server_seconds, "timed_requests": self.timed_requests,
+                "prompt_tokens": self.prompt_tokens}
 
 
 class ServerClient:
@@ -83,13 +95,37 @@ class ServerClient:
         self.spec = spec
         self.options = options
         headers = {"Authorization": f"Bearer {options.api_key}"} if options.api_key else {}
-        self._http = httpx.Client(
-            headers=headers, follow_redirects=False,
-            timeout=httpx.Timeout(options.timeout_s, connect=min(CONNECT_TIMEOUT_S, options.timeout_s)))
+        timeout = httpx.Timeout(options.timeout_s, connect=min(CONNECT_TIMEOUT_S, options.timeout_s))
+        self._http = httpx.Client(headers=headers, follow_redirects=False, timeout=timeout)
+        # The sockets of this client's connections, learnt when each connects: a cancel
+        # shuts them down (one answer at a time uses a backend, so they are its own).
+        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self._extensions = {"trace": self._trace}
         self.stats = RequestStats()
 
     def close(self) -> None:
         self._http.close()
+
+    def _trace(self, event: str, info: dict[str, Any]) -> None:
+        if event == "connection.connect_tcp.complete":
+            stream = info.get("return_value")
+            sock = stream.get_extra_info("socket") if stream is not None else None
+            if sock is not None:
+                self._sockets.add(sock)
+
+    @contextlib.contextmanager
+    def _watched(self, cancel: threading.Event | None) -> Iterator[None]:
+        """While the block runs, a set `cancel` shuts this client's sockets down."""
+        if cancel is None:
+            yield
+            return
+        done = threading.Event()
+        watcher = _CancelWatcher(cancel, self._sockets, done)
+        try:
+            yield
+        finally:
+            done.set()
+            watcher.join()
 
     # -- requests ------------------------------------------------------------------
     def url(self, path: str) -> str:
@@ -101,19 +137,24 @@ class ServerClient:
     def get_json(self, path: str) -> Any:
         return self._request("GET", path, None, retry=True)
 
-    def post_json(self, path: str, payload: dict[str, Any], *, retry: bool) -> Any:
-        """POST and return the JSON answer; `retry` only for requests safe to repeat."""
-        return self._request("POST", path, payload, retry=retry)
+    def post_json(self, path: str, payload: dict[str, Any], *, retry: bool,
+                  cancel: threading.Event | None = None) -> Any:
+        """POST and return the JSON answer; `retry` only for requests safe to repeat.
+        A set `cancel` closes the request at once and raises `RequestCancelled`."""
+        return self._request("POST", path, payload, retry=retry, cancel=cancel)
 
-    def _request(self, method: str, path: str, payload: dict[str, Any] | None, retry: bool) -> Any:
+    def _request(self, method: str, path: str, payload: dict[str, Any] | None, retry: bool,
+                 cancel: threading.Event | None = None) -> Any:
         pauses = RETRY_PAUSES_S if retry else ()
         attempt = 0
         while True:
             start = time.perf_counter()
             try:
-                response = self._http.request(method, self.url(path), json=payload)
+                response = self._send(method, path, payload, cancel)
             except httpx.TransportError as exc:
                 self.stats.count(path, time.perf_counter() - start)
+                if cancel is not None and cancel.is_set():
+                    raise RequestCancelled() from None
                 if attempt < len(pauses) and _transient(exc):
                     time.sleep(pauses[attempt])
                     attempt += 1
@@ -136,6 +177,14 @@ class ServerClient:
                 raise RemoteError(f"{self.where} answered {path} with something that is not JSON",
                                   "is this the URL of an OpenAI-compatible server?") from None
 
+    def _send(self, method: str, path: str, payload: dict[str, Any] | None,
+              cancel: threading.Event | None) -> httpx.Response:
+        """One request, read to the end; with `cancel`, a watcher can close it midway."""
+        if cancel is not None and cancel.is_set():
+            raise RequestCancelled()
+        with self._watched(cancel):
+            return self._http.request(method, self.url(path), json=payload, extensions=self._extensions)
+
     def stream_events(self, path: str, payload: dict[str, Any],
                       cancel: threading.Event | None) -> Iterator[dict[str, Any]]:
         """POST with `stream: true` and yield each server-sent JSON event. Raises
@@ -143,35 +192,11 @@ class ServerClient:
         started, and returns quietly when `cancel` is set."""
         start = time.perf_counter()
         try:
-            with self._http.stream("POST", self.url(path), json=payload) as response:
+            with self._watched(cancel), \
+                    self._http.stream("POST", self.url(path), json=payload, extensions=self._extensions) as response:
                 if response.status_code >= 400:
                     raise self.status_error(response.status_code, response.read().decode(errors="replace"), path)
-                done = threading.Event()
-                watcher = _CancelWatcher(cancel, response, done) if cancel is not None else None
-                try:
-                    for line in response.iter_lines():
-                        if cancel is not None and cancel.is_set():
-                            return
-                        if not line.startswith("data:"):
-                            continue
-                        data = line[len("data:"):].strip()
-                        if data == "[DONE]":
-                            return
-                        try:
-                            event = json.loads(data)
-                        except ValueError:
-                            raise StreamLost(f"{self.where} sent a broken event") from None
-                        if isinstance(event, dict) and "error" in event:
-                            raise StreamLost(f"{self.where} reported an error mid-answer: "
-                                             f"{_message_of(event)}")
-                        self.stats.add_server_time(event)
-                        yield event
-                    if cancel is None or not cancel.is_set():
-                        raise StreamLost(f"{self.where} closed the connection mid-answer")
-                finally:
-                    done.set()
-                    if watcher is not None:
-                        watcher.join()
+                yield from self._events(response, cancel)
         except httpx.TimeoutException:
             if cancel is not None and cancel.is_set():
                 return
@@ -182,6 +207,27 @@ class ServerClient:
             raise StreamLost(f"connection to {self.where} lost ({_short(exc)})") from None
         finally:
             self.stats.count(path, time.perf_counter() - start)
+
+    def _events(self, response: httpx.Response, cancel: threading.Event | None) -> Iterator[dict[str, Any]]:
+        """The JSON events of a server-sent event stream, up to `[DONE]`."""
+        for line in response.iter_lines():
+            if cancel is not None and cancel.is_set():
+                return
+            if not line.startswith("data:"):
+                continue
+            data = line[len("data:"):].strip()
+            if data == "[DONE]":
+                return
+            try:
+                event = json.loads(data)
+            except ValueError:
+                raise StreamLost(f"{self.where} sent a broken event") from None
+            if isinstance(event, dict) and "error" in event:
+                raise StreamLost(f"{self.where} reported an error mid-answer: {_message_of(event)}")
+            self.stats.add_server_time(event)
+            yield event
+        if cancel is None or not cancel.is_set():
+            raise StreamLost(f"{self.where} closed the connection mid-answer")
 
     # -- errors --------------------------------------------------------------------
     @property
@@ -217,24 +263,23 @@ class ServerClient:
 
 
 class _CancelWatcher:
-    """Shuts the stream's socket down when `cancel` is set, so a blocked read returns
-    at once; ends by itself when the stream is done."""
+    """Shuts the client's sockets down when `cancel` is set, so a blocked read (or
+    write) returns at once; ends by itself when the request is done."""
 
     POLL_S = 0.05
 
-    def __init__(self, cancel: threading.Event, response: httpx.Response, done: threading.Event) -> None:
-        self._cancel, self._done = cancel, done
-        stream = response.extensions.get("network_stream")
-        self._socket: socket.socket | None = stream.get_extra_info("socket") if stream is not None else None
+    def __init__(self, cancel: threading.Event, sockets: "weakref.WeakSet[socket.socket]",
+                 done: threading.Event) -> None:
+        self._cancel, self._sockets, self._done = cancel, sockets, done
         self._thread = threading.Thread(target=self._run, name="wsd-cancel-watch", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._done.is_set():
             if self._cancel.wait(self.POLL_S):
-                if not self._done.is_set() and self._socket is not None:
+                for sock in list(self._sockets):
                     try:
-                        self._socket.shutdown(socket.SHUT_RDWR)
+                        sock.shutdown(socket.SHUT_RDWR)
                     except OSError:
                         pass  # already closed
                 return

@@ -30,11 +30,17 @@ from typing import Any, Generator, Sequence
 
 from ..errors import PromptError, RemoteError
 from ..trace import ModelIdentity
-from .http import ServerClient, StreamLost, TransportFailure
+from .http import RequestCancelled, ServerClient, StreamLost, TransportFailure
 from .protocol import Backend, GeneratedToken
 from .remote_spec import RemoteOptions, RemoteSpec
 from .remote_vocab import StreamBytes, detect_style, incomplete_tail, raw_token_bytes
 from .server_kind import VLLM, check_prompt_logprobs, find_model, refusal
+
+#: Online mode's default chunk when the base model is on a server (instead of 16):
+#: every scoring request recomputes the frame and the whole draft so far (vLLM skips its
+#: prefix cache for prompt log-probabilities), so halving the requests halves that work
+#: and the round trips, for at most 16 more drafted tokens (docs/BENCHMARKS.md).
+REMOTE_CHUNK_TOKENS = 32
 
 #: Seen in the raw strings of every tokenizer: spaces, a newline, a word.
 _STYLE_PROBE = " the a\n b"
@@ -219,7 +225,8 @@ class RemoteBackend:
     # -- the two operations the decoder needs ----------------------------------------
     def score(self, tokens: Sequence[int], start: int) -> list[float]:
         """log P(tokens[j] | tokens[:j]) for j >= start, from one request (retried when it
-        fails in transit: scoring twice computes the same numbers)."""
+        fails in transit: scoring twice computes the same numbers). During an answer, Esc
+        closes the request at once; the answer then stops with what it has, as always."""
         if start < 1:
             raise ValueError("scoring needs at least one token of context")
         # The server generates at least one token after the prompt: keep room for it.
@@ -227,8 +234,10 @@ class RemoteBackend:
         payload = {"model": self.model.name, "prompt": list(tokens), "max_tokens": 1,
                    "temperature": 0.0, "prompt_logprobs": 0}
         try:
-            data = self.client.post_json("/v1/completions", payload, retry=True)
+            data = self.client.post_json("/v1/completions", payload, retry=True, cancel=self._answer_cancel)
             return _prompt_logprobs(data, tokens, start)
+        except RequestCancelled:
+            return []  # Esc while the server was scoring: the answer stops at its next step
         except RemoteError as exc:
             reason = "connection_lost" if isinstance(exc, TransportFailure) else "server_error"
             if self._lose(reason, f"scoring the draft failed: {exc.one_line()}"):

@@ -1,11 +1,11 @@
 """`wsd bench --base URL`: where the time goes when the base model is on a server.
 
 Per mode: requests per answer, and the time per answer token split into
-- model time: what the server reports it spent (vLLM with `--enable-per-request-metrics`:
-  queue + prefill/first token + generation, per request);
+- model time: what the server reports it spent on scoring and continuation requests
+  (vLLM with `--enable-per-request-metrics`: queue + prefill/first token + generation);
 - HTTP overhead: the client's wall time inside requests minus that model time (network,
-  JSON, the API server; for a streamed continuation also the client's own per-token
-  work while the stream is open);
+  JSON, the API server, tokenize requests; for a streamed continuation also the
+  client's own per-token work while the stream is open);
 - local: everything outside requests (the drafter, the controller).
 With `--compare-local MODEL` the same prompts run with that model as a local base.
 """
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .runner import BenchResult
 
-_KEYS = ("requests", "retries", "seconds", "server_seconds", "timed_requests")
+_KEYS = ("requests", "retries", "seconds", "server_seconds", "timed_requests", "prompt_tokens")
 
 
 def server_requests(engine) -> dict[str, float] | None:
@@ -46,9 +46,11 @@ def remote_summary(result: "BenchResult", local: "BenchResult | None" = None,
         total = {k: sum(r.requests[k] for r in rows) for k in _KEYS}  # type: ignore[index]
         wall = sum(r.wall_s for r in rows)
         per = lambda seconds: f"{seconds / tokens * 1e3:.1f}"  # noqa: E731 - ms per answer token
-        text = (f"{mode:<5} {total['requests'] / len(rows):5.1f} requests/answer · {per(wall)} ms per answer token"
+        text = (f"{mode:<5} {total['requests'] / len(rows):5.1f} requests/answer, "
+                f"{total['prompt_tokens'] / len(rows):5.0f} prompt tokens/answer on the server · "
+                f"{per(wall)} ms per answer token"
                 f" = local {per(wall - total['seconds'])} + in requests {per(total['seconds'])}")
-        if total["timed_requests"] == total["requests"] and total["requests"]:
+        if total["timed_requests"]:
             text += (f" (model {per(total['server_seconds'])}, HTTP overhead "
                      f"{per(total['seconds'] - total['server_seconds'])})")
         elif total["requests"]:

@@ -13,6 +13,7 @@ import argparse
 
 from ..backend.remote_spec import API_KEY_ENV, DEFAULT_TIMEOUT_S, RemoteOptions
 from ..config import SETTINGS, DecodingSettings, RuntimeSettings
+from ..errors import WsdError
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -58,10 +59,26 @@ def add_decoding_options(parser: argparse.ArgumentParser,
 
 
 def settings_from_args(args: argparse.Namespace) -> DecodingSettings:
-    """The command's defaults with the flags the user gave on top (validated)."""
+    """The command's defaults with the flags the user gave on top (validated). With the
+    base model on a server, online mode scores in larger chunks unless --chunk-tokens
+    is given (REMOTE_CHUNK_TOKENS)."""
     defaults: DecodingSettings = getattr(args, "decoding_defaults", None) or DecodingSettings()
     given = {spec.name: getattr(args, spec.name) for spec in SETTINGS if hasattr(args, spec.name)}
+    if "chunk_tokens" not in given and _remote_base(args):
+        from ..backend.remote import REMOTE_CHUNK_TOKENS
+
+        given["chunk_tokens"] = REMOTE_CHUNK_TOKENS
     return defaults.with_changes(**given)
+
+
+def _remote_base(args: argparse.Namespace) -> bool:
+    from ..models.resolve import remote_spec_for
+
+    base = getattr(args, "base", None)
+    try:
+        return remote_spec_for(base, "base") is not None
+    except WsdError:
+        return False  # a malformed URL is reported when the models load
 
 
 def runtime_from_args(args: argparse.Namespace) -> RuntimeSettings:
