@@ -44,8 +44,9 @@ def smollm2_checkpoint(gguf: Path) -> Path:
     out = CACHE / f"smollm2-{key}"
     if not (out / "config.json").is_file():
         CACHE.mkdir(exist_ok=True)
-        subprocess.run([str(VLLM_PYTHON), str(script), str(gguf), str(out)], check=True,
-                       env={"OMP_WAIT_POLICY": "PASSIVE", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())})
+        env = {"OMP_WAIT_POLICY": "PASSIVE", "PATH": "/usr/bin:/bin", "HOME": str(Path.home()),
+               "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}  # a local file: no network
+        subprocess.run([str(VLLM_PYTHON), str(script), str(gguf), str(out)], check=True, env=env)
     return out
 
 

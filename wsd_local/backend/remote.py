@@ -34,7 +34,7 @@ from .http import RequestCancelled, ServerClient, StreamLost, TransportFailure
 from .protocol import Backend, GeneratedToken
 from .remote_spec import RemoteOptions, RemoteSpec
 from .remote_vocab import StreamBytes, detect_style, incomplete_tail, raw_token_bytes
-from .server_kind import VLLM, check_prompt_logprobs, find_model, refusal
+from .server_kind import LLAMA_SERVER, OLLAMA, VLLM, check_prompt_logprobs, find_model, refusal
 
 #: Online mode's default chunk when the base model is on a server (instead of 16):
 #: every scoring request recomputes the frame and the whole draft so far (vLLM skips its
@@ -55,11 +55,10 @@ class RemoteBackend:
         self.client = ServerClient(spec, options or RemoteOptions())
         try:
             self.model = find_model(self.client, spec.model)
-            if self.model.engine != VLLM and role == "base":
-                # llama-server and Ollama are recognised by their model list; anything
-                # else must pass the scoring check below.
-                if self.model.engine in ("llama-server", "Ollama"):
-                    raise refusal(self.model.engine, self.client)
+            if role == "base" and self.model.engine in (LLAMA_SERVER, OLLAMA):
+                # Recognised by their model list; any other server must pass the scoring
+                # check below.
+                raise refusal(self.model.engine, self.client)
             ids, raws = self._tokenize_raw(_STYLE_PROBE, add_special=False)
             self.style = detect_style(raws)
             # Tokens the tokenizer adds by itself (BOS) render as nothing, as in llama.cpp.
@@ -80,7 +79,7 @@ class RemoteBackend:
         self._answer_cancel: threading.Event | None = None
         self.identity = ModelIdentity(
             role=role, name=self.model.name, path=spec.api_url, architecture="remote",
-            quantization="server", size_bytes=0, n_vocab=0, engine=self.model.engine)
+            quantization="unknown", size_bytes=0, n_vocab=0, engine=self.model.engine)
 
     # -- vocabulary ----------------------------------------------------------------
     @property

@@ -1,12 +1,15 @@
 """Online chunk size against a base model on a server: which `chunk_tokens` to use.
 
     python -m wsd_local.bench.chunk_sweep --base http://HOST:PORT/v1 [--chunks 8,16,32,64]
+        [--modes base,paper] [--local-base NAME]
 
 Every online scoring step re-sends the frame and the draft so far, and vLLM recomputes
 all of it (no prefix cache for prompt log-probabilities). Small chunks mean more
 requests and more server work; large chunks mean more drafted tokens past the switch.
 For each prompt, paper mode and every chunk size run back to back (interleaved, so a
 machine whose load drifts affects them alike); the totals per setting are printed.
+With `--local-base` the same settings also run with a local base model, interleaved
+too: time per answer token with the base on the server vs here.
 """
 
 from __future__ import annotations
@@ -33,15 +36,24 @@ class Totals:
     switches: list[int | None] = field(default_factory=list)
 
 
-def sweep(engine, prompts, chunks: list[int], settings: DecodingSettings) -> dict[str, Totals]:
+def sweep(engine, prompts, chunks: list[int], settings: DecodingSettings, local=None,
+          modes: tuple[str, ...] = ("paper",)) -> dict[str, Totals]:
+    """Totals per setting: `modes` and online WSD with each chunk size on `engine`; with
+    `local` (an engine whose base model is local) `modes` and chunk 16 there too,
+    prefixed `local `, so the remote and local base compare on the same prompts,
+    interleaved."""
     import time
 
-    results: dict[str, Totals] = {"paper": Totals(), **{f"wsd/{c}": Totals() for c in chunks}}
+    names = [*modes, *(f"wsd/{c}" for c in chunks)]
+    local_names = [*modes, "wsd/16"]  # the local default, measured in BENCHMARKS.md
+    settings_list = [(engine, n) for n in names] + ([(local, n) for n in local_names] if local is not None else [])
+    results: dict[str, Totals] = {("local " if e is local else "") + n: Totals() for e, n in settings_list}
     for i, prompt in enumerate(prompts):
-        for name, totals in results.items():
+        for (engine_used, setting), (name, totals) in zip(settings_list, results.items()):
             print(f"prompt {i + 1}/{len(prompts)} · {name}", file=sys.stderr, flush=True)
-            mode, _, chunk = name.partition("/")
+            mode, _, chunk = setting.partition("/")
             run = settings.with_changes(mode=mode, **({"chunk_tokens": int(chunk)} if chunk else {}))
+            engine = engine_used
             before = server_requests(engine)
             start = time.perf_counter()
             trace = engine.run(prompt, run)
@@ -67,9 +79,15 @@ def report(results: dict[str, Totals], n_prompts: int) -> str:
         lines.append(f"{name:<8} {t.wall_s:>7.1f} {t.wall_s / max(1, t.answer_tokens) * 1e3:>7.1f} "
                      f"{t.draft_s:>7.1f} {t.score_s:>7.1f} {t.continue_s:>7.1f} {t.requests / n_prompts:>7.1f} "
                      f"{t.prompt_tokens / n_prompts:>11.0f} {sum(t.past_switch) / n_prompts:>5.1f} ({max(t.past_switch)})")
-    switches = {name: t.switches for name, t in results.items()}
-    same = all(s == switches["paper"] for s in switches.values())
-    lines.append(f"switch points {'identical in every setting' if same else 'differ: ' + repr(switches)}")
+    for group in ("", "local "):
+        switches = {name: t.switches for name, t in results.items()
+                    if name.startswith("local ") == (group == "local ") and not name.endswith("base")}
+        if switches:
+            first = next(iter(switches.values()))
+            same = all(s == first for s in switches.values())
+            where = "local base" if group else "base on the server"
+            lines.append(f"switch points, {where}: " + ("identical in every setting" if same
+                                                         else "differ: " + repr(switches)))
     return "\n".join(lines)
 
 
@@ -83,17 +101,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunks", default="8,16,32,64")
     parser.add_argument("--prompts", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=256)
+    parser.add_argument("--modes", default="paper", help="other modes to run alongside (e.g. base,paper)")
+    parser.add_argument("--local-base", default=None, metavar="NAME|PATH",
+                        help="also run every setting with this local GGUF as the base model")
     parser.add_argument("--api-key", default=None)
     args = parser.parse_args(argv)
-    chunks = [int(c) for c in args.chunks.split(",")]
+    chunks = [int(c) for c in args.chunks.split(",") if c]
+    modes = tuple(m for m in args.modes.split(",") if m)
     engine = Engine.load(args.drafter, args.base, remote=RemoteOptions.from_env(args.api_key))
+    local = Engine.load(args.drafter, args.local_base) if args.local_base else None
+    names = {role: identity.label for role, identity in engine.identities.items()}
+    if local is not None:
+        names["local base"] = local.identities["base"].label
     try:
         prompts = BENCH_PROMPTS[: args.prompts]
-        results = sweep(engine, prompts, chunks, DecodingSettings(max_tokens=args.max_tokens))
+        results = sweep(engine, prompts, chunks, DecodingSettings(max_tokens=args.max_tokens), local, modes)
     finally:
         engine.close()
-    print(f"chunk sweep · drafter {engine.identities['drafter'].label} · base {engine.identities['base'].label} · "
-          f"{len(prompts)} prompts · max_tokens {args.max_tokens}")
+        if local is not None:
+            local.close()
+    print("chunk sweep · " + " · ".join(f"{role} {name}" for role, name in names.items())
+          + f" · {len(prompts)} prompts · max_tokens {args.max_tokens}")
     print(report(results, len(prompts)))
     return 0
 

@@ -49,9 +49,10 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine.load(args.drafter, args.base, runtime_from_args(args), remote=remote_from_args(args))
     remote_base = engine.base.identity.remote
     prompts = BENCH_PROMPTS[: args.prompts]
+    base = engine.base.identity
     print(f"wsd bench · backend {engine.backend_name} · drafter {engine.drafter.identity.name} "
-          f"({engine.drafter.identity.quantization}) · base {engine.base.identity.label} "
-          f"({engine.base.identity.quantization}) · {len(prompts)} prompts · max_tokens "
+          f"({engine.drafter.identity.quantization}) · base "
+          f"{base.label if base.remote else f'{base.name} ({base.quantization})'} · {len(prompts)} prompts · max_tokens "
           f"{settings.max_tokens}, draft_max_tokens {settings.draft_max_tokens}, threshold "
           f"{settings.threshold}, window {settings.window}, chunk {settings.chunk_tokens}", flush=True)
 
