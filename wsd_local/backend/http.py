@@ -188,8 +188,9 @@ class ServerClient:
     def stream_events(self, path: str, payload: dict[str, Any],
                       cancel: threading.Event | None) -> Iterator[dict[str, Any]]:
         """POST with `stream: true` and yield each server-sent JSON event. Raises
-        RemoteError before the first event (nothing happened yet), StreamLost after it
-        started, and returns quietly when `cancel` is set."""
+        RemoteError when the server answers with an error status, StreamLost when the
+        connection cannot be made, breaks off or stays silent past the timeout; returns
+        quietly when `cancel` is set."""
         start = time.perf_counter()
         try:
             with self._watched(cancel), \
