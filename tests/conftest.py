@@ -45,7 +45,7 @@ def wsd_server(tmp_path_factory: pytest.TempPathFactory, isolated_data_dir: Path
     from server_process import SERVE_API_KEY, ServerProcess
 
     server = ServerProcess(tmp_path_factory.mktemp("serve"), args=["--max-queue", "1", "--ctx", "2048"],
-                           env={"WSD_API_KEY": SERVE_API_KEY})
+                           env={"WSD_SERVE_API_KEY": SERVE_API_KEY})
     server.start()
     yield server
     server.stop()

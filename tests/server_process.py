@@ -15,7 +15,7 @@ from typing import Sequence
 
 import httpx
 
-#: The API key of the shared `wsd serve` (given through WSD_API_KEY, as a user may).
+#: The API key of the shared `wsd serve` (given through WSD_SERVE_API_KEY, as a user may).
 SERVE_API_KEY = "test-key"
 READY = re.compile(r"listening on (http://127\.0\.0\.1:\d+)/v1")
 START_TIMEOUT = 180.0  # loading the demo pair on a busy 2-core machine

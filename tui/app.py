@@ -34,10 +34,11 @@ class WsdChatApp(App[None]):
                  runtime: RuntimeSettings | None = None, settings: DecodingSettings | None = None,
                  store: Store | None = None, data_path: str | Path | None = None,
                  engine_loader: EngineLoader | None = None, load_models: bool = True,
-                 open_chat: int | None = None) -> None:
+                 open_chat: int | None = None, remote: Any = None) -> None:
         """`engine`: an already loaded Engine (tests share one); otherwise `engine_loader`
         (default: `Engine.load(drafter, base, runtime)`) runs in a worker when the app
-        starts, unless `load_models` is False (e.g. to browse saved chats)."""
+        starts, unless `load_models` is False (e.g. to browse saved chats). `remote`: the
+        API key and timeout for a base model on a server (`RemoteOptions`)."""
         super().__init__()
         self.engine = engine
         self.default_settings = settings or DecodingSettings()
@@ -53,7 +54,7 @@ class WsdChatApp(App[None]):
 
         def load() -> Any:
             from wsd_local.engine import Engine  # heavy (llama.cpp): only in the worker
-            return Engine.load(drafter=drafter, base=base, runtime=runtime)
+            return Engine.load(drafter=drafter, base=base, runtime=runtime, remote=remote)
 
         self._engine_loader: EngineLoader = engine_loader or load
         self.loading_label = (f"Loading the models: {drafter or 'demo drafter'} and "
@@ -83,7 +84,8 @@ class WsdChatApp(App[None]):
 
     def model_names(self) -> dict[str, str]:
         identities = getattr(self.engine, "identities", None) or {}
-        return {role: ident.name for role, ident in identities.items()}
+        # A model on a server shows where it runs: "Llama-3.1-70B @ gpu-box:8000 (vLLM)".
+        return {role: ident.label for role, ident in identities.items()}
 
     # -- loading -------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from wsd_local.cli.options import (add_decoding_options, add_model_options, runtime_from_args,
-                                   settings_from_args)
+from wsd_local.cli.options import (add_decoding_options, add_model_options, remote_from_args,
+                                   runtime_from_args, settings_from_args)
 from wsd_local.cli.term import is_terminal
 from wsd_local.errors import UsageError
 
@@ -35,6 +35,6 @@ def run(args: argparse.Namespace) -> int:
     from .app import WsdChatApp  # Textual loads only for this command
 
     app = WsdChatApp(drafter=args.drafter, base=args.base, runtime=runtime, settings=settings,
-                     open_chat=args.open)
+                     open_chat=args.open, remote=remote_from_args(args))
     app.run()
     return app.return_code or 0

@@ -17,12 +17,14 @@ import time
 from typing import Iterable, Iterator, Sequence
 
 from .backend.llama import LlamaBackend, active_backend_name
+from .backend.protocol import Backend
+from .backend.remote_spec import RemoteOptions
 from .config import DecodingSettings, RuntimeSettings
 from .decoder import Decoder
 from .errors import ConfigError
 from .events import Event, Finished
 from .messages import Message, normalize
-from .models.resolve import resolve_model
+from .models.resolve import remote_spec_for, resolve_model
 from .trace import ModelIdentity, Trace
 
 ROLES_FOR_MODE = {"wsd": ("drafter", "base"), "paper": ("drafter", "base"),
@@ -30,12 +32,15 @@ ROLES_FOR_MODE = {"wsd": ("drafter", "base"), "paper": ("drafter", "base"),
 
 
 class Engine:
-    def __init__(self, drafter: LlamaBackend | None, base: LlamaBackend | None,
+    def __init__(self, drafter: Backend | None, base: Backend | None,
                  load_seconds: float = 0.0) -> None:
         self.drafter = drafter
         self.base = base
         self.load_seconds = load_seconds
         self.backend_name = active_backend_name()
+        served = sorted({m.identity.engine for m in (drafter, base) if m is not None and m.identity.remote})
+        if served:  # e.g. "CPU + vLLM": the drafter here, the base model on a server
+            self.backend_name = " + ".join([self.backend_name, *served])
         self._lock = threading.Lock()
         self.warnings: list[str] = []
         if drafter is not None and base is not None:
@@ -47,16 +52,37 @@ class Engine:
     @classmethod
     def load(cls, drafter: str | None = None, base: str | None = None,
              runtime: RuntimeSettings | None = None,
-             roles: Sequence[str] = ("drafter", "base")) -> "Engine":
-        """Load the models (names or GGUF paths; None means the demo pair)."""
+             roles: Sequence[str] = ("drafter", "base"),
+             remote: RemoteOptions | None = None) -> "Engine":
+        """Load the models (names, GGUF paths, or for the base model the URL of a vLLM
+        server, `URL[#model]`; None means the demo pair). `remote` holds the API key and
+        timeout for servers (default: WSD_API_KEY from the environment)."""
         runtime = runtime or RuntimeSettings()
         start = time.perf_counter()
-        loaded: dict[str, LlamaBackend] = {}
-        for role, spec in (("drafter", drafter), ("base", base)):
-            if role in roles:
-                resolved = resolve_model(spec, role)
-                loaded[role] = LlamaBackend(resolved.path, role, runtime, name=resolved.name)
+        loaded: dict[str, Backend] = {}
+        wanted = [(role, spec) for role, spec in (("drafter", drafter), ("base", base)) if role in roles]
+        # A server first: an unreachable one fails in a second, before any file loads.
+        wanted.sort(key=lambda item: remote_spec_for(item[1], item[0]) is None)
+        try:
+            for role, spec in wanted:
+                loaded[role] = cls._load_one(spec, role, runtime, remote)
+            _share_vocabulary(loaded.get("drafter"), loaded.get("base"))
+        except BaseException:
+            for model in loaded.values():
+                model.close()
+            raise
         return cls(loaded.get("drafter"), loaded.get("base"), time.perf_counter() - start)
+
+    @staticmethod
+    def _load_one(spec: str | None, role: str, runtime: RuntimeSettings,
+                  remote: RemoteOptions | None) -> Backend:
+        url = remote_spec_for(spec, role)
+        if url is not None:
+            from .backend.remote import RemoteBackend
+
+            return RemoteBackend(url, role, remote or RemoteOptions.from_env())
+        resolved = resolve_model(spec, role)
+        return LlamaBackend(resolved.path, role, runtime, name=resolved.name)
 
     @property
     def identities(self) -> dict[str, ModelIdentity]:
@@ -73,10 +99,11 @@ class Engine:
         settings = settings or DecodingSettings()
         conversation = normalize(messages, settings.system)
         self._require(settings.mode)
+        cancel = cancel or threading.Event()
         with self._lock:
             decoder = Decoder(self.drafter, self.base, conversation, settings, cancel,
                               backend_name=self.backend_name)
-            yield from decoder.events()
+            yield from self._watch_servers(decoder.events(), cancel)
 
     def run(self, messages: str | Iterable[Message | dict], settings: DecodingSettings | None = None,
             cancel: threading.Event | None = None) -> Trace:
@@ -93,11 +120,41 @@ class Engine:
         from .rerun import rerun_from
 
         self._require("paper")
+        cancel = cancel or threading.Event()
         with self._lock:
-            yield from rerun_from(self, trace, switch_index, cancel)
+            yield from self._watch_servers(rerun_from(self, trace, switch_index, cancel), cancel)
+
+    def _watch_servers(self, events: Iterator[Event], cancel: threading.Event) -> Iterator[Event]:
+        """Run one answer's events. A model on a server that is lost mid-answer stops the
+        answer the way Esc does (what was written is kept); its trace then says
+        `connection_lost` or `server_error`, with the reason in `stop_note`."""
+        servers = [m for m in (self.drafter, self.base) if m is not None and hasattr(m, "begin_answer")]
+        if not servers:
+            yield from events
+            return
+        for server in servers:
+            server.begin_answer(cancel)
+        try:
+            for event in events:
+                if isinstance(event, Finished):
+                    lost = next((s.lost for s in servers if s.lost), None)
+                    if lost is not None:
+                        event.trace.stop_reason, event.trace.stop_note = lost
+                yield event
+        finally:
+            for server in servers:
+                server.end_answer()
 
     def close(self) -> None:
         for model in (self.drafter, self.base):
             if model is not None:
                 model.close()
         self.drafter = self.base = None
+
+
+def _share_vocabulary(drafter: Backend | None, base: Backend | None) -> None:
+    """A base model on a server whose tokenizer is the local drafter's takes the
+    drafter's vocabulary, so draft token ids are handed over (see remote_twin.py)."""
+    if drafter is not None and base is not None and hasattr(base, "adopt_vocabulary") \
+            and not drafter.identity.remote:
+        base.adopt_vocabulary(drafter)

@@ -60,3 +60,7 @@ class PromptError(UsageError):
 
 class Cancelled(Exception):
     """Raised inside the decoder when the caller asked it to stop."""
+
+
+class RemoteError(WsdError):
+    """A model server (vLLM, ...) that cannot be reached or cannot do what WSD needs."""

@@ -25,6 +25,10 @@ from .errors import WsdError
 from .switch import switch_index, window_scores
 
 FORMAT_VERSION = 2
+#: Stop reasons of an answer cut short by its model server (the text so far is kept and
+#: `stop_note` says what happened): the request did not get through or the stream broke
+#: off, or the server answered with an error status.
+SERVER_STOPS = ("connection_lost", "server_error")
 
 
 @dataclass
@@ -36,10 +40,27 @@ class ModelIdentity:
     quantization: str
     size_bytes: int
     n_vocab: int = 0
+    # Where the model runs: "" (or "llama.cpp") for a local GGUF file; for a model on a
+    # server the server's engine ("vLLM"), with `path` its URL (never with credentials).
+    engine: str = ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ModelIdentity":
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+    @property
+    def remote(self) -> bool:
+        return self.path.startswith(("http://", "https://"))
+
+    @property
+    def label(self) -> str:
+        """How screens name the model: its name, and for a served model where it runs
+        (`Llama-3.1-70B @ gpu-box:8000 (vLLM)`)."""
+        if not self.remote:
+            return self.name
+        from urllib.parse import urlsplit
+
+        return f"{self.name} @ {urlsplit(self.path).netloc} ({self.engine or 'server'})"
 
 
 @dataclass
@@ -79,7 +100,8 @@ class Trace:
     kept_draft: str = ""
     continuation: str = ""
     continuation_tokens: list[TokenRecord] = field(default_factory=list)
-    stop_reason: str = ""  # eos | stop_string | max_tokens | context_full | cancelled
+    stop_reason: str = ""  # eos | stop_string | max_tokens | context_full | cancelled | connection_lost | server_error
+    stop_note: str = ""  # why, in words, when the answer stopped early (e.g. the server that was lost)
     timings: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     near_ties: list[int] = field(default_factory=list)  # window positions within 1e-3 of threshold

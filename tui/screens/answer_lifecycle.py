@@ -26,7 +26,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from wsd_local.events import Event, Finished, PhaseChanged
 from wsd_local.store import COMPLETE, ERROR, PENDING, STOPPED
-from wsd_local.trace import Trace
+from wsd_local.trace import SERVER_STOPS, Trace
 
 from ..errors import describe_error
 from ..widgets.answer import FAILED, STOPPED_S, STOPPING, AnswerState, AnswerWidget
@@ -169,11 +169,14 @@ class AnswerLifecycle:
             run.saved_at = now
 
     def _finish(self, run: Run, trace: Trace) -> None:
-        stopped = trace.stop_reason == "cancelled"
+        stopped = trace.stop_reason == "cancelled" or trace.stop_reason in SERVER_STOPS
         self.store.update_message(run.message_id, content=trace.answer,
                                   status=STOPPED if stopped else COMPLETE, trace=trace)
         run.widget.redraw()
-        self._done("stopped" if stopped else "ready")
+        self._done("model server failed" if trace.stop_reason in SERVER_STOPS
+                   else "stopped" if stopped else "ready")
+        if trace.stop_reason in SERVER_STOPS:
+            self.screen.notify(f"The answer is incomplete: {trace.stop_note}", severity="warning", timeout=10)
         self.screen.update_legend()
 
     def _done(self, phase_label: str) -> None:

@@ -105,7 +105,7 @@ class CompareScreen(Screen[None]):
         s = self.settings
         head = Text(f"Compare · “{first}”\n")  # Text, not markup: prompts may hold [brackets]
         head.append(f"γ {s.threshold:g} · w {s.window} · max {s.max_tokens} tokens   ")
-        names = {role: ident.name for role, ident in (getattr(self.engine, "identities", None) or {}).items()}
+        names = {role: ident.label for role, ident in (getattr(self.engine, "identities", None) or {}).items()}
         head.append_text(legend(names.get("drafter"), names.get("base")))
         return head
 

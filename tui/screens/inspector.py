@@ -190,7 +190,8 @@ class InspectorScreen(Screen[int | None]):
         for role in ("drafter", "base"):
             m = t.models.get(role)
             if m is not None:
-                models.append(f"{role} {m.name} ({m.architecture} {m.quantization})")
+                models.append(f"{role} {m.label}" if m.remote else
+                              f"{role} {m.name} ({m.architecture} {m.quantization})")
         line1 = " · ".join([f"{t.mode} answer", *models] + ([t.backend] if t.backend else []))
         base_tokens = len(self.views) - sum(v.draft_index is not None for v in self.views)
         switch = describe_switch(t)

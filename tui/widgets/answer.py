@@ -18,7 +18,7 @@ from textual.widgets import Static
 from wsd_local.answer import LiveAnswer, describe_switch
 from wsd_local.events import BaseToken, DraftToken, Event, Finished
 from wsd_local.store import COMPLETE, ERROR, PENDING, STOPPED, MessageRecord
-from wsd_local.trace import Trace
+from wsd_local.trace import SERVER_STOPS, Trace
 
 from .spans import (CURSOR, DISCARDED_LABEL_STYLE, DISCARDED_STYLE, STYLES, SWITCH_MARKER,
                     span_text)
@@ -27,7 +27,9 @@ from .spans import (CURSOR, DISCARDED_LABEL_STYLE, DISCARDED_STYLE, STYLES, SWIT
 STREAMING, STOPPING, DONE, STOPPED_S, FAILED, INTERRUPTED = (
     "streaming", "stopping", "done", "stopped", "error", "interrupted")
 
-_STOP_NOTES = {"max_tokens": "reached the token limit", "context_full": "context full"}
+_STOP_NOTES = {"max_tokens": "reached the token limit", "context_full": "context full",
+               "connection_lost": "connection to the model server lost: the answer stops here",
+               "server_error": "the model server failed: the answer stops here"}
 
 
 @dataclass
@@ -62,7 +64,7 @@ class AnswerState:
 
     def finish(self, trace: Trace) -> None:
         self.live.finish(trace)
-        self.status = STOPPED_S if trace.stop_reason == "cancelled" else DONE
+        self.status = STOPPED_S if trace.stop_reason == "cancelled" or trace.stop_reason in SERVER_STOPS else DONE
 
     def _count(self, model: str) -> None:
         now = time.monotonic()
@@ -142,7 +144,10 @@ def render_answer(state: AnswerState) -> Text:
         out.append("✂ draft after the switch, not kept: ", style=DISCARDED_LABEL_STYLE)
         lines = [line.strip() for line in discarded.strip().splitlines() if line.strip()]
         out.append(" ↵ ".join(lines), style=DISCARDED_STYLE)
-    if state.status == STOPPED_S:
+    if state.status == STOPPED_S and state.trace is not None and state.trace.stop_reason in SERVER_STOPS:
+        what = "connection lost" if state.trace.stop_reason == "connection_lost" else "server error"
+        out.append(f"\n■ {what} — what was written is kept ({state.trace.stop_note})", style="bold #cc79a7")
+    elif state.status == STOPPED_S:
         out.append("\n■ stopped — what was written is kept", style="bold #cc79a7")
     elif state.status == FAILED:
         out.append(f"\n⚠ failed: {state.error or 'error'}", style="bold #d55e00")

@@ -129,6 +129,10 @@ class LlamaBackend:
             digest.update(b"\0%d\0" % llama_cpp.llama_vocab_get_attr(self._vocab, token))
         return digest.hexdigest()
 
+    def token_text(self, token: int) -> str:
+        """The vocabulary entry of a token as stored (e.g. `Ġthe`, `▁the`, `<|eot_id|>`)."""
+        return (llama_cpp.llama_vocab_get_text(self._vocab, token) or b"").decode("utf-8", errors="replace")
+
     # -- text ----------------------------------------------------------------------
     def tokenize(self, text: str, add_bos: bool, special: bool = False) -> list[int]:
         return list(self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special))

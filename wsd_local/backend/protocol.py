@@ -1,7 +1,7 @@
 """What the decoder needs from a model, independent of how it runs.
 
-The decoder never touches llama.cpp directly: a remote backend (an OpenAI-compatible
-completions server returning log-probabilities) can implement the same protocol.
+The decoder never touches llama.cpp directly: `remote.RemoteBackend` implements the
+same protocol over a vLLM server's OpenAI-compatible API (docs/REMOTE.md).
 """
 
 from __future__ import annotations
@@ -24,11 +24,15 @@ class Backend(Protocol):
     identity: ModelIdentity
     n_ctx: int
     n_vocab: int
-    stop_reason: str  # why the last generate() ended: eos | max_tokens | context_full | cancelled
+    # why the last generate() ended: eos | max_tokens | context_full | cancelled, and for a
+    # model on a server connection_lost | server_error
+    stop_reason: str
 
     @property
     def vocab_fingerprint(self) -> str:
-        """Equal for two models exactly when token ids mean the same text."""
+        """Equal for two models exactly when token ids mean the same text. (A model on a
+        server cannot list its vocabulary: it takes a local model's fingerprint once a
+        probe shows the two agree, see remote_twin.py.)"""
         ...
 
     @property

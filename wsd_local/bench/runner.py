@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 from ..config import DecodingSettings
 from ..trace import Trace
 from .memory import peak_rss_bytes
+from .remote import requests_since, server_requests
 
 MODES = ("base", "draft", "paper", "wsd")
 
@@ -20,6 +21,8 @@ class Row:
     mode: str
     wall_s: float
     trace: Trace
+    # Requests to a model server during this answer (bench/remote.py), if one is used.
+    requests: dict[str, float] | None = None
 
     @property
     def answer_tokens(self) -> int:
@@ -74,9 +77,11 @@ def run_bench(engine, prompts: Sequence[str], settings: DecodingSettings,
     for i, prompt in enumerate(prompts):
         for mode in modes:
             progress(f"prompt {i + 1}/{len(prompts)} · {mode}")
+            before = server_requests(engine)
             start = time.perf_counter()
             trace = engine.run(prompt, settings.with_changes(mode=mode))
-            result.rows.append(Row(i, mode, time.perf_counter() - start, trace))
+            wall = time.perf_counter() - start
+            result.rows.append(Row(i, mode, wall, trace, requests_since(before, server_requests(engine))))
     result.peak_rss = peak_rss_bytes()
     result.model_bytes = sum(m.identity.size_bytes for m in (engine.drafter, engine.base) if m)
     return result

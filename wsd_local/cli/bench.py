@@ -8,7 +8,8 @@ from pathlib import Path
 
 from ..bench.prompts import BENCH_PROMPTS
 from ..config import DecodingSettings
-from .options import add_decoding_options, add_model_options, runtime_from_args, settings_from_args
+from .options import (add_decoding_options, add_model_options, remote_from_args, runtime_from_args,
+                      settings_from_args)
 
 #: The bench answers in 256 tokens: enough for the switch and a continuation, quick to run.
 BENCH_DEFAULTS = DecodingSettings(max_tokens=256, draft_max_tokens=512)
@@ -27,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--save-traces", type=Path, metavar="DIR", default=None,
                         help="write every answer's trace to DIR/<mode>-<prompt>.json (compare two "
                              "runs with `python -m wsd_local.bench.compare_traces A B`; default: not saved)")
+    parser.add_argument("--compare-local", metavar="NAME|PATH", default=None,
+                        help="with a base model on a server: run the same prompts again with this "
+                             "local GGUF as the base model and compare the time per answer token (default: none)")
     add_model_options(parser)
     add_decoding_options(parser, defaults=BENCH_DEFAULTS)
     parser.set_defaults(func=run)
@@ -34,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..bench.report import summary, table
+    from ..bench.remote import remote_summary
     from ..bench.runner import measure_overhead, measure_scoring, run_bench
     from ..engine import Engine
     from ..errors import ConfigError
@@ -42,11 +47,13 @@ def run(args: argparse.Namespace) -> int:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if not 1 <= args.prompts <= len(BENCH_PROMPTS):
         raise ConfigError(f"--prompts must be between 1 and {len(BENCH_PROMPTS)}")
-    engine = Engine.load(args.drafter, args.base, runtime_from_args(args))
+    engine = Engine.load(args.drafter, args.base, runtime_from_args(args), remote=remote_from_args(args))
+    remote_base = engine.base.identity.remote
     prompts = BENCH_PROMPTS[: args.prompts]
+    base = engine.base.identity
     print(f"wsd bench · backend {engine.backend_name} · drafter {engine.drafter.identity.name} "
-          f"({engine.drafter.identity.quantization}) · base {engine.base.identity.name} "
-          f"({engine.base.identity.quantization}) · {len(prompts)} prompts · max_tokens "
+          f"({engine.drafter.identity.quantization}) · base "
+          f"{base.label if base.remote else f'{base.name} ({base.quantization})'} · {len(prompts)} prompts · max_tokens "
           f"{settings.max_tokens}, draft_max_tokens {settings.draft_max_tokens}, threshold "
           f"{settings.threshold}, window {settings.window}, chunk {settings.chunk_tokens}", flush=True)
 
@@ -64,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         for row in result.rows:
             (args.save_traces / f"{row.mode}-{row.prompt_index}.json").write_text(
                 row.trace.to_json(), encoding="utf-8")
-    if not args.skip_baselines:
+    if not args.skip_baselines and not remote_base:  # both baselines drive llama.cpp directly
         paper = [r for r in result.rows if r.mode == "paper" and r.trace.draft_tokens]
         if paper:
             longest = max(paper, key=lambda r: len(r.trace.draft_tokens))
@@ -72,8 +79,18 @@ def run(args: argparse.Namespace) -> int:
             result.scoring = measure_scoring(engine, longest.trace)
         progress("controller overhead")
         result.overhead = measure_overhead(engine, prompts[0])
+    local = None
+    if args.compare_local and remote_base:
+        engine.close()
+        progress(f"the same prompts with {args.compare_local} as a local base")
+        engine = Engine.load(args.drafter, args.compare_local, runtime_from_args(args))
+        local = run_bench(engine, prompts, settings, modes, progress)
     progress("")
     print(table(result))
     print()
     print(summary(result, settings.chunk_tokens, settings.window))
+    if remote_base:
+        print()
+        print(remote_summary(result, local, args.compare_local or ""))
+    engine.close()
     return 0

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..config import SETTINGS, DecodingSettings
-from .options import add_decoding_options, add_model_options, runtime_from_args
+from .options import add_decoding_options, add_model_options, remote_from_args, runtime_from_args
 
 #: `wsd eval` answers with the paper's settings unless flags say otherwise.
 EVAL_DEFAULTS = DecodingSettings()
@@ -169,7 +169,7 @@ def _answer(args: argparse.Namespace, prompts: Any, choice: Any, plan: Any) -> i
             progress.note(f"wsd eval: cut off an unfinished last line ({writer.dropped_tail} bytes) "
                           "left by an interrupted run; that answer is written again")
         engine = Engine.load(choice.models["drafter"]["path"], choice.models["base"]["path"],
-                             runtime, roles=roles)
+                             runtime, roles=roles, remote=remote_from_args(args))
         try:
             for warning in engine.warnings:
                 progress.note(f"wsd: warning: {warning}")

@@ -16,7 +16,9 @@ import threading
 from pathlib import Path
 
 from ..errors import PromptError, WsdError
-from .options import add_decoding_options, add_model_options, runtime_from_args, settings_from_args
+from ..trace import SERVER_STOPS
+from .options import (add_decoding_options, add_model_options, remote_from_args, runtime_from_args,
+                      settings_from_args)
 from .render import AnswerPrinter
 from .term import is_terminal, use_color
 
@@ -98,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     runtime = runtime_from_args(args)
     messages = normalize(_load_messages(args), settings.system)  # fail fast, before loading
-    engine = Engine.load(args.drafter, args.base, runtime, roles=ROLES_FOR_MODE[settings.mode])
+    engine = Engine.load(args.drafter, args.base, runtime, roles=ROLES_FOR_MODE[settings.mode],
+                         remote=remote_from_args(args))
     for warning in engine.warnings:
         print(f"wsd: warning: {warning}", file=sys.stderr)
     log = _open_log(args, messages, settings)
@@ -130,6 +133,16 @@ def run(args: argparse.Namespace) -> int:
             log.close()
     if args.json and trace is not None:
         print(trace.to_json())
+    return _exit_code(trace, cancel)
+
+
+def _exit_code(trace, cancel: threading.Event) -> int:  # noqa: ANN001 - a Trace or None
+    """0 for a complete answer; 130 when stopped with Ctrl-C; 1 (a command that failed
+    while it ran) when the model server was lost mid-answer: the partial answer was
+    printed and is kept in the log."""
+    if trace is not None and trace.stop_reason in SERVER_STOPS:
+        print(f"wsd: warning: the answer is incomplete: {trace.stop_note}", file=sys.stderr)
+        return 1
     return 130 if cancel.is_set() else 0
 
 

@@ -32,8 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "shell completion; reads no model file)")
     p.set_defaults(func=cmd_list)
 
-    p = cmds.add_parser("info", help="GGUF metadata of a model (no model load)")
-    p.add_argument("model", metavar="NAME|PATH", help="a model name (`wsd models list`) or a .gguf file")
+    p = cmds.add_parser("info", help="GGUF metadata of a model (no model load), or what a model server serves")
+    p.add_argument("model", metavar="NAME|PATH|URL",
+                   help="a model name (`wsd models list`), a .gguf file or a server URL[#MODEL]")
+    p.add_argument("--api-key", metavar="KEY", default=None, help="the server's API key (default: $WSD_API_KEY)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_info)
 
@@ -54,8 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "converted model is written in (default: Q4_K_M)")
     p.set_defaults(func=cmd_pull)
 
-    p = cmds.add_parser("add", help="register a local GGUF file")
-    p.add_argument("path", metavar="PATH", help="the .gguf file (it stays where it is)")
+    p = cmds.add_parser("add", help="register a local GGUF file, or a base model on a server (URL[#MODEL])")
+    p.add_argument("path", metavar="PATH|URL", help="the .gguf file (it stays where it is) or a server URL[#MODEL]")
+    p.add_argument("--api-key", metavar="KEY", default=None,
+                   help="for a server: its API key, to check it now (never saved; default: $WSD_API_KEY)")
     p.add_argument("--name", required=True, help="the name --drafter and --base will take")
     p.add_argument("--role", required=True, choices=("drafter", "base"),
                    help="drafter (aligned, with a chat template) or base (pretrained)")
@@ -85,8 +89,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = cmds.add_parser("check", help="pair check: shared tokenizer? chat templates where expected?")
     p.add_argument("--drafter", metavar="NAME|PATH", default=None,
                    help="default: models.drafter in config.toml, else the demo drafter")
-    p.add_argument("--base", metavar="NAME|PATH", default=None,
+    p.add_argument("--base", metavar="NAME|PATH|URL", default=None,
                    help="default: models.base in config.toml, else the demo base model")
+    p.add_argument("--api-key", metavar="KEY", default=None, help="for a base on a server (default: $WSD_API_KEY)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_check, config_applies=True)
 
@@ -127,9 +132,42 @@ def _model_path(spec: str) -> tuple[str, Path]:
     return resolved.name, resolved.path
 
 
+def _remote(spec: str, api_key: str | None):
+    """The server behind `spec` (URL or registered name), connected and checked; None
+    for a file or a local model name."""
+    from ..backend.remote import RemoteBackend
+    from ..backend.remote_spec import RemoteOptions
+    from ..models.resolve import remote_spec_for
+
+    url = remote_spec_for(spec, "base")
+    return None if url is None else RemoteBackend(url, "base", RemoteOptions.from_env(api_key))
+
+
+def _remote_info(backend) -> dict:
+    model = backend.model
+    return {"name": model.name, "url": backend.spec.api_url, "engine": model.engine,
+            "served": list(model.served), "context_length": backend.n_ctx,
+            "tokenizer": backend.style, "prompt_logprobs": True}
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from ..models.info import format_bytes, format_count, read_gguf
 
+    remote = _remote(args.model, args.api_key)
+    if remote is not None:
+        info = _remote_info(remote)
+        remote.close()
+        if args.json:
+            print(json.dumps(info, indent=2))
+            return 0
+        print(info["name"])
+        for key, value in (("server", f"{info['url']} ({info['engine']})"),
+                           ("serves", ", ".join(info["served"])),
+                           ("context length", str(info["context_length"])),
+                           ("tokenizer", info["tokenizer"]),
+                           ("prompt logprobs", "yes: it can be the base model")):
+            print(f"  {key:<15} {value}")
+        return 0
     name, path = _model_path(args.model)
     info = read_gguf(path, arrays={"tokenizer.ggml.tokens"})
     if args.json:
@@ -178,6 +216,19 @@ def cmd_add(args: argparse.Namespace) -> int:
     name = registry.check_name(args.name)
     if name in (DEMO_DRAFTER, DEMO_BASE):
         raise ModelError(f"{name} is the name of a demo model", "choose another --name")
+    from ..backend.remote_spec import is_remote_spec
+
+    if is_remote_spec(args.path):
+        if args.role != "base":
+            raise ModelError("only a base model can be on a server", "use --role base")
+        remote = _remote(args.path, args.api_key)  # checks it answers and can score
+        info = _remote_info(remote)
+        remote.close()
+        url = f"{info['url']}#{info['name']}"
+        reg = registry.register(name, url, "base", "remote")
+        print(f"{reg.name}: base, {info['engine']} at {info['url']}, model {info['name']}, "
+              f"context {info['context_length']}")
+        return 0
     entry = catalog.get(name)
     path = Path(args.path).expanduser()
     info = read_gguf(path)  # a folder, a text file or a truncated file stops here
@@ -236,6 +287,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     from ..models.resolve import resolve_model
 
     drafter = resolve_model(args.drafter, "drafter")
+    remote = _remote(args.base, args.api_key) if args.base else None
+    if remote is not None:
+        return _check_remote_pair(drafter, remote, args.json)
     base = resolve_model(args.base, "base")
     report = check_pair(drafter.path, base.path)
     if args.json:
@@ -251,4 +305,30 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"shared tokenizer: no ({report.reason}); the draft text is re-tokenized for the base model")
     for warning in report.warnings:
         print(f"warning: {warning}")
+    return 0
+
+
+def _check_remote_pair(drafter, remote, as_json: bool) -> int:
+    """Pair check with the base model on a server: the vocabulary probe of
+    backend/remote_twin.py against the drafter (loaded here to read its vocabulary)."""
+    from ..backend.llama import LlamaBackend
+    from ..config import RuntimeSettings
+
+    local = LlamaBackend(drafter.path, "drafter", RuntimeSettings(n_ctx=256, n_gpu_layers=0), name=drafter.name)
+    try:
+        shared = remote.adopt_vocabulary(local)
+        info = _remote_info(remote)
+    finally:
+        remote.close()
+        local.close()
+    if as_json:
+        print(json.dumps({"drafter_name": drafter.name, "base": info, "shared_tokenizer": shared}, indent=2))
+        return 0
+    print(f"drafter  {drafter.name}: {local.n_vocab} tokens")
+    print(f"base     {info['name']} at {info['url']} ({info['engine']}, {info['tokenizer']} tokenizer)")
+    if shared:
+        print("shared tokenizer: yes (every probed id means the same text on the server); "
+              "draft token ids go to the base model as they are")
+    else:
+        print("shared tokenizer: no; the draft text is re-tokenized by the server")
     return 0

@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from ..backend.remote_spec import API_KEY_ENV, DEFAULT_TIMEOUT_S, RemoteOptions
 from ..config import SETTINGS, DecodingSettings, RuntimeSettings
+from ..errors import WsdError
 
 if TYPE_CHECKING:
     from ..config_file import UserConfig
@@ -22,15 +24,23 @@ if TYPE_CHECKING:
 _CONFIG_NOTE = "config.toml (`wsd config show`) can change these defaults; a flag overrides it"
 
 
-def add_model_options(parser: argparse.ArgumentParser) -> None:
+def add_model_options(parser: argparse.ArgumentParser, base_key_flag: str = "--api-key") -> None:
+    """The model pair and how it runs. `base_key_flag` names the flag for a remote base
+    model's API key: `wsd serve` has its own `--api-key` (the key its clients send), so
+    there the base server's key is `--base-api-key`; both read WSD_API_KEY."""
     parser.set_defaults(config_applies=True)
     group = parser.add_argument_group("models", _CONFIG_NOTE)
     group.add_argument("--drafter", metavar="NAME|PATH", default=None,
                        help="aligned drafter model (default: models.drafter in config.toml, "
                             "else the demo SmolLM2-135M-Instruct)")
-    group.add_argument("--base", metavar="NAME|PATH", default=None,
+    group.add_argument("--base", metavar="NAME|PATH|URL", default=None,
                        help="base model that checks and continues (default: models.base in "
-                            "config.toml, else the demo Gemma-3-270M)")
+                            "config.toml, else the demo Gemma-3-270M); a vLLM server as "
+                            "URL[#MODEL], e.g. http://gpu-box:8000/v1")
+    group.add_argument(base_key_flag, dest="base_api_key", metavar="KEY", default=None,
+                       help=f"API key of the base model's server (default: ${API_KEY_ENV}; never saved)")
+    group.add_argument("--remote-timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT_S,
+                       help="how long to wait for the server's next answer (default: %(default)g)")
     group.add_argument("--n-gpu-layers", type=int, default=None, metavar="N",
                        help="layers to offload to the GPU (-1: all, 0: CPU only; "
                             f"default: {RuntimeSettings.n_gpu_layers})")
@@ -65,10 +75,27 @@ def add_decoding_options(parser: argparse.ArgumentParser,
 
 
 def settings_from_args(args: argparse.Namespace) -> DecodingSettings:
-    """The command's defaults with the flags the user gave on top (validated)."""
+    """The command's defaults with the flags the user gave on top (validated). With the
+    base model on a server, online mode scores in larger chunks unless --chunk-tokens
+    is given or config.toml sets it (REMOTE_CHUNK_TOKENS)."""
     defaults: DecodingSettings = getattr(args, "decoding_defaults", None) or DecodingSettings()
     given = {spec.name: getattr(args, spec.name) for spec in SETTINGS if hasattr(args, spec.name)}
+    built_in_chunk = defaults.chunk_tokens == DecodingSettings().chunk_tokens
+    if "chunk_tokens" not in given and built_in_chunk and _remote_base(args):
+        from ..backend.remote import REMOTE_CHUNK_TOKENS
+
+        given["chunk_tokens"] = REMOTE_CHUNK_TOKENS
     return defaults.with_changes(**given)
+
+
+def _remote_base(args: argparse.Namespace) -> bool:
+    from ..models.resolve import remote_spec_for
+
+    base = getattr(args, "base", None)
+    try:
+        return remote_spec_for(base, "base") is not None
+    except WsdError:
+        return False  # a malformed URL is reported when the models load
 
 
 def runtime_from_args(args: argparse.Namespace) -> RuntimeSettings:
@@ -99,3 +126,8 @@ def merged_defaults(command: DecodingSettings, from_config: dict) -> DecodingSet
     fixed = {spec.name: getattr(command, spec.name) for spec in SETTINGS
              if getattr(command, spec.name) != getattr(built_in, spec.name)}
     return built_in.with_changes(**from_config).with_changes(**fixed)
+
+
+def remote_from_args(args: argparse.Namespace) -> RemoteOptions:
+    """API key (flag, else WSD_API_KEY) and timeout for a base model on a server."""
+    return RemoteOptions.from_env(getattr(args, "base_api_key", None), getattr(args, "remote_timeout", None))

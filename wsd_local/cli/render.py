@@ -14,7 +14,7 @@ from typing import TextIO
 
 from ..answer import LiveAnswer, describe_switch
 from ..events import BaseToken, DraftScored, DraftToken, Event, Finished, PhaseChanged, SwitchFound
-from ..trace import Trace
+from ..trace import SERVER_STOPS, Trace
 
 DRAFTER = "\x1b[38;5;33m"  # blue
 BASE = "\x1b[38;5;208m"  # orange
@@ -85,6 +85,8 @@ class AnswerPrinter:
         self._write("\n")
         if trace.stop_reason == "cancelled":
             self._write(self._style(DIM, "[stopped]") + "\n")
+        elif trace.stop_reason in SERVER_STOPS:
+            self._write(self._style(DIM, "[the model server failed: the answer stops here]") + "\n")
         discarded = trace.discarded_draft
         if discarded.strip():
             self._write(self._style(DIM, "discarded draft: ") + self._style(DIM_STRIKE, discarded.strip())

@@ -11,9 +11,11 @@ import os
 import sys
 
 from ..errors import ConfigError, UsageError
-from .options import add_decoding_options, add_model_options, runtime_from_args, settings_from_args
+from .options import (add_decoding_options, add_model_options, remote_from_args, runtime_from_args,
+                      settings_from_args)
 
-API_KEY_ENV = "WSD_API_KEY"
+#: This server's own key (what its clients send); WSD_API_KEY is a remote base model's key.
+API_KEY_ENV = "WSD_SERVE_API_KEY"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -24,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "Decoding flags set the server's defaults; a request overrides them in its "
                     "`wsd` object. Answers are stored with the TUI's chats (marked ⇄) unless "
                     "--no-store. Needs the server extra: pip install 'wsd-local[server]'.")
-    add_model_options(parser)
+    add_model_options(parser, base_key_flag="--base-api-key")
     add_decoding_options(parser)
     group = parser.add_argument_group("server")
     group.add_argument("--host", default="127.0.0.1",
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
               f"this machine can use the models (add --api-key)", file=sys.stderr)
     sock = bind(args.host, args.port)
     try:
-        engine = Engine.load(args.drafter, args.base, runtime)
+        engine = Engine.load(args.drafter, args.base, runtime, remote=remote_from_args(args))
     except BaseException:
         sock.close()
         raise

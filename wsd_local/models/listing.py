@@ -82,6 +82,10 @@ def list_models(include_unregistered: bool = True, include_hf_cache: bool = True
     for name, reg in sorted(registered.items()):
         if catalog.get(name) is not None:
             continue
+        if reg.source == "remote":  # a model on a server: listed without contacting it
+            rows.append(ModelRow(name, reg.role, "remote", None, "remote", None, None, reg.path,
+                                 "a model server; `wsd models info` asks it"))
+            continue
         rows.append(_from_file(name, reg.role, reg.file, notes=reg.source))
         known_paths.add(reg.file.resolve())
 

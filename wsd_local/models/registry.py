@@ -101,15 +101,17 @@ def _save(models: dict[str, RegisteredModel]) -> None:
         raise
 
 
-def register(name: str, path: Path, role: str, source: str) -> RegisteredModel:
-    """Record a complete model file under `name` (replacing an entry of that name)."""
+def register(name: str, path: Path | str, role: str, source: str) -> RegisteredModel:
+    """Record a complete model file under `name` (replacing an entry of that name).
+    A model on a server is recorded with its URL as the path (source "remote")."""
     name = check_name(name)
     role = check_role(role)
     models = load()
     # An absolute path, but symlinks kept: a file in the Hugging Face cache is registered
-    # by its snapshot path (named like the file), not by the blob it links to.
-    entry = RegisteredModel(name=name, path=os.path.abspath(path), role=role,
-                            source=source, added=time.time())
+    # by its snapshot path (named like the file), not by the blob it links to. A server
+    # is registered by its URL.
+    where = str(path) if source == "remote" else os.path.abspath(path)
+    entry = RegisteredModel(name=name, path=where, role=role, source=source, added=time.time())
     models[name] = entry
     _save(models)
     return entry

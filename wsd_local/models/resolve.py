@@ -12,10 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ModelError
+from ..backend.remote_spec import RemoteSpec, is_remote_spec, parse_remote_spec
+from ..errors import ConfigError, ModelError
 from . import catalog, demo, registry
 from .hf_cache import find_cached, parse_repo_quant
 from .info import read_gguf
+
+#: Registry entries for a model on a server carry this source and the URL as their path.
+REMOTE_SOURCE = "remote"
 
 
 @dataclass(frozen=True)
@@ -25,8 +29,28 @@ class ResolvedModel:
     role: str
 
 
+def remote_spec_for(spec: str | None, role: str) -> RemoteSpec | None:
+    """The server behind `spec` (a URL, or a name registered for one), else None.
+    Only the base model may be on a server."""
+    if not spec:
+        return None
+    if not is_remote_spec(spec):
+        entry = registry.get(spec) if "/" not in spec and "\\" not in spec else None
+        if entry is None or entry.source != REMOTE_SOURCE:
+            return None
+        spec = entry.path
+    if role == "drafter":
+        raise ConfigError("the drafter cannot be on a server",
+                          "WSD drafts with the drafter's chat template and token stream, which run here: "
+                          "give a GGUF path or a model name for --drafter; the base model can be a URL")
+    return parse_remote_spec(spec)
+
+
 def resolve_model(spec: str | None, role: str) -> ResolvedModel:
     """A path to a file, a known model name, or None for the demo model of that role."""
+    if is_remote_spec(spec):
+        raise ModelError(f"{spec} is a model server, not a GGUF file",
+                         "only --base and `wsd models info` take a server URL")
     if spec is None or spec == "":
         spec = demo.DEMO_DRAFTER if role == "drafter" else demo.DEMO_BASE
     if spec == demo.DEMO_DRAFTER:
@@ -38,6 +62,9 @@ def resolve_model(spec: str | None, role: str) -> ResolvedModel:
                        or Path(spec).expanduser().exists())
     if not looks_like_path:
         entry = registry.get(spec)
+        if entry is not None and entry.source == REMOTE_SOURCE:
+            raise ModelError(f"{entry.name} is the model server {entry.path}, not a GGUF file",
+                             "use it as --base, or `wsd models info` it")
         if entry is not None:
             if not entry.file.is_file():
                 raise ModelError(f"the registered model {entry.name} points to a missing file ({entry.path})",

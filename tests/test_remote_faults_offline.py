@@ -1,0 +1,137 @@
+"""Error paths of the remote backend against fake servers (tests/fake_servers.py):
+servers that cannot be WSD's base model, servers that do not answer, a refused key, a
+stream that stalls while the user cancels. Offline and fast; the real vLLM runs in
+tests/remote/ (`make test-remote`)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from fake_servers import (FakeServer, json_route, models, scoring_then_stall, scoring_without_prompt_logprobs,
+                          silent, stream_then_stall, tokenize_bytes, vllm_like)
+
+from wsd_local.backend.remote import RemoteBackend
+from wsd_local.backend.remote_spec import RemoteOptions, parse_remote_spec
+from wsd_local.cli import main
+from wsd_local.errors import RemoteError
+
+
+def _load(url: str, **options) -> RemoteBackend:
+    return RemoteBackend(parse_remote_spec(url), "base", RemoteOptions(**options))
+
+
+def _error(url: str, **options) -> str:
+    with pytest.raises(RemoteError) as info:
+        _load(url, **options)
+    line = info.value.one_line()
+    assert "\n" not in line
+    return line
+
+
+def test_llama_server_is_refused_by_name() -> None:
+    routes = {"GET /v1/models": models("llamacpp", "qwen2.5-7b.gguf"),
+              "POST /v1/completions": scoring_without_prompt_logprobs}
+    with FakeServer(routes) as server:
+        line = _error(server.url)
+    assert "is llama-server, which cannot return log-probabilities of prompt tokens" in line
+    assert "vllm serve MODEL" in line and "--base FILE.gguf" in line
+
+
+def test_ollama_is_refused_by_name() -> None:
+    with FakeServer({"GET /v1/models": models("library", "llama3:8b"),
+                     "GET /api/version": json_route({"version": "0.5.0"})}) as server:
+        line = _error(server.url)
+    assert "is Ollama, which cannot return log-probabilities of prompt tokens" in line
+
+
+def test_a_server_without_prompt_logprobs_is_refused() -> None:
+    routes = {"GET /v1/models": models("acme"), "POST /tokenize": tokenize_bytes,
+              "POST /v1/completions": scoring_without_prompt_logprobs}
+    with FakeServer(routes) as server:
+        line = _error(server.url)
+    assert "is acme, which cannot return log-probabilities of prompt tokens" in line
+
+
+def test_a_server_that_does_not_answer_times_out() -> None:
+    with FakeServer({"GET /v1/models": silent(5)}) as server:
+        line = _error(server.url, timeout_s=0.5)
+    assert "did not answer /v1/models within 0.5 s" in line and "--remote-timeout" in line
+
+
+def test_a_refused_key_names_the_flag() -> None:
+    with FakeServer({"GET /v1/models": json_route({"error": {"message": "Unauthorized"}}, 401)}) as server:
+        line = _error(server.url, api_key="wrong")
+    assert "HTTP 401: Unauthorized" in line and "--api-key or WSD_API_KEY" in line and "wrong" not in line
+
+
+def test_several_models_need_a_name() -> None:
+    def two(h, body):
+        h.send_json({"data": [{"id": "a", "owned_by": "vllm"}, {"id": "b", "owned_by": "vllm"}]})
+    with FakeServer({"GET /v1/models": two}) as server:
+        line = _error(server.url)
+    assert "serves 2 models: a, b" in line and f"{server.url}#a" in line
+
+
+def test_cancel_closes_a_stalled_stream_at_once() -> None:
+    """The server sends one token and then nothing: Esc must not wait for it."""
+    ref: list[FakeServer] = []
+    stall_s = 30.0
+    with FakeServer(vllm_like(stream_then_stall(ref, stall_s))) as server:
+        ref.append(server)
+        backend = _load(server.url, timeout_s=60)
+        cancel = threading.Event()
+        start = time.monotonic()
+        tokens = []
+        for token in backend.generate(backend.tokenize("Hi", add_bos=True), 50, cancel=cancel):
+            tokens.append(token.id)
+            threading.Timer(0.2, cancel.set).start()  # Esc while the read is blocked
+        elapsed = time.monotonic() - start
+        assert tokens == [65] and backend.stop_reason == "cancelled"
+        assert server.disconnected.wait(5)  # the server saw the client leave
+        assert elapsed < stall_s / 3  # ended by the cancel, not by the server
+        backend.close()
+
+
+@pytest.mark.models
+def test_cancel_closes_a_scoring_request_the_server_sits_on() -> None:
+    """Esc while the server is computing the check: the answer stops at once with the
+    draft so far (demo drafter here, a fake base that never answers the check)."""
+    from wsd_local.config import DecodingSettings, RuntimeSettings
+    from wsd_local.engine import Engine
+
+    ref: list[FakeServer] = []
+    with FakeServer(vllm_like(scoring_then_stall(ref))) as server:
+        ref.append(server)
+        engine = Engine.load(base=server.url, runtime=RuntimeSettings(n_ctx=512, n_gpu_layers=0),
+                             remote=RemoteOptions(timeout_s=60))
+        try:
+            cancel = threading.Event()
+
+            def press_esc_once_the_server_sits_on_the_check() -> None:
+                if server.stalling.wait(60):
+                    time.sleep(0.2)
+                    cancel.set()
+
+            threading.Thread(target=press_esc_once_the_server_sits_on_the_check, daemon=True).start()
+            trace = engine.run("Hi", DecodingSettings(mode="paper", max_tokens=32, draft_max_tokens=8), cancel)
+            assert trace.stop_reason == "cancelled" and trace.answer == trace.draft_text and trace.answer
+            assert server.disconnected.wait(5)
+            # Ended by Esc, not by the 60 s timeout: the check took well under that.
+            assert cancel.is_set() and trace.timings["score_s"] < 30
+        finally:
+            engine.close()
+
+
+def test_cli_unreachable_server_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["generate", "--base", "http://127.0.0.1:9/v1", "--mode", "base", "Hi"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.count("\n") == 0
+    assert err.startswith("wsd: error: cannot reach the model server at http://127.0.0.1:9/v1")
+
+
+def test_cli_refuses_a_drafter_url(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["generate", "--drafter", "http://127.0.0.1:9/v1", "Hi"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "the drafter cannot be on a server" in err and err.count("\n") == 0
