@@ -63,4 +63,10 @@ class Cancelled(Exception):
 
 
 class RemoteError(WsdError):
-    """A model server (vLLM, ...) that cannot be reached or cannot do what WSD needs."""
+    """A model server (vLLM, ...) that cannot be reached or failed (exit 1: try again,
+    or fix the server)."""
+
+
+class RemoteRefusal(UsageError, RemoteError):
+    """A model server the command as typed cannot use: wrong model name, wrong API key,
+    a server that cannot score prompts (exit 2: change the command)."""

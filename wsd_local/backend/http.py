@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 import httpx
 
-from ..errors import RemoteError
+from ..errors import RemoteError, RemoteRefusal
 from .remote_spec import API_KEY_ENV, CONNECT_TIMEOUT_S, RemoteOptions, RemoteSpec
 
 #: Attempts for a request that is safe to repeat, and the pause before each repeat.
@@ -252,10 +252,10 @@ class ServerClient:
     def status_error(self, status: int, body: str, path: str) -> RemoteError:
         message = _message_of(_json_or_text(body))
         if status in (401, 403):
-            return RemoteError(f"{self.where} refused the request (HTTP {status}: {message})",
+            return RemoteRefusal(f"{self.where} refused the request (HTTP {status}: {message})",
                                f"give its API key with --api-key or {API_KEY_ENV}")
         if status == 404:
-            return RemoteError(f"{self.where} has no {path} (HTTP 404: {message})",
+            return RemoteRefusal(f"{self.where} has no {path} (HTTP 404: {message})",
                                "WSD's base model needs a vLLM server (vllm serve MODEL)")
         if status >= 500:
             return RemoteError(f"{self.where} failed on {path} (HTTP {status}: {message})",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import RemoteError
+from ..errors import RemoteError, RemoteRefusal
 from .http import ServerClient
 
 VLLM = "vLLM"
@@ -55,9 +55,9 @@ def _answers(client: ServerClient, path: str) -> bool:
     return True
 
 
-def refusal(engine: str, client: ServerClient) -> RemoteError:
+def refusal(engine: str, client: ServerClient) -> RemoteRefusal:
     """The one line for a server that cannot score prompt tokens."""
-    return RemoteError(
+    return RemoteRefusal(
         f"the base model server at {client.spec.api_url} is {engine}, which cannot return "
         "log-probabilities of prompt tokens (WSD's check of the draft needs them)",
         "serve the base model with vLLM (vllm serve MODEL), or run it here as a GGUF file (--base FILE.gguf)")
@@ -67,18 +67,18 @@ def find_model(client: ServerClient, wanted: str | None) -> ServerModel:
     """List the server's models and pick the one asked for (or the only one)."""
     entries = _entries(client.get_json("/v1/models"))
     if not entries:
-        raise RemoteError(f"{client.where} lists no models at /v1/models",
+        raise RemoteRefusal(f"{client.where} lists no models at /v1/models",
                           "is this the URL of an OpenAI-compatible server (ending in /v1)?")
     served = tuple(str(m["id"]) for m in entries)
     if wanted is None:
         if len(served) > 1:
-            raise RemoteError(f"{client.where} serves {len(served)} models: {', '.join(served)}",
+            raise RemoteRefusal(f"{client.where} serves {len(served)} models: {', '.join(served)}",
                               f"name one after '#': {client.spec.api_url}#{served[0]}")
         chosen = entries[0]
     else:
         chosen = next((m for m in entries if m["id"] == wanted), None)
         if chosen is None:
-            raise RemoteError(f"{client.where} has no model named {wanted!r}",
+            raise RemoteRefusal(f"{client.where} has no model named {wanted!r}",
                               f"it serves: {', '.join(served)}; use {client.spec.api_url}#{served[0]}")
     length = chosen.get("max_model_len")
     return ServerModel(engine=_engine(client, entries), name=str(chosen["id"]),
