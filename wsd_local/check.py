@@ -25,7 +25,6 @@ from .backend.protocol import Backend
 from .errors import ConfigError
 from .events import DraftRescored, DraftScored, Event, PhaseChanged
 from .switch import SwitchDetector
-from .textstream import token_pieces
 from .trace import TokenRecord, Trace
 
 #: Online mode leaves the last base tokens of a partial draft unscored: more draft text
@@ -115,8 +114,13 @@ class DraftChecker:
             yield PhaseChanged("drafting")
 
     def _pieces(self, tokens: Sequence[int], final: bool) -> list[str]:
-        """Text pieces of the draft tokens (see TokenRecord)."""
-        pieces = token_pieces([self.base.token_bytes(t) for t in tokens])
+        """Text pieces of the draft tokens (see TokenRecord). Before the last step the
+        draft may end inside a character: its bytes stay in the decoder, so the piece
+        is empty as it will be in the end (the next token carries the character)."""
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        pieces = [decoder.decode(self.base.token_bytes(t)) for t in tokens]
+        if final and pieces:
+            pieces[-1] += decoder.decode(b"", final=True)
         if self.prompt_shared < len(self.prompt) and pieces:
             pieces[0] = pieces[0][self.frame_overlap:]  # the frame's bytes (ASCII: its tag)
         return pieces
@@ -153,7 +157,10 @@ class DraftChecker:
         ids = self.scored_ids[: k + 1]
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         text = decoder.decode(self.base.detokenize(ids)[self.frame_overlap:])
-        return KeptDraft(ids, text, decoder, self.prompt[: self.prompt_shared] + ids)
+        # Nothing kept: the whole frame, also when the first draft token would have
+        # carried its last bytes.
+        prefix = self.prompt[: self.prompt_shared] if ids else self.prompt
+        return KeptDraft(ids, text, decoder, prefix + ids)
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:

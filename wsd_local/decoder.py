@@ -160,7 +160,7 @@ class Decoder:
         if self.replay is not None:
             draft = _Draft.from_text(self.replay.draft_text)
             yield from check.replay(self.replay, self.forced_switch)
-            drafted = len(draft.ids)
+            drafted = self.replay.counts.get("draft_tokens", 0)
         else:
             draft = _Draft()
             yield PhaseChanged("drafting")
