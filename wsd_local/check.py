@@ -114,9 +114,9 @@ class DraftChecker:
             yield PhaseChanged("drafting")
 
     def _pieces(self, tokens: Sequence[int], final: bool) -> list[str]:
-        """Text pieces of the draft tokens (see TokenRecord). Before the last step the
-        draft may end inside a character: its bytes stay in the decoder, so the piece
-        is empty as it will be in the end (the next token carries the character)."""
+        """Text pieces of the draft tokens (see TokenRecord): a token that ends inside
+        a character gets an empty piece, also as the last stable token of an online
+        step; only a complete draft flushes a cut-off character (as U+FFFD)."""
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         pieces = [decoder.decode(self.base.token_bytes(t)) for t in tokens]
         if final and pieces:
