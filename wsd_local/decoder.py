@@ -5,33 +5,33 @@ Modes:
   base model scores the newly stable draft tokens (its KV cache keeps the rest); once a
   window reaches the threshold, drafting stops and the base model continues from its
   cache. The rule is causal, so with greedy decoding this finds the same switch as
+  `paper` mode while drafting only about one chunk past it (docs/DESIGN.md).
 - `paper`: the reference pipeline: draft everything, score it in one pass, switch,
   continue.
 - `base` / `draft`: one model alone (plain frame / chat template), for comparison.
+
+A weak-to-strong answer is draft -> check -> switch -> continue (`_weak_to_strong`);
+the base model's side of the check (re-tokenization, frame overlap, scores, the switch
+detector) is `check.DraftChecker`.
 """
 
 from __future__ import annotations
 
 import codecs
-import math
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
 from .backend.protocol import Backend
+from .check import DraftChecker, shared_vocabulary
 from .config import DecodingSettings
-from .events import (BaseToken, DraftRescored, DraftScored, DraftToken, Event, Finished,
-                     PhaseChanged, SwitchFound)
+from .events import BaseToken, DraftToken, Event, Finished, PhaseChanged, SwitchFound
 from .messages import Message
-from .switch import TOKEN_NEAR_TIE, SwitchDetector, near_ties
+from .switch import TOKEN_NEAR_TIE, near_ties
 from .templates import STOP_STRINGS, base_frame, render_chat
 from .textstream import TextStream, token_pieces
 from .trace import TokenRecord, Trace
-
-#: Online mode leaves the last base tokens of a partial draft unscored: more draft text
-#: can still change them (e.g. " the" may become " there").
-UNSTABLE_TAIL_TOKENS = 2
 
 
 @dataclass
@@ -65,6 +65,13 @@ class _Draft:
         new = self.stream.push(token_bytes)
         self.ends.append(len(self.stream.text))
         return new
+
+    @classmethod
+    def from_text(cls, text: str) -> "_Draft":
+        """A stored draft (a re-run): its text, without the drafter's tokens."""
+        draft = cls()
+        draft.stream.text = text
+        return draft
 
     @property
     def text(self) -> str:
@@ -129,79 +136,68 @@ class Decoder:
         self.trace.counts["prompt_tokens_drafter"] = len(prompt)
         draft = _Draft()
         yield PhaseChanged("drafting")
-        yield from self._run_drafter(draft, prompt, self.settings.max_tokens, online_scoring=None)
+        yield from self._run_drafter(draft, prompt, self.settings.max_tokens)
         text = draft.text
         self._finish_answer(kept_text=text, continuation="", spans_model="drafter")
         self.trace.draft_text = text
         self.trace.stop_reason = "cancelled" if self.cancel.is_set() else self.drafter_stop
         self.trace.counts["draft_tokens"] = len(draft.ids)
 
-    # -- weak-to-strong ---------------------------------------------------------------
+    # -- weak-to-strong: draft -> check -> switch -> continue --------------------------
     def _weak_to_strong(self, online: bool) -> Iterator[Event]:
         assert self.drafter is not None and self.base is not None
         s = self.settings
         drafter_prompt = _drafter_prompt(self.drafter, self.messages)
-        self.frame = base_frame(self.messages)
-        self.base_prompt = self.base.tokenize(self.frame, add_bos=True)
-        self.base.check_fits(len(self.base_prompt) + 1)
+        check = DraftChecker(self.base, base_frame(self.messages), s.window, s.threshold,
+                             shared_vocabulary(self.drafter, self.base))
+        self.base.check_fits(len(check.prompt) + 1)
         self.trace.counts.update(prompt_tokens_drafter=len(drafter_prompt),
-                                 prompt_tokens_base=len(self.base_prompt))
-        self.detector = SwitchDetector(s.window, s.threshold)
-        # Same vocabulary: the drafter's token ids are the base model's draft tokens
-        # (no re-tokenization, nothing unstable); checked once per pair of models.
-        self.shared_vocab = (self.drafter.n_vocab == self.base.n_vocab
-                             and self.drafter.vocab_fingerprint == self.base.vocab_fingerprint)
-        self.trace.counts["shared_vocabulary"] = int(self.shared_vocab)
-        self.scored: list[int] = []  # base ids of the draft scored so far
-        self.prompt_shared, self.frame_overlap = len(self.base_prompt), 0
-        self.draft_records: list[TokenRecord] = []
-        draft = _Draft()
+                                 prompt_tokens_base=len(check.prompt),
+                                 shared_vocabulary=int(check.shared_vocab))
 
+        # Draft (online mode checks it as it grows), or take a stored answer's draft.
         if self.replay is not None:
-            yield from self._replay_draft(draft)
+            draft = _Draft.from_text(self.replay.draft_text)
+            yield from check.replay(self.replay, self.forced_switch)
+            drafted = self.replay.counts.get("draft_tokens", 0)
         else:
+            draft = _Draft()
             yield PhaseChanged("drafting")
             # The draft is part of the answer: it never gets more than the answer's budget.
             yield from self._run_drafter(draft, drafter_prompt, min(s.draft_max_tokens, s.max_tokens),
-                                         online_scoring=s.chunk_tokens if online else None)
+                                         check if online else None)
+            drafted = len(draft.ids)
         self.trace.draft_text = draft.text
-        self.trace.counts["draft_tokens"] = len(draft.ids)
-        if self.cancel.is_set():
-            return self._stopped_while_drafting(draft)
-        if not self.detector.fired:
-            # Paper mode's only check, or online mode's last one: the draft is complete.
-            yield from self._score_step(draft, final=True)
-            if self.cancel.is_set():
-                return self._stopped_while_drafting(draft)
+        self.trace.counts["draft_tokens"] = drafted
 
-        switch_at = self.detector.switch_at
-        fired = switch_at is not None
-        k = switch_at if switch_at is not None else len(self.scored) - 1
-        if self.forced_switch is not None:
-            k = max(-1, min(self.forced_switch, len(self.scored) - 1))
-            fired = switch_at == k
-        kept_ids = self.scored[: k + 1]
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        kept_text = decoder.decode(self.base.detokenize(kept_ids)[self.frame_overlap:])
+        # Check: paper mode's only step, online mode's last one (the draft is complete).
+        if not self.cancel.is_set() and not check.fired:
+            yield from self._check_step(check, draft, final=True)
+        if self.cancel.is_set():
+            return self._stopped_while_drafting(draft, check)
+
+        # Switch.
+        k, fired = check.switch_point(self.forced_switch)
+        kept = check.keep(k)
         self.trace.switch_index = k
         self.trace.switch_fired = fired
-        self.trace.draft_tokens = self.draft_records
-        self.trace.near_ties = near_ties(self.detector.probs, s.window, s.threshold, upto=k)
-        discarded = draft.text[len(kept_text):] if draft.text.startswith(kept_text) else ""
-        self.trace.counts.update(draft_tokens_scored=len(self.scored), kept_draft_tokens=k + 1,
-                                 draft_tokens_past_switch=draft.tokens_past(len(kept_text)))
-        score = self.detector.scores[k] if k >= 0 else 0.0
+        self.trace.draft_tokens = check.records
+        self.trace.near_ties = near_ties(check.detector.probs, s.window, s.threshold, upto=k)
+        self.trace.counts.update(draft_tokens_scored=len(check.records), kept_draft_tokens=k + 1,
+                                 draft_tokens_past_switch=draft.tokens_past(len(kept.text)))
+        discarded = draft.text[len(kept.text):] if draft.text.startswith(kept.text) else ""
+        score = check.detector.scores[k] if k >= 0 else 0.0
         yield SwitchFound(index=k, fired=fired, window_score=score,
-                          kept_text=kept_text, discarded_text=discarded)
+                          kept_text=kept.text, discarded_text=discarded)
 
+        # Continue, from the prefix the check left in the base model's cache.
         yield PhaseChanged("continuing")
-        context = self.base_prompt[: self.prompt_shared] + kept_ids
-        yield from self._continue(context, kept_text, decoder, budget=s.max_tokens - (k + 1))
+        yield from self._continue(kept.context, kept.text, kept.decoder, budget=s.max_tokens - (k + 1))
 
     def _run_drafter(self, draft: _Draft, prompt: list[int], limit: int,
-                     online_scoring: int | None) -> Iterator[Event]:
-        """Let the drafter write; in online mode, score after every chunk and stop as
-        soon as the switch is found."""
+                     check: DraftChecker | None = None) -> Iterator[Event]:
+        """Let the drafter write; with a checker (online mode), check after every
+        `chunk_tokens` tokens and stop as soon as the switch is found."""
         assert self.drafter is not None
         s = self.settings
         since = time.perf_counter()
@@ -211,11 +207,11 @@ class Decoder:
             for tok in stream:
                 new = draft.add(self.drafter.token_bytes(tok.id), tok.id)
                 yield DraftToken(new, tok.id, tok.logprob)
-                if online_scoring and len(draft.ids) % online_scoring == 0:
+                if check is not None and len(draft.ids) % s.chunk_tokens == 0:
                     since = self.timer.add("draft_s", since)
-                    yield from self._score_step(draft, final=False)
+                    yield from self._check_step(check, draft, final=False)
                     since = time.perf_counter()
-                    if self.detector.fired:
+                    if check.fired:
                         break
         finally:
             stream.close()
@@ -225,74 +221,9 @@ class Decoder:
             yield DraftToken(tail, -1, 0.0)
         self.timer.add("draft_s", since)
 
-    def _replay_draft(self, draft: _Draft) -> Iterator[Event]:
-        """Take the draft and its scores from a stored trace instead of running models."""
-        assert self.replay is not None and self.base is not None
-        draft.stream.text = self.replay.draft_text
-        stored = [r.id for r in self.replay.draft_tokens]
-        # An online answer's draft was scored up to the switch only: compare that prefix.
-        if (not self.shared_vocab and self.replay.draft_text.strip()
-                and self._retokenize(self.replay.draft_text)[: len(stored)] != stored):
-            from .errors import ConfigError
-            raise ConfigError("this answer's draft was scored by another base model",
-                              "load the base model it was made with to re-run it")
-        for j, rec in enumerate(self.replay.draft_tokens):
-            g = self.detector.push(math.exp(rec.logprob))
-            self.scored.append(rec.id)
-            self.draft_records.append(TokenRecord(rec.id, rec.text, rec.logprob))
-            yield DraftScored(j, rec.text, math.exp(rec.logprob), g, is_switch=j == self.forced_switch)
-        self.trace.counts["draft_tokens"] = self.replay.counts.get("draft_tokens", 0)
-
-    def _retokenize(self, draft_text: str) -> list[int]:
-        """The draft in base tokens: the frame plus the draft, right-stripped, tokenized
-        by the base model (the paper's check), minus the frame's own tokens."""
-        assert self.base is not None
-        full = self.base.tokenize((self.frame + draft_text).rstrip(), add_bos=True)
-        shared = _common_prefix(full, self.base_prompt)
-        if shared == len(self.base_prompt) and len(full) > shared:
-            self.prompt_shared, self.frame_overlap = shared, 0
-        else:
-            # The draft's first characters merged with the frame's last token: score from
-            # the shared prefix and skip the frame bytes the first draft token repeats.
-            self.prompt_shared = shared
-            self.frame_overlap = len(self.frame.encode()) - len(self.base.detokenize(full[:shared]))
-        return full[self.prompt_shared:]
-
-    def _score_step(self, draft: _Draft, final: bool) -> Iterator[Event]:
-        """Score the draft tokens that are new and stable since the last step."""
-        assert self.base is not None
+    def _check_step(self, check: DraftChecker, draft: _Draft, final: bool) -> Iterator[Event]:
         since = time.perf_counter()
-        draft_text = draft.text
-        if self.shared_vocab:
-            candidate = list(draft.ids)
-            stable = len(candidate)
-        else:
-            if not draft_text.strip():
-                return  # nothing to score yet; rstrip() would also eat the frame's newline
-            candidate = self._retokenize(draft_text)
-            stable = len(candidate) if final else max(0, len(candidate) - UNSTABLE_TAIL_TOKENS)
-        same = _common_prefix(self.scored, candidate[:stable])
-        if same < len(self.scored):
-            self.detector.truncate(same)
-            del self.scored[same:]
-            del self.draft_records[same:]
-            yield DraftRescored(same)
-        if stable > same:
-            yield PhaseChanged("checking")
-            logprobs = self.base.score(self.base_prompt[: self.prompt_shared] + candidate[:stable],
-                                       start=self.prompt_shared + same)
-            pieces = token_pieces([self.base.token_bytes(t) for t in candidate[:stable]])
-            if self.prompt_shared < len(self.base_prompt) and pieces:
-                pieces[0] = pieces[0][self.frame_overlap:]
-            for j, lp in enumerate(logprobs, start=same):
-                prob = math.exp(lp)
-                was_fired = self.detector.fired
-                g = self.detector.push(prob)
-                self.scored.append(candidate[j])
-                self.draft_records.append(TokenRecord(candidate[j], pieces[j], lp))
-                yield DraftScored(j, pieces[j], prob, g, is_switch=self.detector.fired and not was_fired)
-            if not final:
-                yield PhaseChanged("drafting")
+        yield from check.step(draft.text, draft.ids, final)
         self.timer.add("score_s", since)
 
     def _continue(self, context: list[int], kept_text: str,
@@ -353,9 +284,9 @@ class Decoder:
             kept.append(rec)
         records[:] = kept
 
-    def _stopped_while_drafting(self, draft: _Draft) -> None:
+    def _stopped_while_drafting(self, draft: _Draft, check: DraftChecker) -> None:
         """Esc before the switch: the answer is the draft so far, all the drafter's."""
-        self.trace.draft_tokens = self.draft_records
+        self.trace.draft_tokens = check.records
         self.trace.stop_reason = "cancelled"
         self._finish_answer(draft.text, "", spans_model="drafter")
 
@@ -369,11 +300,3 @@ class Decoder:
         else:
             t.spans = [{"model": m, "text": x} for m, x in
                        (("drafter", kept_text), ("base", continuation)) if x]
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
