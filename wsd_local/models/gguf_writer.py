@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import ModelError
 from ..paths import log_path
 from .filetypes import FILE_TYPES
-from .hf_llama import ARCH, load_config, plan_tensors
+from .hf_llama import ARCH, LlamaConfig, load_config, plan_tensors
 from .hf_tokenizer import PRE_TOKENIZER, TOKENIZER_MODEL, Vocab, load_vocab
 from .safetensors_reader import SafetensorsIndex
 
@@ -38,28 +38,7 @@ def write_gguf(folder: Path, out: Path, weight_type: str, name: str, source_url:
     vocab = vocab or load_vocab(folder, cfg.vocab_size)
     with SafetensorsIndex(folder) as st:
         plans = plan_tensors(cfg, st, weight_type)
-        w = gguf.GGUFWriter(path=None, arch=gguf.MODEL_ARCH_NAMES[ARCH])
-        w.add_name(name)
-        if source_url:
-            w.add_source_url(source_url)
-        w.add_context_length(cfg.ctx)
-        w.add_embedding_length(cfg.hidden)
-        w.add_block_count(cfg.layers)
-        w.add_feed_forward_length(cfg.ffn)
-        w.add_head_count(cfg.heads)
-        w.add_head_count_kv(cfg.kv_heads)
-        w.add_rope_dimension_count(cfg.head_dim)
-        if cfg.head_dim != cfg.hidden // cfg.heads:
-            w.add_key_length(cfg.head_dim)
-            w.add_value_length(cfg.head_dim)
-        w.add_rope_freq_base(cfg.rope_theta)
-        if cfg.rope_kind == "linear":
-            w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
-            w.add_rope_scaling_factor(float(cfg.rope_scaling["factor"]))  # type: ignore[index]
-        w.add_layer_norm_rms_eps(cfg.rms_eps)
-        w.add_vocab_size(cfg.vocab_size)
-        w.add_file_type(int(FILE_TYPES[weight_type]))
-        _add_vocab(w, vocab)
+        w = new_writer(cfg, vocab, weight_type, name, source_url)
         for plan in plans:
             w.add_tensor_info(plan.gguf_name, plan.shape, np.dtype(plan.np_dtype), plan.nbytes,
                               raw_dtype=gguf.GGMLQuantizationType.BF16 if plan.out_type == "BF16" else None)
@@ -78,6 +57,34 @@ def write_gguf(folder: Path, out: Path, weight_type: str, name: str, source_url:
             if bar is not None:
                 bar.close()
             w.close()
+
+
+def new_writer(cfg: LlamaConfig, vocab: Vocab, weight_type: str, name: str,
+               source_url: str | None = None) -> gguf.GGUFWriter:
+    """A GGUF writer holding a Llama model's metadata and tokenizer (no tensors yet)."""
+    w = gguf.GGUFWriter(path=None, arch=gguf.MODEL_ARCH_NAMES[ARCH])
+    w.add_name(name)
+    if source_url:
+        w.add_source_url(source_url)
+    w.add_context_length(cfg.ctx)
+    w.add_embedding_length(cfg.hidden)
+    w.add_block_count(cfg.layers)
+    w.add_feed_forward_length(cfg.ffn)
+    w.add_head_count(cfg.heads)
+    w.add_head_count_kv(cfg.kv_heads)
+    w.add_rope_dimension_count(cfg.head_dim)
+    if cfg.head_dim != cfg.hidden // cfg.heads:
+        w.add_key_length(cfg.head_dim)
+        w.add_value_length(cfg.head_dim)
+    w.add_rope_freq_base(cfg.rope_theta)
+    if cfg.rope_kind == "linear":
+        w.add_rope_scaling_type(gguf.RopeScalingType.LINEAR)
+        w.add_rope_scaling_factor(float(cfg.rope_scaling["factor"]))  # type: ignore[index]
+    w.add_layer_norm_rms_eps(cfg.rms_eps)
+    w.add_vocab_size(cfg.vocab_size)
+    w.add_file_type(int(FILE_TYPES[weight_type]))
+    _add_vocab(w, vocab)
+    return w
 
 
 def _add_vocab(w: gguf.GGUFWriter, vocab: Vocab) -> None:

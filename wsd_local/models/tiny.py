@@ -169,11 +169,8 @@ def train_tokenizer(vocab_tokens: int):
     return tok
 
 
-def build_checkpoint(folder: Path, cfg: TinyConfig = TinyConfig(), seed: int = 0,
-                     shards: int = 1) -> dict[str, np.ndarray]:
-    """Write config.json, model.safetensors (or an index and `shards` files),
-    tokenizer.json and tokenizer_config.json into `folder`; return the float32
-    weights as stored (after rounding to the checkpoint dtype)."""
+def write_metadata(folder: Path, cfg: TinyConfig) -> None:
+    """Write config.json, tokenizer.json and tokenizer_config.json into `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     tok = train_tokenizer(cfg.vocab_tokens)
     if tok.get_vocab_size() > cfg.vocab_size:
@@ -187,6 +184,14 @@ def build_checkpoint(folder: Path, cfg: TinyConfig = TinyConfig(), seed: int = 0
         "model_max_length": cfg.ctx, "tokenizer_class": "PreTrainedTokenizerFast",
     }, indent=2))
     (folder / "config.json").write_text(json.dumps(cfg.config_json(), indent=2))
+
+
+def build_checkpoint(folder: Path, cfg: TinyConfig = TinyConfig(), seed: int = 0,
+                     shards: int = 1) -> dict[str, np.ndarray]:
+    """Write config.json, model.safetensors (or an index and `shards` files),
+    tokenizer.json and tokenizer_config.json into `folder`; return the float32
+    weights as stored (after rounding to the checkpoint dtype)."""
+    write_metadata(folder, cfg)
     weights = random_weights(cfg, seed)
     names = list(weights)
     if shards <= 1:
@@ -307,3 +312,119 @@ def make_tiny_gguf(folder: Path, quant: str = "F32", seed: int = 0, cfg: TinyCon
         finally:
             tmp.unlink(missing_ok=True)
     return out
+
+
+# -- random weights at a real model's shape ------------------------------------------------
+
+# The shapes of real models (their config.json), for measuring per-token costs: every
+# matrix has the real size, so memory traffic and FLOPs per token are the real model's.
+# The tokenizer is the tiny one, padded to the real vocabulary size.
+SHAPES: dict[str, TinyConfig] = {
+    "llama-3.2-1b": TinyConfig(vocab_size=128256, hidden=2048, layers=16, heads=32, kv_heads=8,
+                               ffn=8192, ctx=8192, rope_theta=500000.0, rope_scaling=False, tied=True),
+    "llama-3.2-3b": TinyConfig(vocab_size=128256, hidden=3072, layers=28, heads=24, kv_heads=8,
+                               ffn=8192, ctx=8192, rope_theta=500000.0, rope_scaling=False, tied=True),
+    "llama-3.1-8b": TinyConfig(vocab_size=128256, hidden=4096, layers=32, heads=32, kv_heads=8,
+                               ffn=14336, ctx=8192, rope_theta=500000.0, rope_scaling=False, tied=False),
+}
+
+# Block layouts (bytes) of the two k-quants a Q4_K_M file is made of; the f16 scale `d`
+# (and Q4_K's `dmin`) is set so every weight stays below ~0.06 and activations stay finite.
+_Q4_K = (144, (0, 2))        # d, dmin, 12 bytes of scales, 128 of 4-bit values
+_Q6_K = (210, (208,))        # 128 + 64 bytes of 6-bit values, 16 scales, d
+_SMALL_F16 = np.array([2.0 ** -14], dtype=np.float16).view(np.uint8)
+
+
+def _use_more_bits(layer: int, layers: int) -> bool:
+    """The layers whose attn_v and ffn_down a Q4_K_M file keeps in Q6_K (llama.cpp's rule)."""
+    return layer < layers // 8 or layer >= 7 * layers // 8 or (layer - layers // 8) % 3 == 2
+
+
+def _q4_k_m_plan(cfg: TinyConfig) -> list[tuple[str, tuple[int, int] | int, str]]:
+    """(GGUF name, (rows, columns) or length, type) for each tensor, as in Q4_K_M."""
+    h, hd = cfg.hidden, cfg.head_dim
+    plan: list[tuple[str, tuple[int, int] | int, str]] = [
+        ("token_embd.weight", (cfg.vocab_size, h), "Q6_K" if cfg.tied else "Q4_K")]
+    for i in range(cfg.layers):
+        more = "Q6_K" if _use_more_bits(i, cfg.layers) else "Q4_K"
+        plan += [(f"blk.{i}.attn_norm.weight", h, "F32"),
+                 (f"blk.{i}.attn_q.weight", (cfg.heads * hd, h), "Q4_K"),
+                 (f"blk.{i}.attn_k.weight", (cfg.kv_heads * hd, h), "Q4_K"),
+                 (f"blk.{i}.attn_v.weight", (cfg.kv_heads * hd, h), more),
+                 (f"blk.{i}.attn_output.weight", (h, cfg.heads * hd), "Q4_K"),
+                 (f"blk.{i}.ffn_norm.weight", h, "F32"),
+                 (f"blk.{i}.ffn_gate.weight", (cfg.ffn, h), "Q4_K"),
+                 (f"blk.{i}.ffn_up.weight", (cfg.ffn, h), "Q4_K"),
+                 (f"blk.{i}.ffn_down.weight", (h, cfg.ffn), more)]
+    plan.append(("output_norm.weight", h, "F32"))
+    if not cfg.tied:
+        plan.append(("output.weight", (cfg.vocab_size, h), "Q6_K"))
+    return plan
+
+
+def _random_blocks(rng: np.random.Generator, rows: int, cols: int, kind: str) -> np.ndarray:
+    size, scale_offsets = _Q4_K if kind == "Q4_K" else _Q6_K
+    blocks = np.frombuffer(rng.bytes(rows * cols // 256 * size), dtype=np.uint8).reshape(-1, size).copy()
+    for offset in scale_offsets:
+        blocks[:, offset:offset + 2] = _SMALL_F16
+    return blocks.reshape(rows, cols // 256 * size)
+
+
+def make_shaped_gguf(folder: Path, shape: str | TinyConfig, seed: int = 0, name: str | None = None) -> Path:
+    """A Q4_K_M-layout GGUF with random weights at a real model's shape (`SHAPES`), written
+    block by block without a float checkpoint or a quantizer: an 8B file takes seconds.
+    The weights mean nothing; the file is for timing (decode, score) at real sizes."""
+    import gguf
+
+    from .gguf_writer import new_writer
+    from .hf_llama import load_config
+    from .hf_tokenizer import load_vocab
+
+    cfg = SHAPES[shape] if isinstance(shape, str) else shape
+    label = name or (shape if isinstance(shape, str) else f"shaped-{cfg.hidden}x{cfg.layers}")
+    if any(c % 256 for c in (cfg.hidden, cfg.ffn, cfg.heads * cfg.head_dim)):
+        raise ValueError("k-quant blocks need every matrix width to be a multiple of 256")
+    out = folder / f"{label}-{seed}-Q4_K_M.gguf"
+    if out.is_file():
+        return out
+    meta = folder / f"{label}-meta"
+    write_metadata(meta, cfg)
+    llama_cfg = load_config(meta)
+    w = new_writer(llama_cfg, load_vocab(meta, llama_cfg.vocab_size), "Q4_K_M", name=label)
+    plan = _q4_k_m_plan(cfg)
+    types = {"Q4_K": gguf.GGMLQuantizationType.Q4_K, "Q6_K": gguf.GGMLQuantizationType.Q6_K}
+    for tensor, dims, kind in plan:
+        if kind == "F32":
+            w.add_tensor_info(tensor, (dims,), np.dtype(np.float32), 4 * int(dims))  # type: ignore[arg-type]
+        else:
+            rows, cols = dims  # type: ignore[misc]
+            row_bytes = cols // 256 * (_Q4_K if kind == "Q4_K" else _Q6_K)[0]
+            w.add_tensor_info(tensor, (rows, row_bytes), np.dtype(np.uint8), rows * row_bytes, raw_dtype=types[kind])
+    tmp = out.with_name(out.name + ".part")
+    w.write_header_to_file(path=tmp)
+    w.write_kv_data_to_file()
+    w.write_ti_data_to_file()
+    rng = np.random.default_rng(seed)
+    try:
+        for tensor, dims, kind in plan:
+            if kind == "F32":
+                w.write_tensor_data(np.ones(int(dims), dtype=np.float32))  # type: ignore[arg-type]
+            else:
+                w.write_tensor_data(_random_blocks(rng, *dims, kind))  # type: ignore[misc]
+    finally:
+        w.close()
+    tmp.replace(out)
+    return out
+
+
+if __name__ == "__main__":
+    import argparse
+
+    cli = argparse.ArgumentParser(description="Write random-weight Q4_K_M GGUFs at real model shapes.")
+    cli.add_argument("folder", type=Path)
+    cli.add_argument("shapes", nargs="+", choices=sorted(SHAPES))
+    cli.add_argument("--seed", type=int, default=0)
+    ns = cli.parse_args()
+    ns.folder.mkdir(parents=True, exist_ok=True)
+    for wanted in ns.shapes:
+        print(make_shaped_gguf(ns.folder, wanted, seed=ns.seed), flush=True)

@@ -1,0 +1,51 @@
+"""Random-weight GGUFs at a real model's shape (`tiny.make_shaped_gguf`), the files the
+GPU cost measurements run on: their layout must be what llama.cpp loads and what a
+Q4_K_M file of that shape holds."""
+
+from __future__ import annotations
+
+import pytest
+
+from wsd_local.config import RuntimeSettings
+from wsd_local.models import info, tiny
+
+pytest.importorskip("tokenizers")
+
+SMALL = tiny.TinyConfig(vocab_size=1024, hidden=512, layers=8, heads=8, kv_heads=2, ffn=1024,
+                        ctx=1024, rope_scaling=False, tied=False)
+
+
+def _parameters(cfg: tiny.TinyConfig) -> int:
+    h, kv = cfg.hidden, cfg.kv_heads * cfg.head_dim
+    block = 2 * h + 2 * h * h + 2 * h * kv + 3 * h * cfg.ffn
+    return cfg.vocab_size * h * (1 if cfg.tied else 2) + cfg.layers * block + h
+
+
+def test_shapes_match_the_real_models():
+    # Parameter counts of the real checkpoints (their model cards): 1.24B, 3.21B, 8.03B.
+    assert round(_parameters(tiny.SHAPES["llama-3.2-1b"]) / 1e9, 2) == 1.24
+    assert round(_parameters(tiny.SHAPES["llama-3.2-3b"]) / 1e9, 2) == 3.21
+    assert round(_parameters(tiny.SHAPES["llama-3.1-8b"]) / 1e9, 2) == 8.03
+
+
+def test_shaped_file_loads_and_decodes(tmp_path):
+    from wsd_local.backend.llama import LlamaBackend
+
+    path = tiny.make_shaped_gguf(tmp_path, SMALL, name="small")
+    meta = info.read_gguf(path)
+    assert meta.quantization == "Q4_K_M"
+    assert meta.parameter_count == _parameters(SMALL)
+    # Q4_K_M's rule: Q6_K output, and Q6_K attn_v/ffn_down in the layers that get more bits.
+    types = {t.name: t.type_name for t in meta.tensors}
+    assert types["output.weight"] == "Q6_K" and types["blk.1.attn_q.weight"] == "Q4_K"
+    assert [types[f"blk.{i}.attn_v.weight"] for i in range(8)] == \
+        ["Q6_K" if tiny._use_more_bits(i, 8) else "Q4_K" for i in range(8)]
+    backend = LlamaBackend(path, "base", RuntimeSettings(n_ctx=256, n_gpu_layers=0, threads=1))
+    try:
+        ids = list(range(3, 40))
+        logprobs = backend.score(ids, 20)
+        assert len(logprobs) == len(ids) - 20 and all(lp <= 0.0 for lp in logprobs)
+        assert all(lp == lp for lp in logprobs)  # finite weights: no NaN
+        assert len(list(backend.generate(ids, 5))) <= 5
+    finally:
+        backend.close()
