@@ -119,3 +119,22 @@ def test_cli_errors_name_the_context_size_and_the_empty_message(tmp_path: Path) 
     empty = subprocess.run([str(WSD), "generate", "--messages", str(messages)], **env_run)
     assert empty.returncode == 2 and "Traceback" not in empty.stderr
     assert 'messages[2] (user): "content" is empty' in empty.stderr
+
+
+def _guard_stops_at(repeats: int, pieces: list[str]) -> int | None:
+    from wsd_local.repetition import RepetitionGuard
+
+    guard = RepetitionGuard(repeats)
+    vocab: dict[str, int] = {}
+    for i, piece in enumerate(pieces):
+        if guard.push(vocab.setdefault(piece, len(vocab)), piece.encode()):
+            return i
+    return None
+
+
+def test_repetition_guard_counts_copies_and_ignores_short_spans() -> None:
+    line = ["A", " place", " of", " endless", " wonder", ",\n"]
+    assert _guard_stops_at(3, ["Intro."] + line * 5) == 1 + 6 * 4 - 1  # the span, then 3 copies
+    assert _guard_stops_at(0, line * 10) is None                        # 0: off
+    assert _guard_stops_at(3, ["ha", " "] * 20) is None                 # too short to be a loop
+    assert _guard_stops_at(3, ["|", "---"] * 20) is None                # a table rule: no letters
