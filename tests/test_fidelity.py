@@ -138,3 +138,21 @@ def test_repetition_guard_counts_copies_and_ignores_short_spans() -> None:
     assert _guard_stops_at(0, line * 10) is None                        # 0: off
     assert _guard_stops_at(3, ["ha", " "] * 20) is None                 # too short to be a loop
     assert _guard_stops_at(3, ["|", "---"] * 20) is None                # a table rule: no letters
+
+
+def test_a_repetition_stop_is_said_in_the_tui_and_the_cli() -> None:
+    import io
+
+    from chat_traces import make_trace
+    from tui.widgets.answer import AnswerState, render_answer
+    from wsd_local.cli.render import AnswerPrinter
+    from wsd_local.events import Finished
+
+    trace = make_trace(stop_reason="repetition")
+    state = AnswerState()
+    state.finish(trace)
+    assert "stopped: it began repeating itself" in render_answer(state).plain
+    out = io.StringIO()
+    printer = AnswerPrinter(out=out, err=io.StringIO(), color=False, progress=False)
+    printer.handle(Finished(trace))
+    assert "began repeating itself" in out.getvalue()
