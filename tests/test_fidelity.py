@@ -93,6 +93,10 @@ def test_what_if_past_the_online_draft_is_unknown_and_rerun_drafts_on(demo_engin
     assert [t.id for t in rerun.draft_tokens[:n]] == [t.id for t in online.draft_tokens]
     assert rerun.switch_index == paper.switch_index and rerun.kept_draft == paper.kept_draft
     assert rerun.answer == paper.answer
+    # A switch chosen by hand past the scored tokens: drafted on to it, not clamped.
+    forced = list(demo_engine.rerun_from(online, n + 2))[-1].trace
+    assert forced.switch_index == n + 2 and len(forced.draft_tokens) > n + 2
+    assert forced.kept_draft == "".join(t.text for t in paper.draft_tokens[: n + 3])
 
 
 def test_messages_with_an_empty_last_message_name_it() -> None:
