@@ -20,7 +20,7 @@ class Message:
 
 
 def normalize(messages: Iterable[Message | dict[str, Any]] | str,
-                system: str | None = None) -> list[Message]:
+              system: str | None = None) -> list[Message]:
     """Validate a conversation: optional system message first, ending with a user turn.
 
     A plain string is one user turn. `system` (if given) replaces any system message.
