@@ -54,5 +54,5 @@ def make_trace(kept: str = "Keep the dog busy with walks",
     )
     trace.check()
     if switch is not None:
-        assert trace.what_if(0.8, 2) == switch  # the stored switch obeys the rule
+        assert trace.what_if(0.8, 2).index == switch  # the stored switch obeys the rule
     return trace

@@ -104,6 +104,9 @@ class FakeBackend:
     prob: ProbFn = lambda position, piece: 0.5  # noqa: E731
     n_ctx: int = 4096
     chat_template: str | None = CHAT_TEMPLATE
+    # False: like a server without a local twin, the vocabulary cannot be listed (online
+    # mode then has no safe-boundary check and falls back to its unscored tail).
+    lists_vocabulary: bool = True
     # Called inside `score`, as a real backend would be busy there (e.g. to set cancel).
     on_score: Callable[[ScoreCall], None] | None = None
     score_calls: list[ScoreCall] = field(default_factory=list)
@@ -135,6 +138,12 @@ class FakeBackend:
 
     def token_bytes(self, token: int) -> bytes:
         return self.vocab.pieces[token]
+
+    def decode_text(self, tokens: Sequence[int]) -> bytes:
+        return self.detokenize(tokens)  # special tokens render as nothing already
+
+    def vocabulary(self) -> Sequence[bytes] | None:
+        return self.vocab.pieces if self.lists_vocabulary else None
 
     def check_fits(self, n_tokens: int) -> None:
         if n_tokens > self.n_ctx:

@@ -44,12 +44,16 @@ class Script:
     probs: dict[str, float] = field(default_factory=dict)
     continuation: list[str | bytes] = field(default_factory=lambda: [" Indeed", " so", "."])
 
-    def backends(self, shared_vocab: bool = False) -> tuple[FakeBackend, FakeBackend]:
+    def backends(self, shared_vocab: bool = False,
+                 lists_vocabulary: bool = True) -> tuple[FakeBackend, FakeBackend]:
+        """`lists_vocabulary=False`: the base model cannot list its tokens (a server
+        without a local twin), so online mode has no safe-boundary check."""
         shared = self.draft if shared_vocab else []
         base_vocab = FakeVocab([*FRAME_PIECES, *self.base_pieces, *self.continuation, *shared])
         drafter_vocab = base_vocab if shared_vocab else FakeVocab(self.draft)
         drafter = FakeBackend("drafter", drafter_vocab, writes=self.draft)
-        base = FakeBackend("base", base_vocab, writes=self.continuation, prob=by_piece(self.probs))
+        base = FakeBackend("base", base_vocab, writes=self.continuation, prob=by_piece(self.probs),
+                           lists_vocabulary=lists_vocabulary)
         return drafter, base
 
     def p(self, pieces: list[str]) -> list[float]:
@@ -155,7 +159,9 @@ PLAIN = Script(
 
 # -- re-tokenization ---------------------------------------------------------------------
 def test_rescoring_after_retokenization_voids_scores_and_switches_on_the_new_tokens():
-    drafter, base = RETOKENIZED.backends()
+    # Without the vocabulary (no safe-boundary check), the last 2 tokens wait unscored
+    # and the rest is trusted until re-tokenization proves otherwise.
+    drafter, base = RETOKENIZED.backends(lists_vocabulary=False)
     events, trace = decode(drafter, base, settings("wsd"))
     # " never" (index 3) was scored while "the", "l" were the unstable tail; "ess" made it
     # " nevertheless" and shrank the stable part to 2 tokens: everything from 2 is void.
@@ -180,11 +186,26 @@ def test_rescoring_after_retokenization_voids_scores_and_switches_on_the_new_tok
     assert trace.counts["draft_tokens_past_switch"] == 2
 
 
-def test_merge_inside_the_unstable_tail_costs_no_rescoring():
+def test_safe_boundaries_score_each_token_once_and_never_a_token_that_can_still_merge():
+    # " never" may still become " nevertheless" while the text ends inside that word:
+    # it waits; the tokens before the space ahead of it are scored at once.
+    drafter, base = RETOKENIZED.backends()
+    events, trace = decode(drafter, base, settings("wsd"))
+    assert of(events, DraftRescored) == []
+    scored = [j for c in base.score_calls for j in c.positions]
+    assert len(scored) == len(set(scored))  # each position scored once
+    assert " never" not in [e.text for e in of(events, DraftScored)]
+    assert piece_texts(trace) == RETOKENIZED_BASE[:5]
+    assert (trace.switch_index, trace.kept_draft) == (4, "Well, I nevertheless agree")
+    assert_complete_answer(events, trace, base)
+
+
+@pytest.mark.parametrize("lists_vocabulary", [True, False])
+def test_merge_inside_the_unstable_tail_costs_no_rescoring(lists_vocabulary):
     # " the" + "re" -> " there": " the" is never scored, so nothing is voided.
     script = Script(draft=["So", " the", "re", " it", " is", "."],
                     base_pieces=["So", " the", " there", " it", " is", "."])
-    drafter, base = script.backends()
+    drafter, base = script.backends(lists_vocabulary=lists_vocabulary)
     events, trace = decode(drafter, base, settings("wsd"))
     assert of(events, DraftRescored) == []
     assert piece_texts(trace) == ["So", " there", " it", " is", "."]
@@ -278,9 +299,9 @@ def test_eos_mid_chunk_scores_the_tail_once():
     drafter, base = PLAIN.backends()
     events, trace = decode(drafter, base, settings("wsd", chunk_tokens=4))
     prompt = len(base.tokenize(FRAME, add_bos=True))
-    # After 4 tokens, 2 were stable; EOS came 3 tokens into the next chunk, and the
-    # final check scored everything else, the former unstable tail included.
-    assert [(c.start - prompt, len(c.positions)) for c in base.score_calls] == [(0, 2), (2, 5)]
+    # After 4 tokens ("One two three four"), the words before the last space were safe;
+    # EOS came 3 tokens into the next chunk, and the final check scored the rest.
+    assert [(c.start - prompt, len(c.positions)) for c in base.score_calls] == [(0, 3), (3, 4)]
     assert of(events, DraftRescored) == []
     assert trace.counts["draft_tokens"] == 7
     k = switch_index(PLAIN.p(["One", " two", " three", " four", " five", " six", " seven"]),
@@ -309,7 +330,8 @@ def test_empty_draft_leaves_the_answer_to_the_base_model(mode, draft):
     assert base.score_calls == []
     (found,) = of(events, SwitchFound)
     assert (found.index, found.fired, found.window_score, found.kept_text) == (-1, False, 0.0, "")
-    assert found.discarded_text == "".join(draft)
+    # The draft is handed over stripped, as the reference does: whitespace is no draft.
+    assert found.discarded_text == trace.draft_text == ""
     assert (trace.switch_index, trace.kept_draft, trace.draft_tokens) == (-1, "", [])
     assert base.generate_calls[0].context == base.tokenize(FRAME, add_bos=True)
     assert trace.answer == " Indeed so." and trace.spans == [{"model": "base", "text": " Indeed so."}]
@@ -317,18 +339,74 @@ def test_empty_draft_leaves_the_answer_to_the_base_model(mode, draft):
 
 
 # -- stop strings ----------------------------------------------------------------------------
-def test_stop_string_begun_in_the_kept_draft_cuts_it():
+def _views_agree(events: list[Event], trace: Trace) -> None:
+    """Every view of the answer says the same: the switch event, the trace's kept draft
+    and its token pieces, the reducer fed with the events, and the terminal printer."""
+    import io
+
+    from wsd_local.answer import LiveAnswer
+    from wsd_local.cli.render import AnswerPrinter
+
+    (found,) = of(events, SwitchFound)
+    k = trace.switch_index
+    assert found.kept_text == trace.kept_draft == "".join(piece_texts(trace)[: k + 1])
+    live, out = LiveAnswer(mode=trace.mode), io.StringIO()
+    printer = AnswerPrinter(out=out, err=io.StringIO(), color=False, progress=False)
+    for event in events:
+        live.apply(event)
+        printer.handle(event)
+        # What is shown as the drafter's span is never taken back: the confirmed draft
+        # is a start of the final kept draft, and the switch's kept text is final.
+        assert trace.kept_draft.startswith(live.confirmed)
+        if live.switch is not None:
+            assert live.kept == trace.kept_draft
+    assert live.kept == trace.kept_draft and live.text == trace.answer
+    assert out.getvalue().startswith(trace.kept_draft + "⟫" + trace.continuation + "\n")
+
+
+def test_stop_string_begun_in_the_kept_draft_cuts_it_in_every_view():
     # The draft ends in " [Us" and the base model goes on with "er]": "[User]" is a stop
-    # string, so the answer ends before it, inside the drafter's span.
+    # string, so the answer ends before it, inside the drafter's span. The switch is
+    # announced once the continuation has decided that, with the kept text cut.
     script = Script(draft=["Sure", ".", " [", "Us"], base_pieces=["Sure", ".", " [", "Us"],
                     continuation=["er]", " Hi"])
     drafter, base = script.backends()
     events, trace = decode(drafter, base, settings("paper"))
     assert (trace.switch_index, trace.switch_fired) == (3, False)
-    assert of(events, SwitchFound)[0].kept_text == "Sure. [Us"
     assert (trace.kept_draft, trace.continuation, trace.answer) == ("Sure. ", "", "Sure. ")
     assert trace.stop_reason == "stop_string"
     assert not any(stop in trace.answer for stop in STOP_STRINGS)
+    assert of(events, SwitchFound)[0].discarded_text == "[Us"
+    assert trace.counts["kept_draft_tokens"] == 3  # "[Us" carries no answer text now
+    _views_agree(events, trace)
+
+
+def test_kept_draft_that_only_looks_like_a_stop_string_is_kept():
+    # " [Us" + "e" + "ful]": no stop string after all; the text held back is released.
+    script = Script(draft=["Sure", ".", " [", "Us"], base_pieces=["Sure", ".", " [", "Us"],
+                    continuation=["e", "ful]", " tip", "."])
+    drafter, base = script.backends()
+    events, trace = decode(drafter, base, settings("paper"))
+    assert (trace.kept_draft, trace.continuation) == ("Sure. [Us", "eful] tip.")
+    assert trace.stop_reason == "eos"
+    _views_agree(events, trace)
+
+
+@pytest.mark.parametrize("mode", ["paper", "wsd"])
+def test_stop_string_inside_the_kept_draft_ends_the_answer_there(mode):
+    # The reference cuts its final text at the first stop string anywhere, the kept
+    # draft included: the base model has nothing to add after it.
+    script = Script(draft=["Sure", ".", "\n", "[User]", " Hi", " there", "."],
+                    base_pieces=["Sure", ".", "[User]", " Hi", " there", "."],
+                    probs={" Hi": 0.9, " there": 0.9})
+    drafter, base = script.backends()
+    events, trace = decode(drafter, base, settings(mode))
+    k = trace.switch_index
+    assert k == 5 and trace.switch_fired  # the rule is the rule: the window after the tag
+    assert (trace.kept_draft, trace.continuation, trace.answer) == ("Sure.", "", "Sure.")
+    assert trace.stop_reason == "stop_string" and base.generate_calls == []
+    assert trace.counts["base_tokens"] == 0
+    _views_agree(events, trace)
 
 
 # -- online == paper ---------------------------------------------------------------------
@@ -450,13 +528,13 @@ def test_cancel_while_checking_keeps_the_draft_and_its_scores(mode):
     events, trace = decode(drafter, base, settings(mode, chunk_tokens=4), cancel)
     assert trace.stop_reason == "cancelled"
     assert len(base.score_calls) == 1 and base.generate_calls == []
-    # Paper mode checks the whole draft; online mode the stable part of the first chunk,
-    # and the drafter stops at its next token.
+    # Paper mode checks the whole draft; online mode the stable part of the first chunk
+    # (the words before its last space), and the drafter stops at its next token.
     written = 7 if mode == "paper" else 4
     assert trace.counts["draft_tokens"] == written
     assert trace.answer == trace.draft_text == "".join(PLAIN.draft[:written])
     assert trace.spans == [{"model": "drafter", "text": trace.answer}]
-    assert len(trace.draft_tokens) == len(base.score_calls[0].positions) == (7 if mode == "paper" else 2)
+    assert len(trace.draft_tokens) == len(base.score_calls[0].positions) == (7 if mode == "paper" else 3)
     assert of(events, SwitchFound) == []
 
 

@@ -12,7 +12,7 @@ import warnings
 
 import pytest
 
-from wsd_local.bench.prompts import BENCH_PROMPTS
+from wsd_local.bench.prompts import BENCH_PROMPTS, HARD_SPLIT_PROMPTS
 from wsd_local.config import DecodingSettings, RuntimeSettings
 from wsd_local.switch import switch_index
 
@@ -53,6 +53,20 @@ def test_online_equals_paper_on_demo_pair(demo_engine, prompt):
     _compare(online, paper, prompt)
 
 
+@pytest.mark.parametrize("prompt", HARD_SPLIT_PROMPTS)
+def test_online_equals_paper_where_text_re_splits(demo_engine, prompt):
+    """Long compound words, URLs, code identifiers, CJK without spaces, emoji: text that
+    more text re-splits far back. Online mode scores only tokens before a safe boundary
+    (stability.py), so every token it scored is one of paper mode's, in the same place."""
+    from wsd_local.events import DraftRescored
+
+    events = list(demo_engine.generate(prompt, SETTINGS.with_changes(mode="wsd", chunk_tokens=4)))
+    online = events[-1].trace
+    paper = demo_engine.run(prompt, SETTINGS.with_changes(mode="paper"))
+    _compare(online, paper, prompt)
+    assert not any(isinstance(e, DraftRescored) for e in events)  # nothing scored was taken back
+
+
 @pytest.fixture(scope="module")
 def same_tokenizer_engine(demo_engine):
     """The drafter as both models: one vocabulary, so token ids are handed over."""
@@ -74,3 +88,22 @@ def test_online_equals_paper_on_same_tokenizer_pair(same_tokenizer_engine, promp
     _compare(online, paper, prompt)
     # Handed-over ids: the draft tokens are exactly what the drafter wrote.
     assert "".join(t.text for t in paper.draft_tokens) == paper.draft_text
+
+
+@pytest.mark.parametrize("prompt", [PROMPTS[0], HARD_SPLIT_PROMPTS[2]])
+def test_text_handoff_reads_the_draft_again_like_the_reference(same_tokenizer_engine, prompt):
+    """`handoff = text` on one vocabulary: the draft is decoded, stripped and tokenized
+    again with the frame (the reference's string handling); online == paper there too."""
+    from wsd_local.templates import base_frame
+    from wsd_local.messages import normalize
+
+    engine = same_tokenizer_engine
+    online = engine.run(prompt, SETTINGS.with_changes(mode="wsd", handoff="text"))
+    paper = engine.run(prompt, SETTINGS.with_changes(mode="paper", handoff="text"))
+    assert paper.settings.handoff == "text" and paper.counts["shared_vocabulary"] == 1
+    _compare(online, paper, prompt)
+    frame = base_frame(normalize(prompt))
+    expected = engine.base.tokenize((frame + paper.draft_text).rstrip(), add_bos=True)
+    prompt_ids = engine.base.tokenize(frame, add_bos=True)
+    assert [t.id for t in paper.draft_tokens] == expected[len(prompt_ids):]
+    assert paper.draft_text == paper.draft_text.lstrip()

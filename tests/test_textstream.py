@@ -60,3 +60,11 @@ def test_base_frame_format():
     assert frame == ("\n\n[System]\nBe kind.\n\n[User]\nHi?\n\n[Assistant]\nHello."
                      "\n\n[User]\nWhy?\n\n[Assistant]\n")
     assert len(STOP_STRINGS) == 9 and "\n\n[User]" in STOP_STRINGS and "[Assistant]" in STOP_STRINGS
+
+
+def test_a_stream_that_ends_inside_a_character_drops_its_bytes():
+    """Budget, Esc or a full context may end the text mid-character: no U+FFFD."""
+    stream = TextStream()
+    shown = stream.push("日本".encode()) + stream.push("語".encode()[:2])
+    assert shown + stream.finish() == "日本" and stream.final_text == "日本"
+    assert token_pieces(["👋".encode()[:3]]) == [""]

@@ -17,7 +17,10 @@ def test_version_1_sample_reads_with_its_settings() -> None:
     raw = json.loads(SAMPLE_V1.read_text(encoding="utf-8"))
     assert raw["format_version"] == 1 and "threshold" in raw
     trace = Trace.from_dict(raw)
-    assert trace.settings == DecodingSettings.from_dict(raw["settings"])
+    # Settings added later read as that version behaved: ids handed over, the base model
+    # sampled with the temperature, no repetition stop.
+    older = {"handoff": "ids", "sample_base": bool(raw["settings"]["temperature"]), "repetition_stop": 0}
+    assert trace.settings == DecodingSettings.from_dict({**raw["settings"], **older})
     assert (trace.mode, trace.threshold, trace.window) == (raw["mode"], raw["threshold"], raw["window"])
     assert trace.forced_switch is None and trace.format_version == FORMAT_VERSION == 2
     trace.check()
@@ -63,3 +66,17 @@ def test_compare_traces_sees_behaviour_not_timings(tmp_path: Path) -> None:
     trace.draft_tokens[3].logprob += 1e-9
     (after / "paper-0.json").write_text(trace.to_json())
     assert compare_folders(before, after) == ["paper-0.json: draft_token_probs, draft_tokens differ"]
+
+
+@pytest.mark.parametrize("temperature,mode,fired", [(0.0, "wsd", True), (0.7, "paper", True), (0.7, "wsd", False)])
+def test_settings_and_fields_added_later_describe_what_older_versions_did(temperature, mode, fired) -> None:
+    raw = json.loads(SAMPLE_V1.read_text(encoding="utf-8"))
+    raw["settings"].update(temperature=temperature, mode=mode)
+    raw["mode"], raw["switch_fired"] = mode, fired
+    trace = Trace.from_dict(raw)
+    assert trace.settings.sample_base == (temperature > 0)  # it sampled the base model too
+    assert trace.settings.handoff == "ids" and trace.settings.repetition_stop == 0
+    # An online answer that switched had stopped its drafter: scores past it are unknown.
+    assert trace.draft_complete == (not (mode == "wsd" and fired))
+    again = Trace.from_json(trace.to_json())
+    assert again.settings == trace.settings and again.draft_complete == trace.draft_complete

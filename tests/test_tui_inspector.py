@@ -67,7 +67,7 @@ async def test_what_if_keys_and_inputs_move_the_switch_like_trace_what_if() -> N
                                 ("left_square_bracket", (0.65, 5)), ("plus", (0.70, 5))]:
             await pilot.press(key)
             await pilot.pause()
-            expected = trace.what_if(gamma, w)
+            expected = trace.what_if(gamma, w).index
             assert screen.what_if.index == expected, (key, gamma, w)
             assert heatmap.what_if == expected and chart.spec.what_if == expected
             assert chart.spec.threshold == pytest.approx(gamma) and chart.spec.window == w
@@ -78,7 +78,7 @@ async def test_what_if_keys_and_inputs_move_the_switch_like_trace_what_if() -> N
         screen.query_one("#threshold", Input).value = "0.9"
         screen.query_one("#window", Input).value = "3"
         await pilot.pause()
-        assert screen.what_if.index == trace.what_if(0.9, 3)
+        assert screen.what_if.index == trace.what_if(0.9, 3).index
         await pilot.press("0")  # reset to the answer's own settings
         await pilot.pause()
         assert screen.what_if.index == trace.switch_index
@@ -122,7 +122,7 @@ async def test_rerun_dismisses_with_the_what_if_switch_index() -> None:
             await pilot.press("minus")
         await pilot.press("r")
         await pilot.pause()
-        assert app.result == trace.what_if(0.65, 6) != trace.switch_index
+        assert app.result == trace.what_if(0.65, 6).index != trace.switch_index
         assert not isinstance(app.screen, InspectorScreen)
 
 
@@ -136,7 +136,7 @@ async def test_rerun_button_and_escape() -> None:
         await pilot.pause()
         await pilot.click("#rerun")
         await pilot.pause()
-        assert app.result == trace.what_if(0.7, 6) != trace.switch_index
+        assert app.result == trace.what_if(0.7, 6).index != trace.switch_index
     app = InspectorApp(trace)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
@@ -273,7 +273,7 @@ async def test_rerun_from_the_command_palette() -> None:
         await wait_until(pilot, found)
         await pilot.press("enter")
         await pilot.pause()
-        assert app.result == trace.what_if(0.7, 6)
+        assert app.result == trace.what_if(0.7, 6).index
 
 
 @sync
@@ -289,7 +289,7 @@ async def test_typing_in_an_input_does_not_trigger_screen_keys() -> None:
         await pilot.press("end", "backspace", "4", "r", "q", "s")
         await pilot.pause()
         assert field.value == "4" and app.result is _NO_RESULT
-        assert screen.what_if.index == trace.what_if(0.8, 4)
+        assert screen.what_if.index == trace.what_if(0.8, 4).index
 
 
 @sync
@@ -328,3 +328,22 @@ async def test_token_text_with_brackets_is_shown_literally() -> None:
         screen = app.screen
         assert isinstance(screen, InspectorScreen)
         assert f"draft token {k} · '[User]' · drafter, kept" in text_of(screen, "#details")
+
+
+@sync
+async def test_rerun_past_the_scored_draft_of_an_online_answer_asks_for_the_rule() -> None:
+    """An online answer's drafter stopped at its switch: a what-if switch past the scored
+    tokens is unknown, and the re-run hands back (γ, w) so the engine drafts on."""
+    trace = load_sample()
+    trace.settings, trace.draft_complete = trace.settings.with_changes(mode="wsd"), False
+    app = InspectorApp(trace)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, InspectorScreen)
+        screen.query_one("#threshold", Input).value = "1.0"
+        await pilot.pause()
+        assert f"unknown past token {len(trace.draft_tokens)}" in text_of(screen, "#whatif")
+        await pilot.press("r")
+        await pilot.pause()
+        assert app.result == (1.0, 6)

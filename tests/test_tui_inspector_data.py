@@ -107,7 +107,7 @@ def test_token_views_split_kept_discarded_and_base(sample: Trace) -> None:
 @pytest.mark.parametrize("window", [1, 2, 4, 6, 10, 200])
 def test_what_if_agrees_with_the_trace(sample: Trace, threshold: float, window: int) -> None:
     w = compute_what_if(sample, threshold, window)
-    assert w.index == sample.what_if(threshold, window)
+    assert w.index == sample.what_if(threshold, window).index
     assert list(w.scores) == window_scores(sample.draft_token_probs, window)
     assert w.fired == any(g >= threshold for g in w.scores[window - 1:])
 
@@ -129,8 +129,12 @@ def test_what_if_summary_reports_the_move(sample: Trace) -> None:
     assert "(as answered)" in what_if_summary(sample, compute_what_if(sample, 0.8, 6))
     never = compute_what_if(sample, 1.0, 6)
     assert "all kept" in what_if_summary(sample, never)
-    sample.settings = sample.settings.with_changes(mode="wsd")  # online: the drafter stopped soon after the switch
-    assert "in the 198 scored tokens" in what_if_summary(sample, never)
+    # online: the drafter stopped at its switch, so a switch past the scored tokens is unknown
+    sample.settings, sample.draft_complete = sample.settings.with_changes(mode="wsd"), False
+    unknown = compute_what_if(sample, 1.0, 6)
+    assert unknown.index is None and not unknown.known and unknown.unknown_past == 198
+    assert "unknown past token 198" in what_if_summary(sample, unknown)
+    assert compute_what_if(sample, 0.65, 6).index == earlier.index  # inside the scored part: known
 
 
 def test_describe_token_names_writer_probability_and_window(sample: Trace) -> None:

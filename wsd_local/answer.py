@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 from .events import (BaseToken, DraftRescored, DraftScored, DraftToken, Event, Finished,
                      PhaseChanged, SwitchFound)
+from .templates import STOP_STRINGS
+from .textstream import earliest_stop, partial_stop_len
 from .trace import Trace
 
 DRAFTER, BASE = "drafter", "base"
@@ -132,10 +134,16 @@ class LiveAnswer:
 
     @property
     def confirmed(self) -> str:
-        """The checked draft up to the switch token (scores past it do not count)."""
+        """The checked draft up to the switch token (scores past it do not count), and
+        never from a stop string on: the answer ends at the first one, and text that may
+        be the start of one waits until the continuation shows it is not."""
+        text = self.checked
         if self._switch_scored is not None:
-            return self.checked[: self._checked_ends[self._switch_scored]]
-        return self.checked
+            text = text[: self._checked_ends[self._switch_scored]]
+        cut = earliest_stop(text, STOP_STRINGS)
+        if cut is not None:
+            return text[:cut]
+        return text[: len(text) - partial_stop_len(text, STOP_STRINGS)]
 
     @property
     def writer(self) -> str:

@@ -20,6 +20,13 @@ from .errors import ConfigError
 #: writes); `paper` is the reference pipeline (draft everything, check, continue);
 #: `base` and `draft` run one model alone, for comparison.
 MODES = ("wsd", "paper", "base", "draft")
+#: How the draft reaches the base model: `ids` hands the drafter's token ids over when
+#: both models share a vocabulary (else the text, as `text`); `text` always goes through
+#: text, exactly as the paper's reference code does (docs/DESIGN.md, "Hand-over").
+HANDOFFS = ("ids", "text")
+#: `repetition_stop` when left on `auto`: the answer ends when its tail repeats an
+#: earlier span this many times; `auto` is off in paper mode (see `resolved`).
+AUTO_REPETITION_STOP = 3
 
 _SPEC = "wsd_setting"
 
@@ -40,6 +47,9 @@ class SettingSpec:
     optional: bool = False  # None is a valid value ("not set")
     hint: str | None = None  # appended to range errors, e.g. the paper's default
     multiline: bool = False  # a text box in forms (the system prompt)
+    #: What None means, as users type it (e.g. "auto"): parsed, checked and shown as
+    #: that word. None for settings where None just means "not set".
+    none_word: str | None = None
 
     @property
     def flag(self) -> str:
@@ -55,16 +65,21 @@ class SettingSpec:
         if self.choices:
             return "one of " + ", ".join(self.choices)
         low, high = self.minimum, self.maximum
+        text = ""
         if low is not None and high is not None:
-            return f"in {'(' if self.exclusive_minimum else '['}{low:g}, {high:g}]"
-        if low is not None:
-            return f"{'>' if self.exclusive_minimum else '>='} {low:g}"
-        if high is not None:
-            return f"<= {high:g}"
-        return ""
+            text = f"in {'(' if self.exclusive_minimum else '['}{low:g}, {high:g}]"
+        elif low is not None:
+            text = f"{'>' if self.exclusive_minimum else '>='} {low:g}"
+        elif high is not None:
+            text = f"<= {high:g}"
+        if text and self.none_word:
+            text += f" or {self.none_word}"
+        return text
 
     def check(self, value: Any) -> Any:
         """The value if valid (ints accepted for floats), else ConfigError in one line."""
+        if self.none_word is not None and value == self.none_word:
+            value = None
         if value is None:
             if self.optional:
                 return None
@@ -97,7 +112,7 @@ class SettingSpec:
     def parse(self, text: str) -> Any:
         """A value from what a user typed (a flag, a form field), checked."""
         raw = text.strip()
-        if self.optional and raw == "":
+        if self.optional and (raw == "" or raw == self.none_word):
             return None
         if self.kind is bool:
             lowered = raw.lower()
@@ -118,7 +133,7 @@ class SettingSpec:
     def format(self, value: Any) -> str:
         """The value as a user would type it back."""
         if value is None:
-            return ""
+            return self.none_word or ""
         if self.kind is float:
             return f"{value:g}"
         return str(value).lower() if self.kind is bool else str(value)
@@ -127,6 +142,9 @@ class SettingSpec:
         types = {int: "integer", float: "number", str: "string", bool: "boolean"}
         schema: dict[str, Any] = {"type": [types[self.kind], "null"] if self.optional else types[self.kind],
                                   "description": self.help, "default": self.default}
+        if self.none_word:  # null, or the word, means it
+            schema["type"] = [types[self.kind], "string", "null"]
+            schema["description"] += f'; null or "{self.none_word}" means {self.none_word}'
         if self.choices:
             schema["enum"] = list(self.choices)
         if self.minimum is not None:
@@ -164,6 +182,17 @@ class DecodingSettings:
     seed: int = setting(0, "random seed for sampling", label="Seed", minimum=0)
     system: str | None = setting(None, "system prompt (both models see it)",
                                  label="System prompt", optional=True, multiline=True)
+    handoff: str = setting("ids", "how the draft reaches the base model: ids hands the drafter's "
+                                  "tokens over when both models share a vocabulary; text re-reads "
+                                  "the draft's text, exactly as the paper's code does",
+                           label="Hand-over", choices=HANDOFFS)
+    sample_base: bool = setting(False, "wsd / paper: the base model samples its continuation with "
+                                       "temperature and top-p too (the paper's is greedy)",
+                                label="Sample base")
+    repetition_stop: int | None = setting(
+        None, "end the answer when its tail repeats an earlier span this many times (0: off; "
+              f"auto: {AUTO_REPETITION_STOP}, off in paper mode)",
+        label="Repetition stop", minimum=0, optional=True, none_word="auto")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -177,6 +206,20 @@ class DecodingSettings:
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
+
+    @property
+    def base_greedy(self) -> bool:
+        """The base model's continuation is greedy (the paper's) unless `sample_base`;
+        in base mode it is the only model, and the sampling settings are its own."""
+        return self.greedy or not (self.sample_base or self.mode == "base")
+
+    def resolved(self) -> "DecodingSettings":
+        """These settings with every `auto` value made concrete, as an answer uses them
+        (and its trace records them): the repetition stop is on, except in paper mode,
+        which stays the paper's pipeline."""
+        if self.repetition_stop is not None:
+            return self
+        return replace(self, repetition_stop=0 if self.mode == "paper" else AUTO_REPETITION_STOP)
 
     def with_changes(self, **changes: Any) -> "DecodingSettings":
         return replace(self, **changes)
@@ -254,5 +297,5 @@ def _require_int(value: Any, name: str, minimum: int, hint: str | None = None) -
         raise ConfigError(f"{name} must be >= {minimum}, got {value}", hint)
 
 
-__all__ = ["DecodingSettings", "RuntimeSettings", "MODES", "SETTINGS", "SETTINGS_BY_NAME",
+__all__ = ["DecodingSettings", "RuntimeSettings", "MODES", "HANDOFFS", "AUTO_REPETITION_STOP", "SETTINGS", "SETTINGS_BY_NAME",
            "SettingSpec", "settings_json_schema"]

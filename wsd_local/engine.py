@@ -124,6 +124,17 @@ class Engine:
         with self._lock:
             yield from self._watch_servers(rerun_from(self, trace, switch_index, cancel), cancel)
 
+    def rerun_with(self, trace: Trace, threshold: float, window: int,
+                   cancel: threading.Event | None = None) -> Iterator[Event]:
+        """The stored answer with another threshold and window (the what-if of the
+        inspector where the stored scores cannot say where the switch falls)."""
+        from .rerun import rerun_with
+
+        self._require("paper")
+        cancel = cancel or threading.Event()
+        with self._lock:
+            yield from self._watch_servers(rerun_with(self, trace, threshold, window, cancel), cancel)
+
     def _watch_servers(self, events: Iterator[Event], cancel: threading.Event) -> Iterator[Event]:
         """Run one answer's events. A model on a server that is lost mid-answer stops the
         answer the way Esc does (what was written is kept); its trace then says

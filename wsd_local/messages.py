@@ -24,25 +24,50 @@ def normalize(messages: Iterable[Message | dict[str, Any]] | str,
     """Validate a conversation: optional system message first, ending with a user turn.
 
     A plain string is one user turn. `system` (if given) replaces any system message.
+    Errors name the message as `messages[i]` (its place in what was given) and the field.
     """
     if isinstance(messages, str):
-        items = [Message("user", messages)]
+        if not messages.strip():
+            raise PromptError("the prompt is empty", "type a question")
+        numbered = [(0, Message("user", messages))]
     else:
-        items = [m if isinstance(m, Message) else Message(str(m.get("role", "")),
-                                                         str(m.get("content", "")))
-                 for m in messages]
-    for m in items:
-        if m.role not in ROLES:
-            raise PromptError(f"unknown message role {m.role!r}", "use system, user or assistant")
+        numbered = [(i, _message(i, m)) for i, m in enumerate(messages)]
     if system is not None:
-        items = [m for m in items if m.role != "system"]
+        numbered = [(i, m) for i, m in numbered if m.role != "system"]
         if system.strip():
-            items.insert(0, Message("system", system))
-    if any(m.role == "system" for m in items[1:]):
-        raise PromptError("a system message may only come first")
-    turns = [m for m in items if m.role != "system"]
-    if not turns or turns[-1].role != "user":
-        raise PromptError("the conversation must end with a user message")
-    if not turns[-1].content.strip():
-        raise PromptError("the prompt is empty", "type a question")
-    return items
+            numbered.insert(0, (-1, Message("system", system)))
+    for place, (i, m) in enumerate(numbered):
+        if m.role == "system" and place > 0:
+            raise PromptError(f"messages[{i}] is a system message: only the first message may be one")
+    turns = [(i, m) for i, m in numbered if m.role != "system"]
+    if not turns:
+        raise PromptError("the conversation has no user message", "add one with the question")
+    last, message = turns[-1]
+    if message.role != "user":
+        raise PromptError(f"the last message, messages[{last}], is the {message.role}'s: "
+                          "the conversation must end with a user message")
+    if not message.content.strip():
+        raise PromptError(f'messages[{last}] (user): "content" is empty',
+                          "the last message is the question the models answer")
+    return [m for _, m in numbered]
+
+
+def _message(i: int, item: Message | dict[str, Any]) -> Message:
+    if isinstance(item, Message):
+        message = item
+    elif not isinstance(item, dict):
+        raise PromptError(f"messages[{i}] must be an object with \"role\" and \"content\"")
+    elif "role" not in item:
+        raise PromptError(f'messages[{i}] has no "role"', "use system, user or assistant")
+    else:
+        role = item["role"]
+        if "content" not in item or item["content"] is None:
+            raise PromptError(f'messages[{i}] ({role}) has no "content"',
+                              'every message needs its text in "content"')
+        if not isinstance(item["content"], str):
+            raise PromptError(f'messages[{i}] ({role}): "content" must be text, got '
+                              f"{type(item['content']).__name__}")
+        message = Message(str(role), item["content"])
+    if message.role not in ROLES:
+        raise PromptError(f"messages[{i}]: unknown role {message.role!r}", "use system, user or assistant")
+    return message

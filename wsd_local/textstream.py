@@ -2,6 +2,8 @@
 
 - A token may end inside a multi-byte UTF-8 character: its bytes are held back until
   the character is complete (an incremental decoder), so nothing shows as garbage.
+  When the text ends there (a token budget, Esc, a full context), the incomplete
+  bytes are dropped, as llama.cpp's server does: an answer never ends in U+FFFD.
 - A stop string may arrive over several tokens: text that could be the start of one is
   held back until it is clearly not, and the text is cut at the first stop string.
 """
@@ -15,12 +17,16 @@ from typing import Sequence
 
 def token_pieces(token_bytes: Sequence[bytes]) -> list[str]:
     """Text pieces, one per token, that concatenate to the decoded text. A token that
-    ends mid-character gets an empty piece; the next carries the whole character."""
+    ends mid-character gets an empty piece; the next carries the whole character (and
+    a character the last tokens leave incomplete is no text at all)."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pieces = [decoder.decode(b) for b in token_bytes]
-    if pieces:
-        pieces[-1] += decoder.decode(b"", final=True)
-    return pieces
+    return [decoder.decode(b) for b in token_bytes]
+
+
+def whole_characters(data: bytes) -> str:
+    """`data` as text, without the bytes of a character its end leaves incomplete."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    return decoder.decode(data)
 
 
 def earliest_stop(text: str, stops: Sequence[str], start: int = 0) -> int | None:
@@ -60,9 +66,9 @@ class TextStream:
         return self._release()
 
     def finish(self) -> str:
-        """End of stream: flush held-back text (incomplete bytes become U+FFFD)."""
-        if self.stopped_at is None:
-            self.text += self._decoder.decode(b"", final=True)
+        """End of stream: release held-back text. Bytes of a character the stream ends
+        inside are dropped (they are no text yet, and never will be)."""
+        self._decoder.reset()
         return self._release(final=True)
 
     @property
@@ -87,7 +93,10 @@ class TextStream:
                 self.text = self.text[: self.stopped_at]
         limit = len(self.final_text)
         if not final and self.stopped_at is None and self.stops:
-            limit -= partial_stop_len(self.text, self.stops)
+            # A stop string may also have begun in the prefix: hold back all of the
+            # text it could still take.
+            held = partial_stop_len(self.prefix + self.text, self.stops)
+            limit -= min(held, len(self.text))
         if limit <= self.shown:
             return ""
         out = self.text[self.shown:limit]

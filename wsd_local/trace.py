@@ -22,7 +22,7 @@ from typing import Any
 
 from .config import DecodingSettings
 from .errors import WsdError
-from .switch import switch_index, window_scores
+from .switch import first_switch, switch_index, window_scores
 
 FORMAT_VERSION = 2
 #: Stop reasons of an answer cut short by its model server (the text so far is kept and
@@ -63,6 +63,23 @@ class ModelIdentity:
         return f"{self.name} @ {urlsplit(self.path).netloc} ({self.engine or 'server'})"
 
 
+@dataclass(frozen=True)
+class WhatIf:
+    """Where the switch of an answer would fall with another threshold and window."""
+
+    threshold: float
+    window: int
+    index: int | None  # k'; None when the answer has no switch point, or it is unknown
+    fired: bool  # a window reached the threshold at `index` (else the whole draft is kept)
+    # n when the switch lies past the n scored draft tokens, which online mode stopped at:
+    # unknown until the rest of the draft is written and scored (a re-run does that)
+    unknown_past: int | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.unknown_past is None
+
+
 @dataclass
 class TokenRecord:
     """One token: its id, its text piece, and a probability.
@@ -95,12 +112,16 @@ class Trace:
     draft_tokens: list[TokenRecord] = field(default_factory=list)  # base tokens, scored
     switch_index: int | None = None  # k; None for base-only and drafter-only answers
     switch_fired: bool = False  # a window reached the threshold (else the whole draft is kept)
+    # The scored draft tokens are the whole draft: false when online mode stopped the
+    # drafter at its switch (window scores past the last scored token are unknown)
+    draft_complete: bool = True
     forced_switch: int | None = None  # a switch point chosen by hand (re-run from the inspector)
     switch_char: int = 0  # characters of `answer` written by the drafter
     kept_draft: str = ""
     continuation: str = ""
     continuation_tokens: list[TokenRecord] = field(default_factory=list)
-    stop_reason: str = ""  # eos | stop_string | max_tokens | context_full | cancelled | connection_lost | server_error
+    # eos | stop_string | max_tokens | context_full | repetition | cancelled | connection_lost | server_error
+    stop_reason: str = ""
     stop_note: str = ""  # why, in words, when the answer stopped early (e.g. the server that was lost)
     timings: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
@@ -138,11 +159,21 @@ class Trace:
         return self.draft_text[len(self.kept_draft):] if self.draft_text.startswith(
             self.kept_draft) else ""
 
-    def what_if(self, threshold: float, window: int) -> int | None:
-        """Where the switch would fall with other settings, from the stored probabilities."""
+    def what_if(self, threshold: float, window: int) -> "WhatIf":
+        """Where the switch would fall with other settings, from the stored probabilities.
+
+        When no window reaches the threshold in the scored tokens of a draft that went on
+        unscored (online mode stops the drafter at its switch), the switch lies past
+        them and is unknown: `unknown_past` says after how many tokens."""
         if self.switch_index is None:
-            return None
-        return switch_index(self.draft_token_probs, window, threshold)
+            return WhatIf(threshold, window, None, False)
+        probs = self.draft_token_probs
+        found = first_switch(probs, window, threshold)
+        if found is not None:
+            return WhatIf(threshold, window, found, True)
+        if not self.draft_complete:
+            return WhatIf(threshold, window, None, False, unknown_past=len(probs))
+        return WhatIf(threshold, window, switch_index(probs, window, threshold), False)
 
     def check(self) -> None:
         """Raise AssertionError if an invariant is broken (used by tests and on load)."""
@@ -178,6 +209,10 @@ class Trace:
                     settings.setdefault(key, data[key])
             kwargs["forced_switch"] = settings.pop("forced_switch", None)
             kwargs["format_version"] = FORMAT_VERSION
+        if "draft_complete" not in data:
+            # Older traces did not say; an online answer that switched stopped its drafter.
+            kwargs["draft_complete"] = not (settings.get("mode") == "wsd" and data.get("switch_fired"))
+        _describe_older_behaviour(settings)
         try:
             kwargs["settings"] = DecodingSettings.from_dict(settings)
         except WsdError as exc:
@@ -192,3 +227,11 @@ class Trace:
     @classmethod
     def from_json(cls, text: str) -> "Trace":
         return cls.from_dict(json.loads(text))
+
+
+def _describe_older_behaviour(settings: dict[str, Any]) -> None:
+    """Settings added later, as the version that wrote the trace behaved: it handed
+    ids over, sampled the base model with the temperature, and had no repetition stop."""
+    settings.setdefault("handoff", "ids")
+    settings.setdefault("sample_base", bool(settings.get("temperature")))
+    settings.setdefault("repetition_stop", 0)

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from wsd_local.switch import first_switch, window_scores
+from wsd_local.switch import window_scores
 from wsd_local.trace import Trace
 
 TokenKind = Literal["kept", "discarded", "base"]
@@ -53,20 +53,25 @@ def _prob(logprob: float) -> float:
 
 @dataclass(frozen=True)
 class WhatIf:
-    """Where the switch falls for a threshold and window, from stored probabilities."""
+    """Where the switch falls for a threshold and window, from stored probabilities
+    (`Trace.what_if`), with the window scores to draw."""
     threshold: float
     window: int
-    index: int | None  # k' (None when the answer has no switch point)
+    index: int | None  # k' (None when the answer has no switch point, or it is unknown)
     fired: bool  # a window reached the threshold (else the whole draft is kept)
     scores: tuple[float, ...]  # g_j with this window
+    # n when the switch lies past the n scored tokens of an online answer (unknown)
+    unknown_past: int | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.unknown_past is None
 
 
 def compute_what_if(trace: Trace, threshold: float, window: int) -> WhatIf:
-    probs = trace.draft_token_probs
-    scores = tuple(window_scores(probs, window))
-    index = trace.what_if(threshold, window)
-    fired = index is not None and first_switch(probs, window, threshold) is not None
-    return WhatIf(threshold, window, index, fired, scores)
+    scores = tuple(window_scores(trace.draft_token_probs, window))
+    found = trace.what_if(threshold, window)
+    return WhatIf(threshold, window, found.index, found.fired, scores, found.unknown_past)
 
 
 def escape_piece(text: str) -> str:
@@ -100,17 +105,18 @@ def describe_token(view: TokenView, what_if: WhatIf, actual_switch: int | None) 
 
 def what_if_summary(trace: Trace, what_if: WhatIf) -> str:
     """One line: where the switch would fall, compared with where it fell."""
+    n = len(trace.draft_tokens)
+    if not what_if.known:
+        # online mode stopped the drafter at its switch: later windows were never scored
+        return (f"what-if: unknown past token {what_if.unknown_past} (no window reaches γ in "
+                f"the {n} scored tokens; the drafter stopped at the switch) · re-run drafts on")
     if what_if.index is None:
         return "what-if: this answer has no switch point (single-model mode)"
-    n = len(trace.draft_tokens)
     if n == 0:
         return "what-if: the draft is empty"
     k, actual = what_if.index, trace.switch_index
     if what_if.fired:
         where = f"switch at {k}"
-    elif trace.mode == "wsd" and trace.switch_fired:
-        # online mode stops the drafter soon after its switch: later windows were never scored
-        where = f"no window reaches γ in the {n} scored tokens (drafter stopped at the switch)"
     else:
         where = f"no window reaches γ, all kept (k {k})"
     if actual is None or k == actual:

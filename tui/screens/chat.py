@@ -368,14 +368,19 @@ class ChatScreen(Screen[None]):
             return
         from .inspector import InspectorScreen
 
-        def rerun(index: int | None) -> None:
-            if index is not None:
-                self.rerun_from(widget, trace, index)
+        def rerun(result: int | tuple[float, int] | None) -> None:
+            # a draft token to switch at, or (γ, w) whose switch lies past the scored draft
+            if isinstance(result, tuple):
+                self.rerun_from(widget, trace, None, rule=result)
+            elif result is not None:
+                self.rerun_from(widget, trace, result)
 
         self.app.push_screen(InspectorScreen(trace), rerun)
 
-    def rerun_from(self, widget: AnswerWidget, trace: Trace, index: int) -> None:
-        """Continue with the base model from another switch point, as a new answer."""
+    def rerun_from(self, widget: AnswerWidget, trace: Trace, index: int | None,
+                   rule: tuple[float, int] | None = None) -> None:
+        """Continue with the base model from another switch point, as a new answer: draft
+        token `index`, or where the rule (γ, w) finds it (drafting on past the stored draft)."""
         engine = self.wsd_app.engine
         if self._busy("re-running"):
             return
@@ -389,9 +394,14 @@ class ChatScreen(Screen[None]):
             return
 
         def produce(cancel: threading.Event) -> Iterable[Event]:
+            if rule is not None:
+                return engine.rerun_with(trace, rule[0], rule[1], cancel=cancel)
+            assert index is not None
             return engine.rerun_from(trace, index, cancel=cancel)
 
-        self.lifecycle.start(self.chat.id, "paper", produce, label=f"re-run from draft token {index}")
+        label = (f"re-run with γ {rule[0]:g}, w {rule[1]}" if rule is not None
+                 else f"re-run from draft token {index}")
+        self.lifecycle.start(self.chat.id, "paper", produce, label=label)
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())

@@ -299,7 +299,10 @@ class InspectorScreen(Screen[int | None]):
 
     def action_rerun(self) -> None:
         k = self.what_if.index
-        if k is None or self.trace.switch_index is None:
+        if not self.what_if.known and not self.query_one("#whatif").has_class("-invalid"):
+            # the switch lies past what online mode scored: the re-run drafts on to find it
+            self.dismiss((self.what_if.threshold, self.what_if.window))
+        elif k is None or self.trace.switch_index is None:
             self.notify("Only a WSD answer has a switch point to re-run from.", severity="warning")
         elif k < 0:
             self.notify("The draft is empty: nothing to re-run from.", severity="warning")

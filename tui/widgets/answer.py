@@ -28,6 +28,7 @@ STREAMING, STOPPING, DONE, STOPPED_S, FAILED, INTERRUPTED = (
     "streaming", "stopping", "done", "stopped", "error", "interrupted")
 
 _STOP_NOTES = {"max_tokens": "reached the token limit", "context_full": "context full",
+               "repetition": "stopped: it began repeating itself",
                "connection_lost": "connection to the model server lost: the answer stops here",
                "server_error": "the model server failed: the answer stops here"}
 

@@ -25,6 +25,7 @@ import numpy as np
 from ..config import RuntimeSettings
 from ..errors import ModelLoadError, PromptError
 from ..models.filetypes import file_type_name
+from ..models.memory import ContextNeeds
 from ..paths import log_path
 from ..trace import ModelIdentity
 from .logs import route_llama_logs
@@ -74,12 +75,19 @@ class LlamaBackend:
         )
         threads = runtime.threads or default_threads()
         kwargs.update(n_threads=threads, n_threads_batch=threads)
+        context = ContextNeeds.of(path, runtime.n_ctx)
+        context.check_fits_memory(name or path.stem)
         captured = io.StringIO()
         try:
             with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
                 self.llm = llama_cpp.Llama(**kwargs)
         except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelLoadError(f"llama.cpp could not load {path.name}: {str(exc).splitlines()[0]}",
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if "context" in reason.lower():  # the model loaded; its context did not
+                raise ModelLoadError(f"llama.cpp could not create a {runtime.n_ctx}-token context for "
+                                     f"{name or path.stem} ({context.describe()})",
+                                     "use a smaller --ctx") from None
+            raise ModelLoadError(f"llama.cpp could not load {path.name}: {reason}",
                              f"the file may be truncated or of an unsupported architecture; see {log_path()}") from None
         self.path = path
         self.role = role
@@ -154,6 +162,27 @@ class LlamaBackend:
                 size = -n  # the buffer was too small: llama.cpp says how much it needs
             self._pieces[token] = piece
         return piece
+
+    def decode_text(self, tokens: Sequence[int]) -> bytes:
+        """llama.cpp's detokenizer with special tokens removed: it spells special tokens
+        as nothing and cleans up spaces as the model's tokenizer does."""
+        if not tokens:
+            return b""
+        array = (llama_cpp.llama_token * len(tokens))(*tokens)
+        size = max(64, 8 * len(tokens))
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_detokenize(self._vocab, array, len(tokens), buf, size, True, False)
+            if n >= 0:
+                return buf.raw[:n]
+            size = -n  # llama.cpp says how much room it needs
+
+    def vocabulary(self) -> list[bytes]:
+        return self._vocabulary
+
+    @functools.cached_property
+    def _vocabulary(self) -> list[bytes]:
+        return [self.token_bytes(t) for t in range(self.n_vocab)]
 
     def is_end_of_generation(self, token: int) -> bool:
         return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))

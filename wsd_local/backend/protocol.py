@@ -46,6 +46,19 @@ class Backend(Protocol):
 
     def token_bytes(self, token: int) -> bytes: ...
 
+    def decode_text(self, tokens: Sequence[int]) -> bytes:
+        """The tokens as text the way the tokenizer decodes an output (Hugging Face's
+        `decode(skip_special_tokens=True)`): special tokens left out, spaces cleaned up
+        where the tokenizer does that (" ." -> "."). The paper's hand-over reads the
+        draft this way (handoff.py)."""
+        ...
+
+    def vocabulary(self) -> Sequence[bytes] | None:
+        """Every token's bytes, by id (special tokens as empty bytes), or None when the
+        backend cannot list them. Online mode uses them to find where a growing draft
+        can no longer be re-split (stability.py)."""
+        ...
+
     def check_fits(self, n_tokens: int) -> None:
         """Raise PromptError when n_tokens exceed the context."""
         ...

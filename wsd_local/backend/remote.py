@@ -159,6 +159,17 @@ class RemoteBackend:
             piece = self._decode_one(token)
         return piece
 
+    def decode_text(self, tokens: Sequence[int]) -> bytes:
+        """The local twin's decoding; else the tokens' bytes (a server model is never
+        the drafter, whose text is the one decoded for the hand-over)."""
+        if self._vocab_source is not None:
+            return self._vocab_source.decode_text(tokens)
+        return self.detokenize(tokens)
+
+    def vocabulary(self) -> Sequence[bytes] | None:
+        """Known only through a local twin: the server does not list its tokens."""
+        return self._vocab_source.vocabulary() if self._vocab_source is not None else None
+
     def _known_bytes(self, token: int) -> bytes | None:
         if self._vocab_source is not None:
             return self._vocab_source.token_bytes(token)

@@ -13,3 +13,14 @@ BENCH_PROMPTS: tuple[str, ...] = (
     "Give me three ideas for a healthy breakfast.",
     "What is the difference between a virus and a bacterium?",
 )
+
+#: Prompts whose answers re-split badly when tokenized again: long compound words, URLs,
+#: code identifiers, CJK text without spaces, emoji sequences (online-mode stability and
+#: the text hand-over are measured and tested on them).
+HARD_SPLIT_PROMPTS: tuple[str, ...] = (
+    "Spell the German word Donaudampfschifffahrtsgesellschaftskapitän and explain it.",
+    "Give me the URL https://example.org/api/v2/users?id=42&sort=desc and explain each part.",
+    "Explain the Python function getUserAccountBalanceByIdentifier(user_id_string).",
+    "日本の首都はどこですか？短く答えてください。",
+    "Describe these emoji: 👩‍👩‍👧‍👦🏳️‍🌈👍🏽🇯🇵",
+)

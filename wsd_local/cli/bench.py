@@ -11,8 +11,10 @@ from ..config import DecodingSettings
 from .options import (add_decoding_options, add_model_options, remote_from_args, runtime_from_args,
                       settings_from_args)
 
-#: The bench answers in 256 tokens: enough for the switch and a continuation, quick to run.
-BENCH_DEFAULTS = DecodingSettings(max_tokens=256, draft_max_tokens=512)
+#: The bench answers in 256 tokens (enough for the switch and a continuation, quick to
+#: run) so runs compare; no repetition stop, so every mode writes its full
+#: answer (the benchmark measures decoding, and its traces compare across versions).
+BENCH_DEFAULTS = DecodingSettings(max_tokens=256, draft_max_tokens=512, repetition_stop=0)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

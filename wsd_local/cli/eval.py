@@ -23,8 +23,10 @@ from typing import Any, Iterator
 from ..config import SETTINGS, DecodingSettings
 from .options import add_decoding_options, add_model_options, remote_from_args, runtime_from_args
 
-#: `wsd eval` answers with the paper's settings unless flags say otherwise.
-EVAL_DEFAULTS = DecodingSettings()
+#: `wsd eval` answers with the paper's settings unless flags say otherwise: no
+#: repetition stop (`--repetition-stop N` asks for one), so every mode's answers are
+#: the models' own.
+EVAL_DEFAULTS = DecodingSettings(repetition_stop=0)
 SUBCOMMANDS = ("run", "report", "sweep", "export")
 
 

@@ -15,7 +15,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ..backend.remote_spec import API_KEY_ENV, DEFAULT_TIMEOUT_S, RemoteOptions
-from ..config import SETTINGS, DecodingSettings, RuntimeSettings
+from ..config import SETTINGS, DecodingSettings, RuntimeSettings, SettingSpec
 from ..errors import WsdError
 
 if TYPE_CHECKING:
@@ -59,19 +59,33 @@ def add_decoding_options(parser: argparse.ArgumentParser,
     group = parser.add_argument_group("decoding", _CONFIG_NOTE)
     for spec in SETTINGS:
         default = getattr(defaults, spec.name)
-        shown = f" (default: {spec.format(default)})" if default is not None else " (default: none)"
+        shown = (f" (default: {spec.format(default)})" if default is not None or spec.none_word
+                 else " (default: none)")
         extra = f"; {spec.range_text()}" if spec.range_text() and not spec.choices else ""
         kwargs: dict = dict(dest=spec.name, default=argparse.SUPPRESS,
                             help=f"{spec.help}{extra}{shown}".replace("%", "%%"))
         if spec.kind is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            kwargs["type"] = spec.kind
+            kwargs["type"] = _typed(spec) if spec.none_word else spec.kind
             if spec.choices:
                 kwargs["choices"] = spec.choices
             else:
                 kwargs["metavar"] = {int: "N", float: "X", str: "TEXT"}[spec.kind]
+                if spec.none_word:
+                    kwargs["metavar"] += f"|{spec.none_word}"
         group.add_argument(spec.flag, **kwargs)
+
+
+def _typed(spec: SettingSpec):
+    """argparse type for a setting that also takes a word for None (`auto`)."""
+    def parse(text: str):
+        try:
+            return spec.parse(text)
+        except WsdError as exc:
+            raise argparse.ArgumentTypeError(exc.one_line()) from None
+    parse.__name__ = spec.key
+    return parse
 
 
 def settings_from_args(args: argparse.Namespace) -> DecodingSettings:

@@ -87,6 +87,9 @@ class AnswerPrinter:
             self._write(self._style(DIM, "[stopped]") + "\n")
         elif trace.stop_reason in SERVER_STOPS:
             self._write(self._style(DIM, "[the model server failed: the answer stops here]") + "\n")
+        elif trace.stop_reason == "repetition":
+            self._write(self._style(DIM, f"[stopped: the answer began repeating itself "
+                                         f"(--repetition-stop {trace.settings.repetition_stop})]") + "\n")
         discarded = trace.discarded_draft
         if discarded.strip():
             self._write(self._style(DIM, "discarded draft: ") + self._style(DIM_STRIKE, discarded.strip())

@@ -102,6 +102,24 @@ class GGUFInfo:
         value = self.arch_value("embedding_length")
         return int(value) if value is not None else None
 
+    def kv_cache_bytes(self, n_ctx: int) -> int | None:
+        """Bytes of llama.cpp's KV cache for a context of n_ctx tokens (16-bit keys and
+        values in every layer), from the attention shape in the header; None when the
+        header does not say. llama.cpp needs its compute buffers on top."""
+        layers, embedding = self.block_count, self.embedding_length
+        heads = self.arch_value("attention.head_count")
+        kv_heads = self.arch_value("attention.head_count_kv")
+        if kv_heads is None:
+            kv_heads = heads
+        if not layers or not embedding or not heads or kv_heads is None:
+            return None
+        per_layer = list(kv_heads) if isinstance(kv_heads, list) else [int(kv_heads)] * layers
+        head = int(heads[0] if isinstance(heads, list) else heads)
+        key_length = int(self.arch_value("attention.key_length") or embedding // head)
+        value_length = int(self.arch_value("attention.value_length") or embedding // head)
+        per_token = sum(int(h) * (key_length + value_length) for h in per_layer[:layers])
+        return 2 * n_ctx * per_token
+
     @property
     def parameter_count(self) -> int:
         return sum(t.n_elements for t in self.tensors)

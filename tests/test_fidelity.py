@@ -1,0 +1,162 @@
+"""Fidelity to the paper and edge cases of the decoder, on the real demo models.
+
+Base greedy by default, the repetition stop, UTF-8 at every stop, what-if and re-run
+past the scored part of an online draft, and the errors for a context too large and a
+messages file whose last message is empty.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from wsd_local.config import DecodingSettings
+from wsd_local.errors import PromptError
+from wsd_local.messages import normalize
+from wsd_local.switch import window_scores
+
+SMALL = DecodingSettings(max_tokens=24, draft_max_tokens=48)
+WSD = Path(sys.executable).with_name("wsd")
+
+
+def test_base_model_continues_greedily_unless_asked_to_sample(demo_engine):
+    """The paper's base model is greedy; the drafter samples with the user's temperature."""
+    hot = SMALL.with_changes(mode="paper", temperature=1.0, top_p=0.95, seed=1, threshold=0.5)
+    greedy = demo_engine.run("Explain why the sky is blue in simple terms.", hot)
+    k = greedy.switch_index
+    assert greedy.continuation and k is not None and k < len(greedy.draft_tokens) - 1
+    # The same kept draft, continued by the base model with temperature 0, gives the same answer.
+    cold = type(greedy).from_dict(greedy.to_dict())
+    cold.settings = cold.settings.with_changes(temperature=0.0)
+    again = list(demo_engine.rerun_from(cold, k))[-1].trace
+    assert again.answer == greedy.answer
+    sampled = demo_engine.run("Explain why the sky is blue in simple terms.", hot.with_changes(sample_base=True))
+    assert sampled.draft_text == greedy.draft_text  # the same seed drafts the same
+    assert sampled.continuation != greedy.continuation
+    assert sampled.settings.sample_base and not greedy.settings.sample_base
+
+
+def test_repetition_stop_ends_a_loop_and_is_off_when_asked(demo_engine):
+    """The demo base model loops on this prompt ("I'm a magical forest." again and again)."""
+    looped = demo_engine.run("Describe a magical forest.", DecodingSettings(mode="base", max_tokens=80))
+    assert looped.stop_reason == "repetition" and looped.settings.repetition_stop == 3
+    lines = looped.answer.strip().splitlines()
+    assert len(lines) >= 4 and len(set(lines[-4:])) == 1  # a span, then 3 copies: stopped there
+    full = demo_engine.run("Describe a magical forest.",
+                           DecodingSettings(mode="base", max_tokens=80, repetition_stop=0))
+    assert full.stop_reason == "max_tokens" and full.answer.startswith(looped.answer)
+    assert len(full.answer) > len(looped.answer)
+
+
+def test_repetition_stop_defaults_follow_the_mode() -> None:
+    assert DecodingSettings().resolved().repetition_stop == 3            # chat, serve, generate
+    assert DecodingSettings(mode="paper").resolved().repetition_stop == 0  # the paper's pipeline
+    assert DecodingSettings(mode="paper", repetition_stop=2).resolved().repetition_stop == 2
+    from wsd_local.cli.bench import BENCH_DEFAULTS
+    from wsd_local.cli.eval import EVAL_DEFAULTS
+    assert EVAL_DEFAULTS.repetition_stop == 0 and BENCH_DEFAULTS.repetition_stop == 0
+
+
+@pytest.mark.parametrize("prompt", ["日本の首都はどこですか？短く答えてください。",
+                                    "Describe these emoji: 👩‍👩‍👧‍👦🏳️‍🌈👍🏽🇯🇵"])
+@pytest.mark.parametrize("mode", ["wsd", "paper", "draft", "base"])
+def test_no_answer_ends_inside_a_character(demo_engine, prompt, mode):
+    """A token budget that ends mid-character drops the incomplete bytes (as llama.cpp's
+    server does): no U+FFFD in the answer, the kept or the discarded draft."""
+    for max_tokens in (5, 6, 7, 9):
+        trace = demo_engine.run(prompt, DecodingSettings(mode=mode, max_tokens=max_tokens,
+                                                         draft_max_tokens=max_tokens))
+        trace.check()
+        for text in (trace.answer, trace.kept_draft, trace.draft_text, trace.discarded_draft,
+                     trace.continuation):
+            assert "\ufffd" not in text, (mode, max_tokens, text)
+
+
+def test_what_if_past_the_online_draft_is_unknown_and_rerun_drafts_on(demo_engine):
+    prompt = "How do I make my neighbour's dog stop barking?"
+    run = DecodingSettings(max_tokens=64, draft_max_tokens=64)
+    online = demo_engine.run(prompt, run.with_changes(mode="wsd"))
+    assert online.switch_fired and not online.draft_complete
+    n = len(online.draft_tokens)
+    best = max(window_scores(online.draft_token_probs, 6)[5:])
+    found = min(1.0, round(best + 0.02, 2))  # no scored window reaches it
+    what_if = online.what_if(found, 6)
+    assert not what_if.known and what_if.unknown_past == n and what_if.index is None
+    # Re-run: the drafter writes on from the stored draft until the rule decides.
+    rerun = list(demo_engine.rerun_with(online, found, 6))[-1].trace
+    paper = demo_engine.run(prompt, run.with_changes(mode="paper", threshold=found))
+    assert len(rerun.draft_tokens) > n
+    assert [t.id for t in rerun.draft_tokens[:n]] == [t.id for t in online.draft_tokens]
+    assert rerun.switch_index == paper.switch_index and rerun.kept_draft == paper.kept_draft
+    assert rerun.answer == paper.answer
+    # A switch chosen by hand past the scored tokens: drafted on to it, not clamped.
+    forced = list(demo_engine.rerun_from(online, n + 2))[-1].trace
+    assert forced.switch_index == n + 2 and len(forced.draft_tokens) > n + 2
+    assert forced.kept_draft == "".join(t.text for t in paper.draft_tokens[: n + 3])
+
+
+def test_messages_with_an_empty_last_message_name_it() -> None:
+    with pytest.raises(PromptError, match=r'messages\[2\] \(user\): "content" is empty'):
+        normalize([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+                   {"role": "user", "content": "  "}])
+    with pytest.raises(PromptError, match=r'messages\[0\] \(user\) has no "content"'):
+        normalize([{"role": "user"}])
+
+
+@pytest.mark.skipif(not WSD.exists(), reason="the wsd console script is not installed")
+def test_cli_errors_name_the_context_size_and_the_empty_message(tmp_path: Path) -> None:
+    env_run = dict(capture_output=True, text=True, timeout=120,
+                   env={"PATH": "/usr/bin:/bin", "OMP_WAIT_POLICY": "PASSIVE", "HF_HUB_OFFLINE": "1",
+                        "WSD_DATA_DIR": str(tmp_path / "data"), "WSD_CONFIG": str(tmp_path / "c.toml"),
+                        "WSD_MODELS_DIR": str(tmp_path / "models"), "HOME": str(tmp_path)})
+    big = subprocess.run([str(WSD), "generate", "--ctx", "100000000", "hi"], **env_run)
+    assert big.returncode != 0 and "Traceback" not in big.stderr
+    line = big.stderr.strip()
+    assert line.count("\n") <= 1 and "100000000" in line and "trained for" in line and "would need" in line
+    messages = tmp_path / "m.json"
+    messages.write_text(json.dumps([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"},
+                                    {"role": "user", "content": ""}]))
+    empty = subprocess.run([str(WSD), "generate", "--messages", str(messages)], **env_run)
+    assert empty.returncode == 2 and "Traceback" not in empty.stderr
+    assert 'messages[2] (user): "content" is empty' in empty.stderr
+
+
+def _guard_stops_at(repeats: int, pieces: list[str]) -> int | None:
+    from wsd_local.repetition import RepetitionGuard
+
+    guard = RepetitionGuard(repeats)
+    vocab: dict[str, int] = {}
+    for i, piece in enumerate(pieces):
+        if guard.push(vocab.setdefault(piece, len(vocab)), piece.encode()):
+            return i
+    return None
+
+
+def test_repetition_guard_counts_copies_and_ignores_short_spans() -> None:
+    line = ["A", " place", " of", " endless", " wonder", ",\n"]
+    assert _guard_stops_at(3, ["Intro."] + line * 5) == 1 + 6 * 4 - 1  # the span, then 3 copies
+    assert _guard_stops_at(0, line * 10) is None                        # 0: off
+    assert _guard_stops_at(3, ["ha", " "] * 20) is None                 # too short to be a loop
+    assert _guard_stops_at(3, ["|", "---"] * 20) is None                # a table rule: no letters
+
+
+def test_a_repetition_stop_is_said_in_the_tui_and_the_cli() -> None:
+    import io
+
+    from chat_traces import make_trace
+    from tui.widgets.answer import AnswerState, render_answer
+    from wsd_local.cli.render import AnswerPrinter
+    from wsd_local.events import Finished
+
+    trace = make_trace(stop_reason="repetition")
+    state = AnswerState()
+    state.finish(trace)
+    assert "stopped: it began repeating itself" in render_answer(state).plain
+    out = io.StringIO()
+    printer = AnswerPrinter(out=out, err=io.StringIO(), color=False, progress=False)
+    printer.handle(Finished(trace))
+    assert "began repeating itself" in out.getvalue()
