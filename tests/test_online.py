@@ -107,3 +107,40 @@ def test_text_handoff_reads_the_draft_again_like_the_reference(same_tokenizer_en
     prompt_ids = engine.base.tokenize(frame, add_bos=True)
     assert [t.id for t in paper.draft_tokens] == expected[len(prompt_ids):]
     assert paper.draft_text == paper.draft_text.lstrip()
+
+
+# Texts whose base tokenization (Gemma-3) changes 3 or 4 tokens back when more of the
+# text arrives, measured by tokenizing every prefix: the cut points below are where a
+# rule that leaves only the last 2 tokens unscored scores a token the final text lacks.
+RESPLIT_TEXTS = [
+    ("Donaudampfschifffahrtsgesellschaftskapitän is a long word.", 33),
+    ("Visit https://www.example.com/path/to/some/really_long_resource-name.html?query=abcdef&x=1 now", 62),
+    ("!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!", 17),
+]
+
+
+@pytest.mark.parametrize("text,cut", RESPLIT_TEXTS, ids=["compound", "url", "punctuation"])
+def test_online_step_scores_only_tokens_the_whole_draft_keeps(demo_engine, text, cut):
+    """One online step at a cut where the base tokenization of the partial draft differs
+    from the whole draft's 3+ tokens back: every token the step scores is one of the
+    whole draft's tokens, in its place, so the next step takes nothing back."""
+    from wsd_local.check import DraftChecker, token_cover
+    from wsd_local.events import DraftRescored
+    from wsd_local.messages import Message
+    from wsd_local.templates import base_frame
+
+    base = demo_engine.base
+    frame = base_frame([Message("user", "Write something.")])
+    checker = DraftChecker(base, frame, window=6, threshold=0.99, shared_vocab=False, cover=token_cover(base))
+    final_tokens = checker.base_tokens(text)
+    partial_tokens = checker.base_tokens(text[:cut])
+    differ = len(partial_tokens) - next(
+        (i for i, (a, b) in enumerate(zip(partial_tokens, final_tokens)) if a != b), len(partial_tokens))
+    assert differ >= 3, "the cut must re-split 3+ tokens back for this test to mean anything"
+
+    list(checker.step(text[:cut], [], final=False))
+    scored = checker.scored_ids
+    assert scored == final_tokens[: len(scored)]
+    events = list(checker.step(text, [], final=True))
+    assert not any(isinstance(e, DraftRescored) for e in events)
+    assert checker.scored_ids == final_tokens
