@@ -282,11 +282,11 @@ class LlamaBackend:
                 self.stop_reason = "cancelled"
                 return
             # -1: the last row of logits the previous decode produced.
-            token, logprob, margin = choose(self._row(-1), temperature, top_p, rng)
+            token, logprob, margin, best = choose(self._row(-1), temperature, top_p, rng)
             if self.is_end_of_generation(token):
                 self.stop_reason = "eos"
                 return
-            yield GeneratedToken(token, logprob, margin)
+            yield GeneratedToken(token, logprob, margin, top_logprob=best)
             if len(self._cached) >= self.n_ctx:
                 self.stop_reason = "context_full"
                 return
