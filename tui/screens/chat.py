@@ -366,6 +366,11 @@ class ChatScreen(Screen[None]):
             self.notify("This answer has no trace to inspect (still being written, or saved "
                         "without one).", severity="warning")
             return
+        if trace.mode == "nudging":  # turns and hand-overs, no switch point to move
+            from .turns_inspector import TurnsInspectorScreen
+
+            self.app.push_screen(TurnsInspectorScreen(trace))
+            return
         from .inspector import InspectorScreen
 
         def rerun(index: int | None) -> None:
