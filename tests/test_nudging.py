@@ -37,9 +37,31 @@ def run(engine, settings=SETTINGS, cancel: threading.Event | None = None, on_eve
     return events, events[-1].trace
 
 
+#: Per model: the tokens of every context it was asked to continue (what re-reading
+#: the whole text at each turn would evaluate) and the tokens it actually prefilled.
+READS: dict[str, dict[str, int]] = {}
+
+
 @pytest.fixture(scope="module")
 def answer(demo_engine):
-    return run(demo_engine)
+    backends = (demo_engine.drafter, demo_engine.base)
+    asked: dict[str, list[int]] = {b.identity.role: [] for b in backends}
+    before = {b.identity.role: b.prefilled_tokens for b in backends}
+    for b in backends:
+        def counted(context, *args, _generate=b.generate, _asked=asked[b.identity.role], **kwargs):
+            _asked.append(len(context))
+            return _generate(context, *args, **kwargs)
+        b.generate = counted  # an instance attribute over the method, removed below
+    try:
+        result = run(demo_engine)
+    finally:
+        for b in backends:
+            del b.generate
+    for b in backends:
+        role = b.identity.role
+        READS[role] = {"calls": len(asked[role]), "contexts": sum(asked[role]),
+                       "prefilled": b.prefilled_tokens - before[role]}
+    return result
 
 
 def test_turns_concatenate_to_the_answer_and_follow_the_rule(answer):
@@ -100,6 +122,17 @@ def test_every_recorded_probability_is_the_base_model_s_own(demo_engine, answer)
             followed += 1
         start += len(span["text"])
     assert asked and followed
+
+
+def test_each_model_reuses_its_cache_across_turns(answer):
+    """Every turn continues from the answer as text, yet neither model re-reads it:
+    each reuses the prefix it holds and evaluates only what was written since (in
+    padded 16-token blocks, docs/DESIGN.md), well under half of re-reading every context."""
+    _, trace = answer
+    assert trace.counts["turns"] >= 4
+    for role, reads in READS.items():
+        assert reads["calls"] >= 2, role
+        assert reads["prefilled"] < reads["contexts"] / 2, (role, reads)
 
 
 @pytest.mark.parametrize("who", ["drafter", "base"])

@@ -94,6 +94,10 @@ class LlamaBackend:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsd-softmax")
         self._canonical = 0  # leading cached tokens computed as full grid blocks
         self._cached: list[int] = []  # tokens whose K/V sit in the cache, positions 0..n-1
+        # Positions of known tokens evaluated so far (prompt and context, padding
+        # included; not the one-token generation steps): what cache reuse saves shows
+        # here (the tests and benchmark of nudging's many turns read it).
+        self.prefilled_tokens = 0
         self.stop_reason = ""  # why the last generate() ended: eos | max_tokens | context_full | cancelled
         self.metadata: dict[str, str] = dict(self.llm.metadata)
         self.identity = ModelIdentity(
@@ -208,6 +212,8 @@ class LlamaBackend:
             batch.seq_id[i][0] = 0
             batch.logits[i] = 1 if i in flags else 0
         batch.n_tokens = n_real + extra
+        if pad:
+            self.prefilled_tokens += n_real + extra
         status = llama_cpp.llama_decode(self._ctx, batch)
         if status != 0:
             raise RuntimeError(f"llama_decode failed with status {status}")
