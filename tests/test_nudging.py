@@ -124,6 +124,25 @@ def test_every_recorded_probability_is_the_base_model_s_own(demo_engine, answer)
     assert asked and followed
 
 
+def test_wsd_generate_prints_each_turn_with_a_mark_at_each_hand_over(answer):
+    from io import StringIO
+
+    from wsd_local.cli.render import SWITCH_MARK, TO_DRAFTER_MARK, AnswerPrinter
+
+    events, trace = answer
+    out = StringIO()
+    printer = AnswerPrinter(out=out, err=StringIO(), color=False, progress=False)
+    for event in events:
+        printer.handle(event)
+    expected = ""
+    for span in trace.spans:
+        if span["handover"]["reason"] not in ("start", "base_declined"):
+            expected += SWITCH_MARK if span["model"] == "base" else TO_DRAFTER_MARK
+        expected += span["text"]
+    printed, summary = out.getvalue().rsplit("\n", 2)[:2]
+    assert printed == expected and "hand-over" in summary
+
+
 def test_each_model_reuses_its_cache_across_turns(answer):
     """Every turn continues from the answer as text, yet neither model re-reads it:
     each reuses the prefix it holds and evaluates only what was written since (in

@@ -290,3 +290,16 @@ def test_rule_pieces():
     assert rule.unsure(0.29, 0.3) and not rule.unsure(0.3, 0.3)
     assert [i for i in range(40) if rule.chunk_end(i)] == [15, 31]
     assert rule.repeats_answer(" a b c d e", "x a b c d e y") and not rule.repeats_answer(" a b c d", " a b c d")
+
+
+@pytest.mark.parametrize("argv, problem", [
+    (["bench", "--modes", "base,nudge"], "unknown mode 'nudge'"),
+    (["generate", "--mode", "nudging", "--nudge-threshold", "1.5", "Hi"], "nudge-threshold must be in [0, 1]"),
+    (["generate", "--mode", "nudging", "--nudge-tokens", "0", "Hi"], "nudge-tokens"),
+])
+def test_bad_nudging_input_is_one_line_and_exit_2(argv, problem, capsys):
+    """Checked before any model loads: one line naming the problem, exit status 2."""
+    from wsd_local.cli import main
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert problem in err and "\n" not in err and "Traceback" not in err
