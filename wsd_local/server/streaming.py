@@ -34,7 +34,8 @@ from .schemas import logprob_entry, usage_body
 from .worker import Done, Failed, Job
 
 FINISH_REASONS = {"eos": "stop", "stop_string": "stop", "cancelled": "stop",
-                  "max_tokens": "length", "context_full": "length"}
+                  "max_tokens": "length", "context_full": "length",
+                  "max_rounds": "length", "repetition": "stop"}  # the last two: nudging
 
 
 @dataclass
