@@ -14,7 +14,11 @@ A test scripts:
   is a piece, and a draft can merge with the frame's last token;
 - what `generate` writes (`writes`: pieces, str or bytes, then end of generation);
 - what `score` returns (`prob(position, piece)`: the probability of the token `piece`
-  at absolute position `position` of the scored sequence).
+  at absolute position `position` of the scored sequence);
+- or, for nudging, what `generate` writes after a given context (`respond(text)`: the
+  pieces and each one's top-1 probability for the context as text), so the base model
+  can be asked at any word boundary; `on_token(i)` runs before the i-th token of a call
+  is handed out (e.g. to set cancel mid-turn).
 
 Every `score` and `generate` call is recorded, with how many leading tokens a real
 backend would reuse from its KV cache, so tests can check what was evaluated.
@@ -109,6 +113,10 @@ class FakeBackend:
     lists_vocabulary: bool = True
     # Called inside `score`, as a real backend would be busy there (e.g. to set cancel).
     on_score: Callable[[ScoreCall], None] | None = None
+    # Nudging: the pieces written after a context (given as text) with their top-1
+    # probabilities, then end of generation; replaces `writes` when set.
+    respond: Callable[[str], Sequence[tuple[str | bytes, float]]] | None = None
+    on_token: Callable[[int], None] | None = None
     score_calls: list[ScoreCall] = field(default_factory=list)
     generate_calls: list[GenerateCall] = field(default_factory=list)
     stop_reason: str = ""
@@ -180,16 +188,22 @@ class FakeBackend:
                                                 self._reuse(context, len(context) - 1)))
         self._cached = list(context)
         self.stop_reason = "max_tokens"
-        script = iter(self.written)
-        for _ in range(max_new_tokens):
+        if self.respond is not None:
+            text = self.detokenize(context).decode("utf-8", errors="replace")
+            script = iter([(self.vocab.id(piece), p) for piece, p in self.respond(text)])
+        else:
+            script = iter((token, 0.9) for token in self.written)
+        for i in range(max_new_tokens):
             if cancel is not None and cancel.is_set():
                 self.stop_reason = "cancelled"
                 return
-            token = next(script, EOS)
+            token, p = next(script, (EOS, 1.0))
             if self.is_end_of_generation(token):
                 self.stop_reason = "eos"
                 return
-            yield GeneratedToken(token, math.log(0.9), top_margin=1.0)
+            if self.on_token is not None:
+                self.on_token(i)
+            yield GeneratedToken(token, math.log(p), top_margin=1.0, top_logprob=math.log(p))
             if len(self._cached) >= self.n_ctx:
                 self.stop_reason = "context_full"
                 return

@@ -322,7 +322,7 @@ def test_bash_completion_completes_commands_flags_and_choices(isolated: Path, tm
     cases = {
         "wsd models ''": "list info pull add remove convert check",
         "wsd generate --thres": "--threshold",
-        "wsd generate --mode ''": "wsd paper base draft",
+        "wsd generate --mode ''": "wsd paper base draft nudging",
         "wsd generate --threshold 0.5 --wi": "--window",  # a flag's value is skipped
         "wsd --verbose models l": "list",
         "wsd completion ''": "bash zsh fish",
@@ -371,7 +371,7 @@ comp wsd generate --messages ''
     blocks = [block.strip().splitlines() for block in result.stdout.split("--\n")]
     assert "generate:answer one prompt with weak-to-strong decoding" in blocks[0]
     assert "pull:get a catalog model, OWNER/REPO:QUANT or hf:REPO/FILE.gguf" in blocks[1]
-    assert blocks[2] == ["wsd", "paper", "base", "draft"]
+    assert blocks[2] == ["wsd", "paper", "base", "draft", "nudging"]
     assert "smollm2-135m" in blocks[3] and "FILES -g *.gguf" in blocks[3]
     assert blocks[4] == ["FILES"]
 
@@ -389,7 +389,7 @@ def test_fish_completion(isolated: Path, tmp_path: Path, capsys: pytest.CaptureF
         return [row.split("\t")[0] for row in result.stdout.splitlines()]
 
     assert {"list", "info", "pull", "add", "remove", "convert", "check"} == set(complete("wsd models "))
-    assert complete("wsd generate --mode ") == ["base", "draft", "paper", "wsd"]
+    assert complete("wsd generate --mode ") == ["base", "draft", "nudging", "paper", "wsd"]
     assert complete("wsd generate --threshold 0.5 --win") == ["--window"]
     assert complete("wsd completion ") == ["bash", "fish", "zsh"]
     assert "smollm2-135m" in complete("wsd generate --drafter smoll")

@@ -52,7 +52,7 @@ def test_json_schema_lists_each_setting_with_its_range() -> None:
     props = schema["properties"]
     assert set(props) == {s.name for s in SETTINGS}
     assert props["threshold"]["exclusiveMinimum"] == 0 and props["threshold"]["maximum"] == 1
-    assert props["mode"]["enum"] == ["wsd", "paper", "base", "draft"]
+    assert props["mode"]["enum"] == ["wsd", "paper", "base", "draft", "nudging"]
     assert props["window"]["type"] == "integer" and props["window"]["minimum"] == 1
 
 

@@ -83,3 +83,23 @@ def test_export_writes_files(store: Store, tmp_path: Path, monkeypatch: pytest.M
         export_chat(store, chat.id, "pdf")
     with pytest.raises(WsdError, match="no chat"):
         export_chat(store, 999, "json")
+
+
+def test_markdown_marks_every_nudging_turn(store: Store) -> None:
+    """The stored real nudging trace of the demo pair (tests/data/nudging_sample.json)."""
+    from wsd_local.export import BASE_MARK, TO_DRAFTER_MARK
+
+    trace = Trace.from_json((Path(__file__).parent / "data" / "nudging_sample.json").read_text(encoding="utf-8"))
+    chat = store.create_chat("Focus", settings={"mode": "nudging"})
+    store.add_message(chat.id, "user", trace.messages[-1]["content"])
+    store.add_message(chat.id, "assistant", trace.answer, trace=trace)
+    md = chat_to_markdown(store.get_chat(chat.id), store.messages(chat.id))
+    assert f"(nudging, {trace.counts['handovers']} hand-overs)" in md
+    body = md.split("\n" + DRAFTER_MARK + " ", 1)[1].rstrip("\n")
+    expected = trace.spans[0]["text"]
+    for span in trace.spans[1:]:
+        if span["text"]:  # each turn after its model's mark (a space between unless the text has one)
+            mark = BASE_MARK if span["model"] == "base" else TO_DRAFTER_MARK
+            expected += mark + ("" if span["text"][:1].isspace() else " ") + span["text"]
+    assert body == expected
+    assert body.count(TO_DRAFTER_MARK) == sum(s["model"] == "drafter" and s["text"] != "" for s in trace.spans[1:]) > 3

@@ -56,6 +56,9 @@ def test_repetition_stop_defaults_follow_the_mode() -> None:
     assert DecodingSettings().resolved().repetition_stop == 3            # chat, serve, generate
     assert DecodingSettings(mode="paper").resolved().repetition_stop == 0  # the paper's pipeline
     assert DecodingSettings(mode="paper", repetition_stop=2).resolved().repetition_stop == 2
+    # Nudging keeps its own loop guards: the trace says the repetition stop is not used.
+    assert DecodingSettings(mode="nudging").resolved().repetition_stop == 0
+    assert DecodingSettings(mode="nudging", repetition_stop=2).resolved().repetition_stop == 0
     from wsd_local.cli.bench import BENCH_DEFAULTS
     from wsd_local.cli.eval import EVAL_DEFAULTS
     assert EVAL_DEFAULTS.repetition_stop == 0 and BENCH_DEFAULTS.repetition_stop == 0

@@ -276,3 +276,40 @@ def test_openapi_documents_the_wsd_object(raw: httpx.Client) -> None:
     assert wsd["properties"]["threshold"]["maximum"] == 1.0 and wsd["additionalProperties"] is False
     assert "/v1/chat/completions" in spec["paths"]
     assert raw.get("/docs").status_code == 200
+
+
+def test_nudging_answers_turn_by_turn(client, model_id) -> None:
+    """`mode: nudging`: the content is the turns in order, every text delta names the
+    model of the turn it falls in, a hand-over mark opens each turn with the base
+    model's probability that decided it, and stream and non-stream agree."""
+    nudging = {"mode": "nudging"}
+    response = ask(client, model_id, max_tokens=24, wsd=nudging, logprobs=True)
+    content = response.choices[0].message.content
+    extras = response.model_extra["wsd"]
+    spans = extras["spans"]
+    assert extras["mode"] == "nudging" and extras["switch"] is None
+    assert "".join(s["text"] for s in spans) == content and content
+    assert extras["handovers"]["count"] == sum(a["model"] != b["model"] for a, b in zip(spans, spans[1:]))
+    assert "hand-over" in extras["handovers"]["description"]
+    assert "".join(e.token for e in response.choices[0].logprobs.content) == content
+
+    chunks = list(ask(client, model_id, max_tokens=24, wsd=nudging, stream=True))
+    marks, owners, text = [], [], ""
+    for chunk in chunks[:-1]:
+        extra = chunk.model_extra.get("wsd") or {}
+        if "handover" in extra:
+            marks.append(extra["handover"])
+            assert extra["handover"]["index"] == len(text)
+        delta = chunk.choices[0].delta
+        if delta.content:
+            owners.append((len(text), delta.model_extra["wsd"]["model"]))
+            text += delta.content
+    assert text == content and chunks[-1].model_extra["wsd"]["spans"] == spans
+    assert [(m["to_model"], m["reason"], m["base_top_prob"]) for m in marks] == [
+        (s["model"], s["handover"]["reason"], s["handover"]["base_top_prob"]) for s in spans]
+    starts, at = [], 0
+    for s in spans:
+        starts.append((at, at + len(s["text"]), s["model"]))
+        at += len(s["text"])
+    for start, model in owners:
+        assert any(a <= start < b and m == model for a, b, m in starts)

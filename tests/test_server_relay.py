@@ -13,7 +13,9 @@ from chat_traces import make_trace
 
 from wsd_local.config import DecodingSettings
 from wsd_local.events import Finished
-from wsd_local.server.relay import AnswerRelay, SwitchMark, TextDelta, _before_turn_tag, cut_trace
+from wsd_local import nudge_rule
+from wsd_local.server.relay import (AnswerRelay, HandoverMark, SwitchMark, TextDelta, _before_turn_tag,
+                                    cut_trace)
 
 PROMPTS = ["How do I make my neighbour's dog stop barking?", "What is 17 plus 25?"]
 
@@ -78,6 +80,43 @@ def test_deltas_are_the_answer_by_model(demo_engine, prompt: str, mode: str) -> 
     tokens = [t for out in outs if isinstance(out, TextDelta) for t in out.logprobs]
     assert "".join(t.token for t in tokens) == trace.answer
     assert all(t.logprob <= 0 for t in tokens)
+
+
+def merged_turns(outs) -> list[dict]:
+    """Nudging: text deltas gathered into turns at the hand-over marks."""
+    turns: list[dict] = []
+    for out in outs:
+        if isinstance(out, HandoverMark):
+            turns.append({"model": out.to_model, "text": "", "reason": out.reason,
+                          "base_top_prob": out.base_top_prob})
+        elif isinstance(out, TextDelta):
+            assert turns and out.model == turns[-1]["model"], "text outside its model's turn"
+            turns[-1]["text"] += out.text
+    return turns
+
+
+@pytest.mark.models
+def test_nudging_deltas_are_the_turns_with_their_hand_overs(demo_engine) -> None:
+    relay, trace, outs = relayed(demo_engine, PROMPTS[0], "nudging")
+    assert trace.mode == "nudging" and relay.sent == trace.answer and trace.counts["handovers"] >= 2
+    assert not any(isinstance(out, SwitchMark) for out in outs)
+    assert merged_turns(outs) == [{"model": s["model"], "text": s["text"], "reason": s["handover"]["reason"],
+                                   "base_top_prob": s["handover"]["base_top_prob"]} for s in trace.spans]
+    tokens = [t for out in outs if isinstance(out, TextDelta) for t in out.logprobs]
+    assert "".join(t.token for t in tokens) == trace.answer and all(t.logprob <= 0 for t in tokens)
+    # A client's stop string in a later turn cuts the answer there, turns kept.
+    later = next(s for s in trace.spans[1:] if len(s["text"]) >= 8)
+    stop = later["text"][2:8]
+    expected = trace.answer[: trace.answer.index(stop)]
+    relay, cut, outs = relay_answer(demo_engine, PROMPTS[0], SMALL.with_changes(mode="nudging"), stops=[stop])
+    assert relay.stopped_by_client and cut.answer == expected == "".join(
+        o.text for o in outs if isinstance(o, TextDelta))
+    cut.check()
+    assert [(t["model"], t["text"]) for t in merged_turns(outs) if t["text"]] == [
+        (s["model"], s["text"]) for s in cut.spans if s["text"]]
+    assert "".join(r.text for r in cut.continuation_tokens) == "".join(
+        s["text"] for s in cut.spans if s["model"] == "base")
+    nudge_rule.check_turns(cut.spans[:-1], cut.settings.nudge_threshold, "cancelled")
 
 
 @pytest.mark.models

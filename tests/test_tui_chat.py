@@ -490,3 +490,40 @@ def test_generation_error_shows_dialog_and_keeps_question(tmp_path: Path, monkey
     run()
     if isinstance(error, RuntimeError):  # a bug: its traceback is logged, not shown
         assert "Traceback" in (tmp_path / "data" / "tui-errors.log").read_text()
+
+
+@pytest.mark.models
+@sync
+async def test_nudging_answer_colours_each_turn_by_model_and_opens_the_turns_inspector(
+        demo_engine: Any, tmp_path: Path) -> None:
+    """A chat in nudging mode on the demo pair: each turn in its model's style, a marker
+    at each hand-over, what is shown is what is stored; Ctrl+T opens the inspector of
+    turns (walked hand-over to hand-over), not the switch inspector."""
+    from tui.screens.turns_inspector import TurnsInspectorScreen
+    from tui.widgets.spans import TO_DRAFTER_MARKER
+
+    store = Store(tmp_path / "chats.sqlite3")
+    app = WsdChatApp(engine=demo_engine, store=store, settings=DecodingSettings(mode="nudging", max_tokens=24))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.chat_screen
+        await type_text(pilot, QUESTION)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: answers(app) and screen.lifecycle.idle, "the nudging answer")
+        [chat] = store.list_chats()
+        trace = store.messages(chat.id)[1].trace
+        assert trace is not None and trace.mode == "nudging" and trace.counts["handovers"] >= 2
+        [widget] = answers(app)
+        seen = shown(widget)
+        assert seen["drafter"] == "".join(s["text"] for s in trace.spans if s["model"] == "drafter")
+        assert seen["base"] == "".join(s["text"] for s in trace.spans if s["model"] == "base")
+        plain = widget.rendered.plain
+        assert plain.count(SWITCH_MARKER) + plain.count(TO_DRAFTER_MARKER) >= trace.counts["handovers"]
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: isinstance(app.screen, TurnsInspectorScreen), "the turns inspector")
+        inspector = app.screen
+        first = inspector.selected
+        await pilot.press("n")
+        assert inspector.selected is not None and inspector.selected > first
+        assert trace.spans[inspector.selected]["model"] != trace.spans[inspector.selected - 1]["model"] or \
+            trace.spans[inspector.selected]["handover"]["reason"] == "base_declined"
+        await pilot.press("escape")

@@ -1,4 +1,6 @@
-"""The compare screen: three modes side by side, streamed from one worker thread."""
+"""The compare screen: four modes side by side (base, drafter, WSD, Nudging), streamed
+from one worker thread. The FakeEngine scripts events for the UI layout only; the
+models' behaviour on this screen is tested with the demo engine at the end."""
 
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ from textual.widgets import Static
 
 from tui.screens.compare import CompareScreen
 from tui.screens.compare_state import ColumnState
-from tui.widgets.spans import BASE_STYLE, DRAFTER_STYLE, MARKER_STYLE, SWITCH_MARKER
+from tui.widgets.spans import (BASE_STYLE, DRAFTER_STYLE, MARKER_STYLE, SWITCH_MARKER,
+                               TO_DRAFTER_MARKER, TO_DRAFTER_MARKER_STYLE)
 from wsd_local.answer import Span
 from wsd_local.config import DecodingSettings
 from wsd_local.errors import ModelError
-from wsd_local.events import BaseToken, DraftScored, DraftToken, Event, Finished, PhaseChanged, SwitchFound
+from wsd_local.events import (BaseToken, DraftScored, DraftToken, Event, Finished, Handover,
+                              PhaseChanged, SwitchFound, WordsKept)
 from wsd_local.trace import TokenRecord, Trace
 
 MESSAGES = [{"role": "user", "content": "How do I [User] keep a plant alive?"}]
@@ -49,6 +53,9 @@ class FakeEngine:
         self.calls.append(mode)
         if mode == self.fail_mode:
             raise ModelError("the drafter model file is missing", "run `wsd models pull`")
+        if mode == "nudging":
+            yield from self._nudging(cancel)
+            return
         trace = Trace(settings=DecodingSettings(mode=mode), messages=MESSAGES)
         drafted = kept = base = ""
         if mode in ("draft", "wsd"):
@@ -93,6 +100,44 @@ class FakeEngine:
         yield Finished(trace)
 
 
+    def _nudging(self, cancel: threading.Event) -> Iterator[Event]:
+        """A scripted nudging answer: the drafter's words, the base model's turn, the
+        drafter again (layout only: the real rule is tested in test_nudging*.py)."""
+        trace = Trace(settings=DecodingSettings(mode="nudging"), messages=MESSAGES)
+        script = [("drafter", "start", None, ["Water", " it", " weekly"], "Water it"),
+                  ("base", "base_confident", 0.62, [" in", " light"], None),
+                  ("drafter", "base_unsure", 0.21, ["."], ".")]
+        spans, answer = [], ""
+        for model, reason, p, pieces, kept in script:
+            if cancel.is_set():
+                break
+            yield Handover(len(answer), model, reason, p, pieces[0] if p else "")
+            yield PhaseChanged("drafting" if model == "drafter" else "continuing")
+            text = ""
+            for i, piece in enumerate(pieces):
+                time.sleep(self.delay)
+                if model == "drafter":
+                    yield DraftToken(piece, i, -0.1)
+                else:
+                    text += piece
+                    yield BaseToken(piece, 200 + i, -0.3)
+            if model == "drafter":
+                text = kept
+                yield WordsKept(kept, "".join(pieces)[len(kept):])
+            spans.append({"model": model, "text": text,
+                          "handover": {"reason": reason, "base_top_prob": p,
+                                       "base_token": pieces[0] if p else "", "token_index": 0}})
+            answer += text
+        trace.spans, trace.answer = spans, answer
+        trace.kept_draft = trace.draft_text = spans[0]["text"] if spans else ""
+        trace.switch_char = len(trace.kept_draft)
+        trace.continuation = answer[len(trace.kept_draft):]
+        trace.stop_reason = "cancelled" if cancel.is_set() else "eos"
+        trace.check()
+        yield PhaseChanged("done")
+        yield Finished(trace)
+
+
 class CompareApp(App[None]):
     def __init__(self, engine: Any, settings: DecodingSettings | None = None) -> None:
         super().__init__()
@@ -114,7 +159,7 @@ def status_text(screen: CompareScreen) -> str:
 
 
 @sync
-async def test_three_columns_fill_in_one_after_another() -> None:
+async def test_four_columns_fill_in_one_after_another() -> None:
     engine = FakeEngine(delay=0.002)
     app = CompareApp(engine)
     async with app.run_test(size=(120, 30)) as pilot:
@@ -122,16 +167,16 @@ async def test_three_columns_fill_in_one_after_another() -> None:
         assert isinstance(screen, CompareScreen)
         await wait_until(pilot, lambda: screen.finished)
         await pilot.pause()
-        assert engine.calls == ["base", "draft", "wsd"]
+        assert engine.calls == ["base", "draft", "wsd", "nudging"]
         assert column_text(screen, 0) == " in bright light."
         assert column_text(screen, 1) == "Water it weekly and more"
         assert column_text(screen, 2) == "Water it weekly⟫ in bright light."
-        base, draft, wsd = (c.live for c in screen.columns)
+        base, draft, wsd, nudging = (c.live for c in screen.columns)
         assert (base.base_tokens, draft.draft_tokens, wsd.draft_tokens, wsd.base_tokens) == (4, 5, 5, 4)
         assert wsd.trace.switch_index == 2 and "switch at draft token 2" in screen.columns[2].stats()
         assert all(c.status == "done" and c.elapsed > 0 for c in screen.columns)
         assert str(screen.query_one("#col-stats-0", Static).render()).endswith("tok/s")
-        assert status_text(screen).startswith("done: 3 answers")
+        assert status_text(screen).startswith("done: 4 answers")
         # the drafter's part of the WSD answer is styled apart from the base model's, as in chat
         assert screen.columns[2].spans() == [Span("drafter", "Water it weekly"),
                                              Span("base", " in bright light.")]
@@ -140,6 +185,15 @@ async def test_three_columns_fill_in_one_after_another() -> None:
         styles = {styled.plain[s.start:s.end]: s.style for s in styled.spans}
         assert styles["Water it weekly"] == DRAFTER_STYLE and styles[" in bright light."] == BASE_STYLE
         assert styles[SWITCH_MARKER] == MARKER_STYLE
+        # Nudging: each turn in its model's style, a marker at every hand-over
+        assert column_text(screen, 3) == "Water it⟫ in light⟪."
+        assert nudging.spans() == [Span("drafter", "Water it"), Span("base", " in light"),
+                                   Span("drafter", ".")]
+        assert "2 hand-overs" in screen.columns[3].stats()
+        styled = screen.columns[3].text()
+        styles = {styled.plain[s.start:s.end]: s.style for s in styled.spans}
+        assert styles["Water it"] == DRAFTER_STYLE and styles[" in light"] == BASE_STYLE
+        assert styles[TO_DRAFTER_MARKER] == TO_DRAFTER_MARKER_STYLE
 
 
 @sync
@@ -151,7 +205,7 @@ async def test_engine_error_is_one_line_and_other_columns_still_run() -> None:
         assert isinstance(screen, CompareScreen)
         await wait_until(pilot, lambda: screen.finished)
         await pilot.pause()
-        assert engine.calls == ["base", "draft", "wsd"]
+        assert engine.calls == ["base", "draft", "wsd", "nudging"]
         assert screen.columns[1].status == "error"
         expected = "the drafter model file is missing (run `wsd models pull`)"
         assert column_text(screen, 1) == expected
@@ -178,10 +232,10 @@ async def test_escape_cancels_the_run_and_closes() -> None:
 def test_the_wsd_column_follows_the_chosen_variant() -> None:
     modes = [c.mode for c in CompareScreen(FakeEngine(), MESSAGES,
                                            DecodingSettings(mode="paper")).columns]
-    assert modes == ["base", "draft", "paper"]
+    assert modes == ["base", "draft", "paper", "nudging"]
     modes = [c.mode for c in CompareScreen(FakeEngine(), MESSAGES,
                                            DecodingSettings(mode="base")).columns]
-    assert modes == ["base", "draft", "wsd"]
+    assert modes == ["base", "draft", "wsd", "nudging"]
 
 
 def test_column_state_before_the_switch_shows_the_whole_draft() -> None:
@@ -209,13 +263,23 @@ async def test_compare_with_the_demo_engine(demo_engine: Any) -> None:
         await pilot.pause()
         errors = [c.error for c in screen.columns if c.error]
         assert not errors
-        for i, col in enumerate(screen.columns):
+        for i, col in enumerate(screen.columns[:3]):
             assert col.status == "done" and col.trace is not None
             marker = SWITCH_MARKER if col.live.switched else ""
             expected = col.trace.kept_draft + marker + col.trace.continuation
             assert column_text(screen, i) == expected and col.trace.answer != ""
-        base, draft, wsd = (c.live for c in screen.columns)
+        base, draft, wsd, nudging = (c.live for c in screen.columns)
         assert base.base_tokens > 0 and base.draft_tokens == 0
         assert draft.draft_tokens > 0 and draft.base_tokens == 0
         assert wsd.trace is not None and wsd.trace.switch_index is not None
         assert wsd.spans()[0] == Span("drafter", wsd.trace.kept_draft)
+        # Nudging: the turns of the trace, a marker wherever the writer changes
+        col = screen.columns[3]
+        assert col.status == "done" and nudging.trace is not None and nudging.trace.mode == "nudging"
+        spans = [s for s in nudging.trace.spans if s["text"]]
+        expected = ""
+        for j, span in enumerate(spans):
+            if j and span["model"] != spans[j - 1]["model"]:
+                expected += SWITCH_MARKER if span["model"] == "base" else TO_DRAFTER_MARKER
+            expected += span["text"]
+        assert column_text(screen, 3) == expected and "hand-over" in col.stats()

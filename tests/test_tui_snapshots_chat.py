@@ -47,3 +47,17 @@ def test_chat_with_spans_narrow_no_sidebar(snap_compare, tmp_path: Path) -> None
         await _steady(pilot)
 
     assert snap_compare(_app(tmp_path), terminal_size=(70, 32), run_before=run_before)
+
+
+def test_chat_with_a_nudging_answer(snap_compare, tmp_path: Path) -> None:
+    """A stored real nudging answer of the demo pair (tests/data/nudging_sample.json):
+    each turn in its model's colour, ⟫ / ⟪ at the hand-overs."""
+    from wsd_local.trace import Trace
+
+    trace = Trace.from_json((Path(__file__).parent / "data" / "nudging_sample.json").read_text(encoding="utf-8"))
+    store = Store(tmp_path / "chats.sqlite3")
+    chat = store.create_chat("Staying focused", settings={"mode": "nudging"})
+    store.add_message(chat.id, "user", trace.messages[-1]["content"])
+    store.add_message(chat.id, "assistant", trace.answer, trace=trace)
+    app = WsdChatApp(store=store, load_models=False, open_chat=chat.id)
+    assert snap_compare(app, terminal_size=(110, 32), run_before=_steady)

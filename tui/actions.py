@@ -56,23 +56,23 @@ CHAT_ACTIONS: tuple[ChatAction, ...] = (
     ChatAction("Answers", "ctrl+r", "regenerate the last answer", action="regenerate",
                title="Regenerate last answer", footer="Regenerate"),
     ChatAction("Answers", "ctrl+t", "inspect the selected (or last) answer: probabilities, switch, "
-               "what-if", action="inspect", title="Inspect answer", footer="Inspect",
+               "what-if (nudging: every hand-over)", action="inspect", title="Inspect answer", footer="Inspect",
                hint="inspects one"),
     ChatAction("Answers", "f5", "copy the selected (or last) answer", action="copy",
                title="Copy answer", footer="Copy"),
     ChatAction("App", "f1", "this help", action="help", title="Help", footer="Help",
                hint="lists every key"),
     ChatAction("Chats", "f2", "rename the chat", action="rename_chat", title="Rename chat"),
-    ChatAction("Chats", "f3", "settings of this chat (system prompt, mode, threshold, window, limits, "
-               "sampling)", action="settings", title="Settings", footer="Settings",
+    ChatAction("Chats", "f3", "settings of this chat (system prompt, mode, threshold, window, nudging, "
+               "limits, sampling)", action="settings", title="Settings", footer="Settings",
                hint="changes this chat's settings"),
     ChatAction("Chats", "ctrl+b", "show or hide the chat list", action="toggle_sidebar",
                title="Toggle chat list"),
     ChatAction("Writing", "enter", "send the question"),
     ChatAction("Writing", "ctrl+j", "new line in the question (also shift+enter / alt+enter where "
                "the terminal sends them)"),
-    ChatAction("Answers", "", "compare base only, drafter only and WSD on the question typed (or "
-               "the last one)", action="compare", title="Compare modes"),
+    ChatAction("Answers", "", "compare base only, drafter only, WSD and Nudging on the question "
+               "typed (or the last one)", action="compare", title="Compare modes"),
     ChatAction("Answers", "tab,shift+tab", "move between the question box, answers and the chat list"),
     ChatAction("Answers", "", "on a selected answer: inspect / copy it", shown_keys="i / c"),
     ChatAction("Chats", "", "in the chat list: open / delete the highlighted chat",

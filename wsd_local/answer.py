@@ -7,7 +7,10 @@ discarded draft, the continuation and the spans (who wrote what). Once the answe
 finished its trace is authoritative, and the same properties read from it, so what a
 view shows at the end is exactly what is stored.
 
-`describe_switch` is the one sentence about where the switch fell and why.
+`describe_switch` is the one sentence about where the switch fell and why;
+`describe_handovers` its sibling for nudging answers, where the models take turns
+(`turns()` lists them with the reason each began, `pending` is the drafter's turn
+while the base model still checks its words).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import math
 from dataclasses import dataclass, field
 
 from .events import (BaseToken, DraftRescored, DraftScored, DraftToken, Event, Finished,
-                     PhaseChanged, SwitchFound)
+                     Handover, PhaseChanged, SwitchFound, WordsKept)
 from .templates import STOP_STRINGS
 from .textstream import earliest_stop, partial_stop_len
 from .trace import Trace
@@ -30,6 +33,23 @@ SWITCH_MODES = ("wsd", "paper")
 class Span:
     model: str  # "drafter" | "base"
     text: str
+
+
+@dataclass(frozen=True)
+class Turn:
+    """Nudging: one turn of one model, and why it began (`nudge_rule.HANDOVER_REASONS`)."""
+    model: str
+    text: str
+    reason: str
+    base_top_prob: float | None = None
+    base_token: str = ""
+    start: int = 0  # characters of the answer before it
+
+    @property
+    def handover(self) -> bool:
+        """The turn passed from one model to the other here (not the answer's start,
+        nor the drafter writing again)."""
+        return self.reason not in ("start", "base_declined")
 
 
 @dataclass
@@ -47,6 +67,8 @@ class LiveAnswer:
     scored: int = 0  # draft tokens scored by the base model (in base tokens)
     window_score: float = 0.0  # the latest window score
     trace: Trace | None = None
+    pending: str = ""  # nudging: the drafter's turn while its words are being checked
+    _turns: list[list] = field(default_factory=list, repr=False)  # nudging: [Handover, text]
     _checked_ends: list[int] = field(default_factory=list, repr=False)
     _switch_scored: int | None = field(default=None, repr=False)  # index of the switch token
 
@@ -58,6 +80,9 @@ class LiveAnswer:
 
     # -- feeding -----------------------------------------------------------------
     def apply(self, event: Event) -> None:
+        if self._turns or isinstance(event, Handover):
+            if self._apply_turn(event):
+                return
         if isinstance(event, PhaseChanged):
             self.phase = event.phase
         elif isinstance(event, DraftToken):
@@ -89,10 +114,31 @@ class LiveAnswer:
         elif isinstance(event, Finished):
             self.finish(event.trace)
 
+    def _apply_turn(self, event: Event) -> bool:
+        """Nudging events; False for the events shared with the other modes."""
+        if isinstance(event, Handover):
+            self._turns.append([event, ""])
+            self.pending = ""
+        elif isinstance(event, DraftToken):
+            self.pending += event.text
+            if event.token_id >= 0:
+                self.draft_tokens += 1
+        elif isinstance(event, WordsKept):
+            self._turns[-1][1] += event.text
+            self.pending = ""
+        elif isinstance(event, BaseToken):
+            self._turns[-1][1] += event.text
+            if event.token_id >= 0:
+                self.base_tokens += 1
+        else:
+            return False
+        return True
+
     def finish(self, trace: Trace) -> None:
         self.trace = trace
         self.mode = trace.mode
         self.phase = "done"
+        self.pending = ""
 
     # -- reading -----------------------------------------------------------------
     @property
@@ -129,8 +175,12 @@ class LiveAnswer:
 
     @property
     def text(self) -> str:
-        """The answer as it stands."""
-        return self.trace.answer if self.trace is not None else self.kept + self.continuation
+        """The answer as it stands (nudging: without the drafter's words still checked)."""
+        if self.trace is not None:
+            return self.trace.answer
+        if self._turns:
+            return "".join(text for _, text in self._turns)
+        return self.kept + self.continuation
 
     @property
     def confirmed(self) -> str:
@@ -148,6 +198,8 @@ class LiveAnswer:
     @property
     def writer(self) -> str:
         """Who is writing now (or wrote last)."""
+        if self._turns:
+            return self._turns[-1][0].to_model
         if self.mode == "base" or self.switched or self.continuation:
             return BASE
         return DRAFTER
@@ -156,8 +208,92 @@ class LiveAnswer:
         """Who wrote what, in order; the texts concatenate to `text`."""
         if self.trace is not None:
             return [Span(s["model"], s["text"]) for s in self.trace.spans if s["text"]]
+        if self._turns:
+            return [Span(h.to_model, text) for h, text in self._turns if text]
         return [Span(model, text) for model, text in ((DRAFTER, self.kept), (BASE, self.continuation))
                 if text]
+
+    def turns(self) -> list[Turn]:
+        """Nudging: every turn with the reason it began, empty ones included (a turn
+        the base model ended at once); [] for the other modes."""
+        if self.trace is not None:
+            return turns_of(self.trace)
+        out, start = [], 0
+        for h, text in self._turns:
+            out.append(Turn(h.to_model, text, h.reason, h.base_top_prob, h.base_token, start))
+            start += len(text)
+        return out
+
+    @property
+    def handovers(self) -> int:
+        """Nudging: how often the turn passed between the models so far."""
+        return sum(t.handover for t in self.turns())
+
+
+def turns_of(trace: Trace) -> list[Turn]:
+    """The turns of a nudging trace (its spans with their hand-over records)."""
+    if trace.mode != "nudging":
+        return []
+    out, start = [], 0
+    for span in trace.spans:
+        h = span.get("handover") or {}
+        out.append(Turn(span["model"], span["text"], h.get("reason", ""), h.get("base_top_prob"),
+                        h.get("base_token") or "", start))
+        start += len(span["text"])
+    return out
+
+
+# -- the hand-overs in one sentence --------------------------------------------------------
+_REASON_TEXT = {
+    "base_unsure": "the base model was unsure",
+    "base_ended": "the base model ended its turn",
+    "base_repeating": "the base model repeated itself",
+    "base_declined": "the base model declined every word",
+    "base_confident": "the base model was confident",
+    "base_agrees": "the base model's next token started the drafter's next word",
+}
+
+
+def describe_turn(turn: Turn, threshold: float) -> str:
+    """Why one turn began, e.g. "base model unsure: top-1 p 0.21 < 0.3 (' Keep')"."""
+    p = turn.base_top_prob
+    token = f" ({turn.base_token!r})" if turn.base_token else ""
+    if turn.reason == "start":
+        return "the drafter opens the answer"
+    if turn.reason == "base_unsure" and p is not None:
+        return f"{_REASON_TEXT[turn.reason]}: top-1 p {p:.3f} < {threshold:g}{token}"
+    if turn.reason == "base_confident" and p is not None:
+        return f"{_REASON_TEXT[turn.reason]}: top-1 p {p:.3f} ≥ {threshold:g}{token}"
+    if turn.reason == "base_agrees" and p is not None:
+        return f"{_REASON_TEXT[turn.reason]}{token}, top-1 p {p:.3f}"
+    return _REASON_TEXT.get(turn.reason, turn.reason)
+
+
+def model_shares(trace: Trace) -> dict[str, float]:
+    """Share of the answer's characters each model wrote."""
+    total = len(trace.answer)
+    chars = {DRAFTER: 0, BASE: 0}
+    for span in trace.spans:
+        chars[span["model"]] = chars.get(span["model"], 0) + len(span["text"])
+    return {m: (n / total if total else 0.0) for m, n in chars.items()}
+
+
+def describe_handovers(trace: Trace, brief: bool = False) -> str | None:
+    """How the models took turns in a nudging answer, or None for other modes. `brief`
+    for headers and columns; the full form adds the settings and the turns."""
+    if trace.mode != "nudging":
+        return None
+    turns = turns_of(trace)
+    n = sum(t.handover for t in turns)
+    share = model_shares(trace)[DRAFTER]
+    s = trace.settings
+    head = f"{n} hand-over{'s' if n != 1 else ''} · drafter wrote {100 * share:.0f} %"
+    if brief:
+        return head
+    unsure = sum(t.reason == "base_unsure" for t in turns)
+    return (f"{head} of the answer in {sum(t.model == DRAFTER for t in turns)} turns "
+            f"(threshold {s.nudge_threshold:g}, {s.nudge_tokens} tokens a turn) · "
+            f"the base model was unsure {unsure} time{'s' if unsure != 1 else ''}")
 
 
 # -- the switch in one sentence ----------------------------------------------------------
@@ -195,4 +331,5 @@ def _window_score_at(trace: Trace, k: int) -> float:
     return value if math.isfinite(value) else 0.0
 
 
-__all__ = ["LiveAnswer", "Span", "describe_switch", "DRAFTER", "BASE", "SWITCH_MODES"]
+__all__ = ["LiveAnswer", "Span", "Turn", "turns_of", "describe_switch", "describe_handovers",
+           "describe_turn", "model_shares", "DRAFTER", "BASE", "SWITCH_MODES"]

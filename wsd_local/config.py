@@ -18,8 +18,10 @@ from .errors import ConfigError
 
 #: `wsd` is online weak-to-strong decoding (the switch is found while the drafter
 #: writes); `paper` is the reference pipeline (draft everything, check, continue);
-#: `base` and `draft` run one model alone, for comparison.
-MODES = ("wsd", "paper", "base", "draft")
+#: `base` and `draft` run one model alone, for comparison; `nudging` lets the models
+#: take turns: the drafter writes a few words wherever the base model is unsure
+#: (docs/NUDGING.md).
+MODES = ("wsd", "paper", "base", "draft", "nudging")
 #: How the draft reaches the base model: `ids` hands the drafter's token ids over when
 #: both models share a vocabulary (else the text, as `text`); `text` always goes through
 #: text, exactly as the paper's reference code does (docs/DESIGN.md, "Hand-over").
@@ -162,7 +164,8 @@ def setting(default: Any, help: str, *, label: str, **spec: Any) -> Any:
 @dataclass(frozen=True)
 class DecodingSettings:
     mode: str = setting("wsd", "wsd: online weak-to-strong; paper: draft all, then check; "
-                               "base / draft: one model alone",
+                               "base / draft: one model alone; nudging: the drafter writes words "
+                               "where the base model is unsure",
                         label="Mode", choices=MODES)
     threshold: float = setting(0.8, "switch threshold γ: the window score that hands over to the base model",
                                label="Threshold γ", minimum=0.0, exclusive_minimum=True, maximum=1.0,
@@ -175,6 +178,15 @@ class DecodingSettings:
                               label="Answer max tok", minimum=1)
     chunk_tokens: int = setting(16, "online mode: drafter tokens between two scoring steps",
                                 label="Chunk tokens", minimum=1)
+    # Nudging (docs/NUDGING.md): defaults of the reference code, run_api.py's
+    # --top_prob_thres and --completion_token_num_nudging.
+    nudge_threshold: float = setting(0.3, "nudging: the base model's top-1 probability below which "
+                                          "the drafter writes the next words",
+                                     label="Nudge threshold", minimum=0.0, maximum=1.0,
+                                     hint="Nudging's default is 0.3")
+    nudge_tokens: int = setting(16, "nudging: tokens the drafter writes per turn (its words up to "
+                                    "where the base model is confident are kept)",
+                                label="Nudge tokens", minimum=1, hint="Nudging's default is 16")
     temperature: float = setting(0.0, "sampling temperature; 0 is greedy",
                                  label="Temperature", minimum=0.0, hint="0 means greedy decoding")
     top_p: float = setting(1.0, "nucleus sampling: keep the smallest token set with this much probability",
@@ -191,7 +203,7 @@ class DecodingSettings:
                                 label="Sample base")
     repetition_stop: int | None = setting(
         None, "end the answer when its tail repeats an earlier span this many times (0: off; "
-              f"auto: {AUTO_REPETITION_STOP}, off in paper mode)",
+              f"auto: {AUTO_REPETITION_STOP}, off in paper mode; nudging uses its own loop guards)",
         label="Repetition stop", minimum=0, optional=True, none_word="auto")
 
     def __post_init__(self) -> None:
@@ -216,7 +228,11 @@ class DecodingSettings:
     def resolved(self) -> "DecodingSettings":
         """These settings with every `auto` value made concrete, as an answer uses them
         (and its trace records them): the repetition stop is on, except in paper mode,
-        which stays the paper's pipeline."""
+        which stays the paper's pipeline, and in nudging mode, which has its own guards."""
+        if self.mode == "nudging":
+            # Nudging has its own loop guards, the reference's (docs/NUDGING.md): the
+            # trace says this one is not used.
+            return replace(self, repetition_stop=0) if self.repetition_stop != 0 else self
         if self.repetition_stop is not None:
             return self
         return replace(self, repetition_stop=0 if self.mode == "paper" else AUTO_REPETITION_STOP)

@@ -28,7 +28,7 @@ from .models.resolve import remote_spec_for, resolve_model
 from .trace import ModelIdentity, Trace
 
 ROLES_FOR_MODE = {"wsd": ("drafter", "base"), "paper": ("drafter", "base"),
-                  "base": ("base",), "draft": ("drafter",)}
+                  "base": ("base",), "draft": ("drafter",), "nudging": ("drafter", "base")}
 
 
 class Engine:
@@ -101,8 +101,16 @@ class Engine:
         self._require(settings.mode)
         cancel = cancel or threading.Event()
         with self._lock:
-            decoder = Decoder(self.drafter, self.base, conversation, settings, cancel,
-                              backend_name=self.backend_name)
+            if settings.mode == "nudging":
+                from .nudging import NudgingDecoder
+
+                assert self.drafter is not None and self.base is not None
+                decoder: Decoder | NudgingDecoder = NudgingDecoder(
+                    self.drafter, self.base, conversation, settings, cancel,
+                    backend_name=self.backend_name)
+            else:
+                decoder = Decoder(self.drafter, self.base, conversation, settings, cancel,
+                                  backend_name=self.backend_name)
             yield from self._watch_servers(decoder.events(), cancel)
 
     def run(self, messages: str | Iterable[Message | dict], settings: DecodingSettings | None = None,

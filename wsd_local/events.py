@@ -64,10 +64,30 @@ class BaseToken:
 
 
 @dataclass(frozen=True)
+class Handover:
+    """Nudging: the turn passes to `to_model` here (also at the start: the drafter
+    opens every nudging answer). The reasons are `nudge_rule.HANDOVER_REASONS`."""
+    index: int  # characters of the answer before the hand-over
+    to_model: str  # "drafter" | "base"
+    reason: str
+    base_top_prob: float | None  # the base model's top-1 probability that decided it
+    base_token: str = ""  # the base model's most likely token there
+    token_index: int = 0  # base tokens in the answer before the hand-over
+
+
+@dataclass(frozen=True)
+class WordsKept:
+    """Nudging: the drafter's turn ends; `text` (its first words) enters the answer, the
+    rest of what it wrote this turn does not."""
+    text: str
+    discarded_text: str
+
+
+@dataclass(frozen=True)
 class Finished:
     """The answer is complete, or was stopped (`trace.stop_reason == "cancelled"`)."""
     trace: "Trace"
 
 
 Event = Union[PhaseChanged, DraftToken, DraftScored, DraftRescored, SwitchFound,
-              BaseToken, Finished]
+              BaseToken, Handover, WordsKept, Finished]

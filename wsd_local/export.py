@@ -23,6 +23,7 @@ JSON_FORMAT_VERSION = 1
 DRAFTER_MARK = "**[drafter ▸]**"
 SWITCH_MARK = "**[⟫ base ▸]**"
 BASE_MARK = "**[base ▸]**"
+TO_DRAFTER_MARK = "**[⟪ drafter ▸]**"  # nudging: the drafter takes the turn again
 
 
 def chat_to_markdown(chat: ChatRecord, messages: list[MessageRecord]) -> str:
@@ -36,7 +37,10 @@ def chat_to_markdown(chat: ChatRecord, messages: list[MessageRecord]) -> str:
     if settings.get("system"):
         lines += ["**System prompt:**", "", _quote(str(settings["system"])), ""]
     lines += [f"Legend: {DRAFTER_MARK} starts the text written by the aligned drafter; "
-              f"{SWITCH_MARK} marks the switch point, where the base model took over.", ""]
+              f"{SWITCH_MARK} marks the switch point, where the base model took over."
+              + (f" Nudging answers take turns: {BASE_MARK} where the base model writes again, "
+                 f"{TO_DRAFTER_MARK} where the drafter does."
+                 if any(m.trace is not None and m.trace.mode == "nudging" for m in messages) else ""), ""]
     for message in messages:
         if message.role == "user":
             lines += ["## You", "", message.content, ""]
@@ -56,6 +60,9 @@ def _answer_markdown(message: MessageRecord) -> list[str]:
         if trace.switch_index is not None:
             how = "switch" if trace.switch_fired else "no switch, whole draft kept"
             heading += f", {how} at draft token {trace.switch_index}"
+        elif trace.mode == "nudging":
+            n = trace.counts.get("handovers", 0)
+            heading += f", {n} hand-over{'s' if n != 1 else ''}"
         heading += ")"
         if names:
             notes.append(" · ".join(f"{role}: {name}" for role, name in names.items()))
@@ -76,7 +83,12 @@ def _marked_answer(message: MessageRecord, trace: Trace | None) -> str:
         return message.content
     parts: list[str] = []
     for i, span in enumerate(trace.spans):
-        if span["model"] == "drafter":
+        if trace.mode == "nudging" and i > 0:  # a mark at every turn that has text
+            if span["text"]:
+                mark = TO_DRAFTER_MARK if span["model"] == "drafter" else BASE_MARK
+                parts.append(f"{mark}{span['text']}" if span["text"][:1].isspace()
+                             else f"{mark} {span['text']}")
+        elif span["model"] == "drafter":
             parts.append(f"{DRAFTER_MARK} {span['text']}" if i == 0 else span["text"])
         else:
             mark = SWITCH_MARK if trace.switch_index is not None else BASE_MARK

@@ -152,7 +152,11 @@ class ChatScreen(Screen[None]):
                 if trace is not None and trace.models:
                     names = {role: m.name for role, m in trace.models.items()}
                     break
-        self.query_one("#legend", Static).update(legend(names.get("drafter"), names.get("base")))
+        # Nudging (this chat's mode, or an answer in it): the legend adds the ⟪ marker.
+        nudging = self.settings.mode == "nudging" or any(
+            w.state.trace is not None and w.state.trace.mode == "nudging" for w in self.view.answers())
+        self.query_one("#legend", Static).update(legend(names.get("drafter"), names.get("base"),
+                                                        handovers=nudging))
 
     # -- chats ---------------------------------------------------------------------
     def refresh_chat_list(self) -> None:
@@ -366,6 +370,11 @@ class ChatScreen(Screen[None]):
             self.notify("This answer has no trace to inspect (still being written, or saved "
                         "without one).", severity="warning")
             return
+        if trace.mode == "nudging":  # turns and hand-overs, no switch point to move
+            from .turns_inspector import TurnsInspectorScreen
+
+            self.app.push_screen(TurnsInspectorScreen(trace))
+            return
         from .inspector import InspectorScreen
 
         def rerun(result: int | tuple[float, int] | None) -> None:
@@ -414,6 +423,7 @@ class ChatScreen(Screen[None]):
             if self.chat is not None:
                 self.wsd_app.store.set_chat_settings(self.chat.id, settings.to_dict())
             self.status.set(mode=settings.mode)
+            self.update_legend()
             self.notify("Settings saved for this chat." if self.chat else
                         "Settings saved; they apply to this new chat.")
 

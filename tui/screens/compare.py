@@ -1,7 +1,7 @@
-"""Compare: one prompt through base-only, drafter-only and WSD, side by side.
+"""Compare: one prompt through base-only, drafter-only, WSD and Nudging, side by side.
 
-The three runs go one after another in a single thread worker: the engine is not
-thread-safe (its `generate` holds a lock), and on a laptop three models at once would
+The four runs go one after another in a single thread worker: the engine is not
+thread-safe (its `generate` holds a lock), and on a laptop several models at once would
 only slow each other down. Each column streams its answer as events arrive.
 """
 
@@ -28,7 +28,7 @@ from ..errors import describe_error
 from ..widgets.spans import legend
 from .compare_state import ColumnState
 
-COMPARE_MODES: tuple[str, ...] = ("base", "draft", "wsd")
+COMPARE_MODES: tuple[str, ...] = ("base", "draft", "wsd", "nudging")
 
 
 class GeneratingEngine(Protocol):
@@ -78,7 +78,7 @@ class CompareScreen(Screen[None]):
         self.settings = settings
         if modes is None:  # the WSD column follows the user's variant (online or paper)
             wsd = settings.mode if settings.mode in ("wsd", "paper") else "wsd"
-            modes = (*COMPARE_MODES[:-1], wsd)
+            modes = tuple(wsd if m == "wsd" else m for m in COMPARE_MODES)
         self.columns = [ColumnState(m) for m in modes]
         self.cancel = threading.Event()
         self.finished = False
@@ -104,9 +104,13 @@ class CompareScreen(Screen[None]):
             first = first[:89] + "…"
         s = self.settings
         head = Text(f"Compare · “{first}”\n")  # Text, not markup: prompts may hold [brackets]
-        head.append(f"γ {s.threshold:g} · w {s.window} · max {s.max_tokens} tokens   ")
+        head.append(f"γ {s.threshold:g} · w {s.window} · max {s.max_tokens} tokens")
+        nudging = any(c.mode == "nudging" for c in self.columns)
+        if nudging:
+            head.append(f" · nudge {s.nudge_threshold:g}, {s.nudge_tokens} tok")
+        head.append("   ")
         names = {role: ident.label for role, ident in (getattr(self.engine, "identities", None) or {}).items()}
-        head.append_text(legend(names.get("drafter"), names.get("base")))
+        head.append_text(legend(names.get("drafter"), names.get("base"), handovers=nudging))
         return head
 
     def on_mount(self) -> None:

@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 
-from wsd_local.answer import LiveAnswer, Span, describe_switch
+from wsd_local.answer import LiveAnswer, Span, describe_handovers, describe_switch
 from wsd_local.events import Event, Finished, PhaseChanged
 from wsd_local.trace import Trace
 
 from ..widgets.spans import span_text
 
 COLUMN_TITLES: dict[str, str] = {"base": "Base only", "draft": "Drafter only", "wsd": "WSD",
-                                 "paper": "WSD (paper)"}
+                                 "paper": "WSD (paper)", "nudging": "Nudging"}
 
 
 @dataclass
@@ -70,8 +70,11 @@ class ColumnState:
         return self.live.spans()
 
     def text(self) -> Text:
-        """The answer in the chat's span styles, with the ⟫ marker at the switch."""
-        out = span_text([(s.model, s.text) for s in self.spans()], marker_after_drafter=self.live.switched)
+        """The answer in the chat's span styles, with the ⟫ marker at the switch (nudging:
+        a marker at each hand-over, the drafter's words being checked dimmed)."""
+        nudging = self.mode == "nudging"
+        out = span_text([(s.model, s.text) for s in self.spans()], marker_after_drafter=self.live.switched,
+                        handovers=nudging, pending=self.live.pending if nudging and self.running else "")
         if not out.plain and self.status not in ("done", "cancelled", "error"):
             out.append("…" if self.started is not None else "waiting", style="dim")
         if self.error:
@@ -82,16 +85,18 @@ class ColumnState:
         live = self.live
         parts = [f"{self.elapsed:.1f} s"]
         tokens = live.draft_tokens + live.base_tokens
-        if self.mode in ("wsd", "paper"):
+        if self.mode in ("wsd", "paper", "nudging"):
             parts.append(f"{live.draft_tokens} drafter + {live.base_tokens} base tok")
         else:
             parts.append(f"{tokens} tok")
         if self.elapsed > 0 and tokens:
             parts.append(f"{tokens / self.elapsed:.1f} tok/s")
         if live.trace is not None:
-            switch = describe_switch(live.trace, brief=True)
+            switch = describe_switch(live.trace, brief=True) or describe_handovers(live.trace, brief=True)
             if switch:
                 parts.append(switch)
+        elif self.mode == "nudging" and live.handovers:
+            parts.append(f"{live.handovers} hand-overs so far")
         elif live.switch is not None:
             parts.append(f"switch at draft token {live.switch.index}")
         return " · ".join(parts)

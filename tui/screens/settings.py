@@ -1,4 +1,4 @@
-"""Per-chat settings: system prompt, mode, switch rule, token limits, sampling."""
+"""Per-chat settings: system prompt, mode, switch rule, nudging, token limits, sampling."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ class SettingsScreen(ModalScreen[DecodingSettings | None]):
                             yield Label(spec.label, classes="field-label")
                             yield self._field(spec)
             yield Static("Threshold in (0, 1]; temperature 0 is greedy; chunk tokens apply to "
-                         "the online wsd mode.", classes="dialog-hint")
+                         "the online wsd mode, the nudge settings to the nudging mode.",
+                         classes="dialog-hint")
             yield Static("", id="settings-error", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Save (ctrl+s)", variant="primary", id="save")

@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Static
 
-from wsd_local.answer import LiveAnswer, describe_switch
+from wsd_local.answer import LiveAnswer, describe_handovers, describe_switch
 from wsd_local.events import BaseToken, DraftToken, Event, Finished
 from wsd_local.store import COMPLETE, ERROR, PENDING, STOPPED, MessageRecord
 from wsd_local.trace import SERVER_STOPS, Trace
@@ -28,6 +28,7 @@ STREAMING, STOPPING, DONE, STOPPED_S, FAILED, INTERRUPTED = (
     "streaming", "stopping", "done", "stopped", "error", "interrupted")
 
 _STOP_NOTES = {"max_tokens": "reached the token limit", "context_full": "context full",
+               "max_rounds": "reached the turn limit",
                "repetition": "stopped: it began repeating itself",
                "connection_lost": "connection to the model server lost: the answer stops here",
                "server_error": "the model server failed: the answer stops here"}
@@ -97,9 +98,14 @@ class AnswerState:
             return self.plain
         return self.live.text
 
+    @property
+    def nudging(self) -> bool:
+        return self.live.mode == "nudging"
+
     def segments(self) -> tuple[list[tuple[str, str]], bool, str]:
         """(model, text) segments, whether a switch marker belongs after the drafter's
-        span, and the discarded draft."""
+        span, and the discarded draft (nudging: markers go wherever the writer changes,
+        see `span_text`)."""
         if self.plain is not None and self.live.trace is None:
             return [("plain", self.plain)], False, ""
         live = self.live
@@ -133,7 +139,8 @@ def render_answer(state: AnswerState) -> Text:
     out.append_text(_header(state))
     out.append("\n")
     segments, marker, discarded = state.segments()
-    body = span_text([(m if m in STYLES else "", t) for m, t in segments], marker_after_drafter=marker)
+    body = span_text([(m if m in STYLES else "", t) for m, t in segments], marker_after_drafter=marker,
+                     handovers=state.nudging, pending=state.live.pending if state.streaming else "")
     if state.streaming:
         body.append(CURSOR, style=STYLES[state.live.writer] if state.live.phase != "waiting" else "dim")
     elif not body.plain:
@@ -166,6 +173,12 @@ def _header(state: AnswerState) -> Text:
     if state.streaming:
         if state.status == STOPPING:
             note = "stopping…"
+        elif state.nudging:
+            note = {"drafting": "the drafter writes…",
+                    "checking": "the base model checks the drafter's words…",
+                    "continuing": "the base model writes…"}.get(live.phase, "waiting…")
+            if live.handovers:
+                note += f" ({live.handovers} hand-overs so far)"
         elif live.phase == "drafting":
             note = "drafting (drafter)…"
         elif live.phase == "checking":
@@ -180,7 +193,10 @@ def _header(state: AnswerState) -> Text:
     if trace is None:
         return head
     switch = describe_switch(trace, brief=True)
-    if switch is None:
+    turns = describe_handovers(trace, brief=True)
+    if turns is not None:
+        head.append(f" · nudging · {turns}", style="dim")
+    elif switch is None:
         who = "base model only" if trace.mode == "base" else "drafter only"
         head.append(f" · {who}", style="dim")
     elif trace.switch_index is not None:

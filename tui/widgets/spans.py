@@ -2,7 +2,9 @@
 
 Colour-blind-safe (the Okabe–Ito blue/orange pair) and never colour alone: the
 drafter's span is underlined, the switch point carries a `⟫` marker, and the draft the
-base model did not keep is struck through in a block of its own.
+base model did not keep is struck through in a block of its own. Nudging answers take
+turns: `⟫` where the base model takes over, `⟪` where the drafter does, and the
+drafter's words still being checked are dimmed.
 """
 
 from __future__ import annotations
@@ -18,29 +20,41 @@ BASE_STYLE = Style(color=BASE_COLOR)
 MARKER_STYLE = Style(color="#000000", bgcolor=BASE_COLOR, bold=True)
 DISCARDED_STYLE = Style(color="#8a8a8a", strike=True)
 DISCARDED_LABEL_STYLE = Style(color="#8a8a8a", italic=True)
+PENDING_STYLE = Style(color=DRAFTER_COLOR, underline=True, dim=True, italic=True)
+TO_DRAFTER_MARKER_STYLE = Style(color="#000000", bgcolor=DRAFTER_COLOR, bold=True)
 
 SWITCH_MARKER = "⟫"
+TO_DRAFTER_MARKER = "⟪"
 CURSOR = "▍"
 
 STYLES = {"drafter": DRAFTER_STYLE, "base": BASE_STYLE}
 
 
-def legend(drafter: str | None, base: str | None) -> Text:
-    """One line naming the two models in their styles, and the switch marker."""
+def legend(drafter: str | None, base: str | None, handovers: bool = False) -> Text:
+    """One line naming the two models in their styles, and the switch marker (with
+    `handovers`, also nudging's marker for the drafter taking the turn back)."""
     text = Text()
     text.append("drafter ", style="dim")
     text.append(drafter or "(not loaded)", style=DRAFTER_STYLE)
     text.append("   ")
     text.append(SWITCH_MARKER, style=MARKER_STYLE)
-    text.append(" switch   ", style="dim")
+    text.append(" switch (to base)   " if handovers else " switch   ", style="dim")
+    if handovers:
+        text.append(TO_DRAFTER_MARKER, style=TO_DRAFTER_MARKER_STYLE)
+        text.append(" to drafter   ", style="dim")
     text.append("base ", style="dim")
     text.append(base or "(not loaded)", style=BASE_STYLE)
     return text
 
 
-def span_text(segments: list[tuple[str, str]], *, marker_after_drafter: bool) -> Text:
+def span_text(segments: list[tuple[str, str]], *, marker_after_drafter: bool,
+              handovers: bool = False, pending: str = "") -> Text:
     """The answer body: each (model, text) segment in its style, with the switch marker
-    between the drafter's span and the base model's."""
+    between the drafter's span and the base model's; with `handovers` (nudging) a marker
+    wherever the writer changes, and `pending` (the drafter's words being checked)
+    dimmed at the end."""
+    if handovers:
+        return _turns_text(segments, pending)
     text = Text()
     placed = False
     for i, (model, piece) in enumerate(segments):
@@ -50,4 +64,22 @@ def span_text(segments: list[tuple[str, str]], *, marker_after_drafter: bool) ->
         text.append(piece, style=STYLES.get(model, ""))
     if marker_after_drafter and not placed:  # switch found, the base model has not written yet
         text.append(SWITCH_MARKER, style=MARKER_STYLE)
+    return text
+
+
+def _turns_text(segments: list[tuple[str, str]], pending: str) -> Text:
+    text = Text()
+    previous = None
+    for model, piece in segments:
+        if previous is not None and model != previous:
+            if model == "base":
+                text.append(SWITCH_MARKER, style=MARKER_STYLE)
+            else:
+                text.append(TO_DRAFTER_MARKER, style=TO_DRAFTER_MARKER_STYLE)
+        text.append(piece, style=STYLES.get(model, ""))
+        previous = model
+    if pending:
+        if previous == "base":
+            text.append(TO_DRAFTER_MARKER, style=TO_DRAFTER_MARKER_STYLE)
+        text.append(pending, style=PENDING_STYLE)
     return text

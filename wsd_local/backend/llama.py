@@ -102,6 +102,10 @@ class LlamaBackend:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsd-softmax")
         self._canonical = 0  # leading cached tokens computed as full grid blocks
         self._cached: list[int] = []  # tokens whose K/V sit in the cache, positions 0..n-1
+        # Positions of known tokens evaluated so far (prompt and context, padding
+        # included; not the one-token generation steps): what cache reuse saves shows
+        # here (the tests and benchmark of nudging's many turns read it).
+        self.prefilled_tokens = 0
         self.stop_reason = ""  # why the last generate() ended: eos | max_tokens | context_full | cancelled
         self.metadata: dict[str, str] = dict(self.llm.metadata)
         self.identity = ModelIdentity(
@@ -237,6 +241,8 @@ class LlamaBackend:
             batch.seq_id[i][0] = 0
             batch.logits[i] = 1 if i in flags else 0
         batch.n_tokens = n_real + extra
+        if pad:
+            self.prefilled_tokens += n_real + extra
         status = llama_cpp.llama_decode(self._ctx, batch)
         if status != 0:
             raise RuntimeError(f"llama_decode failed with status {status}")
@@ -311,11 +317,11 @@ class LlamaBackend:
                 self.stop_reason = "cancelled"
                 return
             # -1: the last row of logits the previous decode produced.
-            token, logprob, margin = choose(self._row(-1), temperature, top_p, rng)
+            token, logprob, margin, best = choose(self._row(-1), temperature, top_p, rng)
             if self.is_end_of_generation(token):
                 self.stop_reason = "eos"
                 return
-            yield GeneratedToken(token, logprob, margin)
+            yield GeneratedToken(token, logprob, margin, top_logprob=best)
             if len(self._cached) >= self.n_ctx:
                 self.stop_reason = "context_full"
                 return

@@ -18,6 +18,14 @@ class GeneratedToken:
     id: int
     logprob: float  # the model's own log-probability of the chosen token
     top_margin: float  # logprob gap between the best and second-best token (near-tie signal)
+    # The log-probability of the model's most likely token at this step (Nudging's
+    # confidence signal); None when it is the chosen token's own (greedy decoding).
+    top_logprob: float | None = None
+
+    @property
+    def best_logprob(self) -> float:
+        """log P of the most likely token at this step, whichever token was chosen."""
+        return self.logprob if self.top_logprob is None else self.top_logprob
 
 
 class Backend(Protocol):

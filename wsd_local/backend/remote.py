@@ -359,7 +359,9 @@ def _stream_tokens(event: dict[str, Any]) -> tuple[list[tuple[GeneratedToken, st
         logprob = float(values[i]) if i < len(values) and values[i] is not None else 0.0
         top = sorted((float(v) for v in (tops[i] or {}).values()), reverse=True) if i < len(tops) else []
         margin = top[0] - top[1] if len(top) >= 2 else float("inf")
-        out.append((GeneratedToken(_token_id(name), logprob, margin), text if i == len(names) - 1 else ""))
+        best = top[0] if top else None
+        out.append((GeneratedToken(_token_id(name), logprob, margin, top_logprob=best),
+                    text if i == len(names) - 1 else ""))
     return out, choice.get("finish_reason")
 
 

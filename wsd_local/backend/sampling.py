@@ -24,26 +24,27 @@ def top_two(logits: np.ndarray) -> tuple[int, float]:
 
 
 def choose(logits: np.ndarray, temperature: float, top_p: float,
-           rng: np.random.Generator) -> tuple[int, float, float]:
-    """Pick a token. Returns (token, its log-probability under the model, top-2 margin).
+           rng: np.random.Generator) -> tuple[int, float, float, float]:
+    """Pick a token. Returns (token, its log-probability under the model, top-2 margin,
+    the log-probability of the most likely token).
 
-    The log-probability is the model's own (temperature 1), so traces compare across
-    sampling settings; greedy decoding takes the argmax.
+    Log-probabilities are the model's own (temperature 1), so traces compare across
+    sampling settings; greedy decoding takes the argmax (then both are the same).
     """
     first, margin = top_two(logits)
     if temperature <= 0.0:
-        token = first
-    else:
-        scaled = logits.astype(np.float64) / temperature
-        scaled -= scaled.max()
-        probs = np.exp(scaled)
-        probs /= probs.sum()
-        if top_p < 1.0:
-            order = np.argsort(-probs)
-            cumulative = np.cumsum(probs[order])
-            keep = order[: int(np.searchsorted(cumulative, top_p)) + 1]
-            mask = np.zeros_like(probs)
-            mask[keep] = probs[keep]
-            probs = mask / mask.sum()
-        token = int(rng.choice(len(probs), p=probs))
-    return token, log_softmax_at(logits, token), margin
+        best = log_softmax_at(logits, first)
+        return first, best, margin, best
+    scaled = logits.astype(np.float64) / temperature
+    scaled -= scaled.max()
+    probs = np.exp(scaled)
+    probs /= probs.sum()
+    if top_p < 1.0:
+        order = np.argsort(-probs)
+        cumulative = np.cumsum(probs[order])
+        keep = order[: int(np.searchsorted(cumulative, top_p)) + 1]
+        mask = np.zeros_like(probs)
+        mask[keep] = probs[keep]
+        probs = mask / mask.sum()
+    token = int(rng.choice(len(probs), p=probs))
+    return token, log_softmax_at(logits, token), margin, log_softmax_at(logits, first)

@@ -12,7 +12,7 @@ PROJECTED = {"drafter_bytes": 2.0e9, "base_bytes": 4.9e9}
 
 
 def table(result: BenchResult) -> str:
-    head = (f"{'#':>2} {'mode':<5} {'wall s':>7} {'drafter':>7} {'base':>5} {'draft t/s':>9} "
+    head = (f"{'#':>2} {'mode':<7} {'wall s':>7} {'drafter':>7} {'base':>5} {'draft t/s':>9} "
             f"{'check t/s':>9} {'base t/s':>8} {'switch':>6} {'past':>5} stop")
     lines = [head, "-" * len(head)]
     for r in result.rows:
@@ -23,15 +23,17 @@ def table(result: BenchResult) -> str:
 
         k = r.trace.switch_index
         switch = "-" if k is None else (f"{k}" if r.trace.switch_fired else f"{k}*")
+        if r.mode == "nudging":  # many hand-overs instead of one switch
+            switch = f"{c.get('handovers', 0)}h"
         past = "-" if k is None else str(c.get("draft_tokens_past_switch", 0))
         lines.append(
-            f"{r.prompt_index:>2} {r.mode:<5} {r.wall_s:>7.2f} {c.get('draft_tokens', 0):>7} "
+            f"{r.prompt_index:>2} {r.mode:<7} {r.wall_s:>7.2f} {c.get('draft_tokens', 0):>7} "
             f"{c.get('base_tokens', 0):>5} {rate(c.get('draft_tokens', 0), t.get('draft_s', 0)):>9} "
             f"{rate(c.get('draft_tokens_scored', 0), t.get('score_s', 0)):>9} "
             f"{rate(c.get('base_tokens_generated', 0), t.get('continue_s', 0)):>8} {switch:>6} {past:>5} "
             f"{r.trace.stop_reason}")
     lines.append("switch: k in base tokens of the draft; * = threshold never reached, whole draft kept;"
-                 " past = drafter tokens written after the switch point")
+                 " past = drafter tokens written after the switch point; nudging: Nh = N hand-overs")
     return "\n".join(lines)
 
 
@@ -57,6 +59,8 @@ def summary(result: BenchResult, chunk_tokens: int, window: int) -> str:
         out.append(f"per-token costs: drafting {costs['draft'] * 1e3:.1f} ms, scoring {costs['score'] * 1e3:.1f} ms, "
                    f"base decoding {costs['base'] * 1e3:.1f} ms")
         out.append(projection(result, costs))
+    if "nudging" in modes:
+        out.append(nudging_summary(result, modes))
     if result.overhead:
         o = result.overhead
         out.append(f"controller overhead: engine {o['engine_s']:.3f}s vs bare loop {o['bare_s']:.3f}s "
@@ -71,6 +75,22 @@ def summary(result: BenchResult, chunk_tokens: int, window: int) -> str:
                f"= {budget / MB:.0f} MB  ({result.peak_rss / max(1, result.model_bytes):.2f}x the files; "
                f"target: {check(result.peak_rss <= budget)})")
     return "\n".join(out)
+
+
+def nudging_summary(result: BenchResult, modes: set[str]) -> str:
+    """Nudging's time per answer token against base-only and WSD, and its hand-overs."""
+    ms = {m: 1e3 * result.per_answer_token(m) for m in ("nudging", "base", "wsd") if m in modes}
+    parts = [f"time per answer token: nudging {ms['nudging']:.1f} ms"]
+    for other in ("base", "wsd"):
+        if other in ms:
+            parts.append(f"{other} {ms[other]:.1f} ms (nudging / {other} {ms['nudging'] / ms[other]:.2f}x)")
+    counts = result.handovers()
+    mean = sum(counts) / len(counts) if counts else 0.0
+    probes = [r.trace.counts.get("probes", 0) for r in result.by_mode("nudging")]
+    return (f"nudging {', '.join(parts)}\n"
+            f"nudging hand-overs per answer: mean {mean:.1f} (min {min(counts, default=0)}, max "
+            f"{max(counts, default=0)}); base-model probes at word boundaries per answer: mean "
+            f"{sum(probes) / max(1, len(probes)):.1f}")
 
 
 def projection(result: BenchResult, costs: dict[str, float]) -> str:

@@ -13,6 +13,8 @@ from .memory import peak_rss_bytes
 from .remote import requests_since, server_requests
 
 MODES = ("base", "draft", "paper", "wsd")
+#: Modes `wsd bench --modes` accepts (nudging is measured on request: docs/BENCHMARKS.md).
+KNOWN_MODES = (*MODES, "nudging")
 
 
 @dataclass
@@ -63,6 +65,10 @@ class BenchResult:
         return {"draft": rate(wsd, "draft_s", "draft_tokens"),
                 "score": rate(wsd, "score_s", "draft_tokens_scored"),
                 "base": rate(base, "continue_s", "base_tokens_generated")}
+
+    def handovers(self, mode: str = "nudging") -> list[int]:
+        """Hand-overs per answer (nudging: how often the turn passed between the models)."""
+        return [r.trace.counts.get("handovers", 0) for r in self.by_mode(mode)]
 
     def switch_fraction(self) -> float:
         rows = self.by_mode("wsd")

@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--prompts", type=int, default=len(BENCH_PROMPTS),
                         help=f"how many of the {len(BENCH_PROMPTS)} fixed prompts to run (default: %(default)s)")
     parser.add_argument("--modes", default="base,draft,paper,wsd",
-                        help="comma-separated modes (default: %(default)s)")
+                        help="comma-separated modes of base, draft, paper, wsd, nudging "
+                             "(default: %(default)s)")
     parser.add_argument("--skip-baselines", action="store_true",
                         help="skip the scoring-pass and controller-overhead comparisons")
     parser.add_argument("--save-traces", type=Path, metavar="DIR", default=None,
@@ -47,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    from ..bench.runner import KNOWN_MODES
+    unknown = [m for m in modes if m not in KNOWN_MODES]
+    if unknown or not modes:
+        raise ConfigError(f"unknown mode {unknown[0]!r}" if unknown else "no modes given",
+                          f"--modes takes a comma-separated list of {', '.join(KNOWN_MODES)}")
     if not 1 <= args.prompts <= len(BENCH_PROMPTS):
         raise ConfigError(f"--prompts must be between 1 and {len(BENCH_PROMPTS)}")
     engine = Engine.load(args.drafter, args.base, runtime_from_args(args), remote=remote_from_args(args))

@@ -99,7 +99,7 @@ def _register_run(commands: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
                    help="the run file (JSON lines; created, or resumed)")
     p.add_argument("--modes", default=None, metavar="LIST",
-                   help="comma-separated modes of base, draft, wsd, paper (default: the run's "
+                   help="comma-separated modes of base, draft, wsd, paper, nudging (default: the run's "
                         "modes when resuming, else base,draft,wsd; the sweep needs paper)")
     p.add_argument("--field", default=None, metavar="NAME",
                    help="the field holding the prompt (text or a messages list; default: prompt, messages, turns, instruction or question, whichever the file has)")

@@ -64,7 +64,7 @@ def _style(code: str, text: str, color: bool) -> str:
 
 
 def _header(logged) -> str:
-    from ..answer import describe_switch
+    from ..answer import describe_handovers, describe_switch
 
     answer = logged.answer
     parts = [f"#{answer.id}", time.strftime("%Y-%m-%d %H:%M", time.localtime(answer.created_at)),
@@ -73,7 +73,7 @@ def _header(logged) -> str:
     if trace is not None:
         models = [trace.models[r].name for r in ("drafter", "base") if r in trace.models]
         parts.append(" → ".join(models) + f" ({trace.mode})")
-        switch = describe_switch(trace, brief=True)
+        switch = describe_switch(trace, brief=True) or describe_handovers(trace, brief=True)
         if switch:
             parts.append(switch)
     if answer.status != "complete":

@@ -4,6 +4,10 @@ The drafter's span is blue, the base model's orange (a colour-blind-safe pair); 
 switch marker ⟫ separates them without relying on colour. Draft text is printed as the
 base model confirms it (checked tokens), so text the base model does not keep is never
 mixed into the answer: it is listed afterwards, struck through.
+
+Nudging answers take turns: each turn is printed in its model's colour once it is part
+of the answer (the drafter's words once the base model has checked them), with ⟫ where
+the base model takes over and ⟪ where the drafter does.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from ..answer import LiveAnswer, describe_switch
-from ..events import BaseToken, DraftScored, DraftToken, Event, Finished, PhaseChanged, SwitchFound
+from ..answer import LiveAnswer, describe_handovers, describe_switch
+from ..events import (BaseToken, DraftScored, DraftToken, Event, Finished, Handover, PhaseChanged,
+                      SwitchFound, WordsKept)
 from ..trace import SERVER_STOPS, Trace
 
 DRAFTER = "\x1b[38;5;33m"  # blue
@@ -23,6 +28,7 @@ DIM_STRIKE = "\x1b[2;9m"
 DIM = "\x1b[2m"
 RESET = "\x1b[0m"
 SWITCH_MARK = "⟫"
+TO_DRAFTER_MARK = "⟪"  # nudging: the drafter takes the turn
 
 
 @dataclass
@@ -65,6 +71,12 @@ class AnswerPrinter:
             self._print_drafter(event.kept_text)
             self._printed = len(event.kept_text)
             self._write(self._style(MARKER, SWITCH_MARK))
+        elif isinstance(event, Handover):
+            if event.reason not in ("start", "base_declined"):
+                mark = SWITCH_MARK if event.to_model == "base" else TO_DRAFTER_MARK
+                self._write(self._style(MARKER, mark))
+        elif isinstance(event, WordsKept):
+            self._write(self._style(DRAFTER, event.text))
         elif isinstance(event, BaseToken):
             self._write(self._style(BASE, event.text))
         elif isinstance(event, PhaseChanged) and event.phase == "continuing":
@@ -79,7 +91,7 @@ class AnswerPrinter:
             self._printed = len(text)
 
     def _finish(self, trace: Trace) -> None:
-        if not self.answer.switched and trace.mode != "base":
+        if not self.answer.switched and trace.mode not in ("base", "nudging"):
             # Drafter-only answers (or one stopped while drafting) were never checked.
             self._print_drafter(trace.answer)
         self._write("\n")
@@ -101,7 +113,7 @@ def summary_line(trace: Trace) -> str:
     """One line: where the switch fell, who wrote how much, time and speed per phase."""
     t, c = trace.timings, trace.counts
     parts: list[str] = []
-    switch = describe_switch(trace)
+    switch = describe_switch(trace) or describe_handovers(trace)
     if switch is not None:
         parts.append(switch)
     words = []
@@ -115,6 +127,9 @@ def summary_line(trace: Trace) -> str:
                               ("continue", "continue_s", c.get("base_tokens", 0))):
         if key in t and count:
             parts.append(f"{label} {t[key]:.2f}s ({count / max(t[key], 1e-9):.0f} tok/s)")
+    if trace.mode == "nudging" and c.get("probes"):  # the base model asked at word boundaries
+        parts.insert(-1 if "continue_s" in t else len(parts),
+                     f"check {t.get('score_s', 0.0):.2f}s ({c['probes']} word boundaries)")
     parts.append(f"total {t.get('total_s', 0.0):.2f}s")
     if trace.stop_reason:
         parts.append(f"stop: {trace.stop_reason}")

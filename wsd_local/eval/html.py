@@ -47,6 +47,8 @@ def answer_html(mode: str, spans: list[tuple[str, str]], discarded: str, switch:
     for i, (model, text) in enumerate(spans):
         if i and model == "base" and spans[i - 1][0] == "drafter":
             parts.append('<span class="switch">⟫</span>')
+        elif i and model == "drafter" and spans[i - 1][0] == "base":  # nudging: back to the drafter
+            parts.append('<span class="switch">⟪</span>')
         parts.append(f'<span class="{model}">{html.escape(text)}</span>')
     dropped = (f'<div class="note">draft not kept: <span class="discarded">{html.escape(discarded)}</span></div>'
                if discarded else "")

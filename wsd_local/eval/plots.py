@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from .report import Report
     from .sweep import SweepResult
 
-MODE_COLORS = {"base": "#e66100", "draft": "#1f78b4", "paper": "#7b3294", "wsd": "#1b9e77"}
+MODE_COLORS = {"base": "#e66100", "draft": "#1f78b4", "paper": "#7b3294", "wsd": "#1b9e77",
+               "nudging": "#e7298a"}
 
 
 class PlotsUnavailable(UsageError):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..answer import describe_switch
+from ..answer import describe_handovers, describe_switch
 from ..config import DecodingSettings
 from ..trace import Trace
 from .inputs import EvalItem
@@ -101,7 +101,7 @@ def _record(fp: str, prompt: dict[str, Any], trace: Trace, wall_s: float,
         "type": "answer", "run": fp, **prompt, "mode": trace.mode, "answer": trace.answer,
         "switch_index": trace.switch_index,
         "switch_fired": trace.switch_fired if has_switch else None,
-        "switch": describe_switch(trace, brief=True),
+        "switch": describe_switch(trace, brief=True) or describe_handovers(trace, brief=True),
         "kept_share": round(kept_share(trace), 6),
         "kept_chars": trace.switch_char,
         "tokens": {"drafter": c.get("draft_tokens", 0),
@@ -111,6 +111,8 @@ def _record(fp: str, prompt: dict[str, Any], trace: Trace, wall_s: float,
                    "answer": answer_tokens(trace)},
         "timings": {**trace.timings, "wall_s": round(wall_s, 6)},
         "stop_reason": trace.stop_reason, "created_at": round(time.time(), 3)}
+    if trace.mode == "nudging":  # how often the turn passed between the models
+        record["handovers"] = c.get("handovers", 0)
     if trace_path is not None:
         record["trace_path"] = trace_path
     else:

@@ -112,7 +112,7 @@ class Report:
         as the chat shows them (`LiveAnswer`, `describe_switch`)."""
         from html import escape
 
-        from ..answer import LiveAnswer, describe_switch
+        from ..answer import LiveAnswer, describe_handovers, describe_switch
         from .html import answer_html
 
         by_prompt: dict[tuple[str, int], list[dict[str, Any]]] = {}
@@ -130,7 +130,7 @@ class Report:
                     continue
                 live = LiveAnswer.from_trace(trace)
                 answers.append(answer_html(self.label_of(row), [(s.model, s.text) for s in live.spans()],
-                                           live.discarded, describe_switch(trace)))
+                                           live.discarded, describe_switch(trace) or describe_handovers(trace)))
             parts.append(f"<details><summary>{escape(ident)}{turn_text} · {escape(first.get('category') or '-')}"
                          f" · {escape(first['prompt'][:120])}</summary>{''.join(answers)}</details>")
         return "\n".join(parts)

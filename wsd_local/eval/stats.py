@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from ..answer import SWITCH_MODES
 
-MODE_ORDER = ("base", "draft", "paper", "wsd")
+MODE_ORDER = ("base", "draft", "paper", "wsd", "nudging")
 _STOPS = {"max_tokens": "max", "stop_string": "stop", "eos": "eos", "context_full": "ctx"}
 
 
@@ -63,6 +63,11 @@ class Group:
         tokens = sum(r["tokens"]["answer"] for r in self.rows)
         seconds = sum(r["timings"].get("total_s", r["timings"].get("wall_s", 0.0)) for r in self.rows)
         return 1000 * seconds / tokens if tokens else None
+
+    def mean_handovers(self) -> float | None:
+        """Nudging: hand-overs per answer (None for the modes that switch at most once)."""
+        counts = [r["handovers"] for r in self.rows if r.get("handovers") is not None]
+        return statistics.mean(counts) if counts else None
 
     def empty(self) -> int:
         """Answers with no text (e.g. a base model that opens a new turn at once)."""
@@ -114,14 +119,17 @@ def mode_table(rows: Sequence[dict[str, Any]], label_of) -> Table:
                     _pct(statistics.mean(g.kept_shares())) if g.rows else "-",
                     _num(g.mean_tokens("drafter")), _num(g.mean_tokens("base")),
                     _num(g.mean_tokens("scored")) if switch else "-",
-                    _num(g.mean_tokens("answer")), _num(g.ms_per_token()), g.stops()])
+                    _num(g.mean_tokens("answer")), _num(g.ms_per_token()), _num(g.mean_handovers()),
+                    g.stops()])
     return Table("By mode", ["mode", "answers", "empty", "switch fired",
                              "switch position if fired (mean / median)", "kept share", "drafter tok",
-                             "base tok", "scored tok", "answer tok", "ms / answer tok", "stops"], out,
+                             "base tok", "scored tok", "answer tok", "ms / answer tok", "hand-overs",
+                             "stops"], out,
                  "switch position: draft tokens kept (k + 1, in base tokens) where a window "
                  "reached γ; kept share: the drafter's share of the answer's tokens; tokens are means "
                  "per answer; ms / answer tok: decoding time over answer tokens, all answers; empty: "
-                 "answers with no text.")
+                 "answers with no text; hand-overs: nudging's turns passing between the models, mean per "
+                 "answer.")
 
 
 def category_table(rows: Sequence[dict[str, Any]], label_of) -> Table:

@@ -12,11 +12,14 @@ of it is final enough to send:
   could be the start of one waits until it is clearly not.
 
 Every text delta says which model wrote it; the switch is one mark between the
-drafter's text and the base model's. With `logprobs`, each delta carries the
+drafter's text and the base model's. A nudging answer has a hand-over mark before each
+turn (who takes it and why: the base model's top-1 probability that decided it), and
+the drafter's words go out once the base model has checked them (`WordsKept`). With `logprobs`, each delta carries the
 log-probability of the tokens it completes: draft tokens with the base model's check
 (`p_j`, the number the switch rule uses), base tokens with the base model's own. A
 piece of text released in one event counts as one entry with the log-probability of
-the last token that contributed to it.
+the last token that contributed to it. (Nudging: the drafter's words carry the drafter's
+own log-probabilities, the base model's tokens its own.)
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from dataclasses import dataclass
 from typing import Sequence, Union
 
 from ..answer import BASE, DRAFTER, LiveAnswer
-from ..events import BaseToken, DraftRescored, DraftScored, DraftToken, Event, Finished, SwitchFound
+from ..events import (BaseToken, DraftRescored, DraftScored, DraftToken, Event, Finished, Handover,
+                      SwitchFound, WordsKept)
 from ..templates import STOP_STRINGS
 from ..textstream import earliest_stop, partial_stop_len
 from ..trace import TokenRecord, Trace
@@ -74,7 +78,21 @@ class SwitchMark:
         return cls(k, trace.switch_fired, score, trace.kept_draft, trace.discarded_draft)
 
 
-Out = Union[TextDelta, SwitchMark]
+@dataclass(frozen=True)
+class HandoverMark:
+    """Nudging: a turn begins here (`nudge_rule.HANDOVER_REASONS`)."""
+    index: int  # characters of the answer before it
+    to_model: str
+    reason: str
+    base_top_prob: float | None
+    base_token: str
+
+    def to_dict(self) -> dict:
+        return {"index": self.index, "to_model": self.to_model, "reason": self.reason,
+                "base_top_prob": self.base_top_prob, "base_token": self.base_token}
+
+
+Out = Union[TextDelta, SwitchMark, HandoverMark]
 
 
 @dataclass
@@ -104,6 +122,8 @@ class AnswerRelay:
         self._switch: SwitchMark | None = None
         self._switch_sent = False
         self._mismatch_logged = False
+        self._turn_marks = 0  # nudging: turns whose hand-over mark went out
+        self._drafted: list[tuple[str, float]] = []  # nudging: this turn's drafter tokens
 
     # -- input -------------------------------------------------------------------------
     def feed(self, event: Event) -> list[Out]:
@@ -142,6 +162,8 @@ class AnswerRelay:
         a = self.answer
         if final:
             return a.text
+        if a.mode == "nudging":  # the turns so far, less a turn tag the next turn could cut
+            return _before_turn_tag(a.text)
         if a.mode == "draft":
             return a.draft
         if a.mode == "base":
@@ -178,6 +200,10 @@ class AnswerRelay:
             elif not final:
                 limit -= partial_stop_len(visible, self.stops)
         outs: list[Out] = []
+        if self.answer.mode == "nudging":
+            outs = self._turn_deltas(visible, done, limit, final)
+            self.sent = visible[:max(limit, len(self.sent))]
+            return outs
         boundary = self._drafter_chars(final)
         drafter_end = int(min(limit, boundary))
         if drafter_end > done:
@@ -191,6 +217,21 @@ class AnswerRelay:
         self.sent = visible[:max(limit, len(self.sent))]
         return outs
 
+    def _turn_deltas(self, visible: str, done: int, limit: int, final: bool) -> list[Out]:
+        """Nudging: each turn's hand-over mark, then its text in its model's name."""
+        outs: list[Out] = []
+        for i, turn in enumerate(self.answer.turns()):
+            if turn.start > limit:
+                break
+            if i >= self._turn_marks:
+                outs.append(HandoverMark(turn.start, turn.model, turn.reason, turn.base_top_prob,
+                                         turn.base_token))
+                self._turn_marks = i + 1
+            lo, hi = max(done, turn.start), min(limit, turn.start + len(turn.text))
+            if hi > lo:
+                outs.append(self._delta(turn.model, visible, lo, hi, final))
+        return outs
+
     def _delta(self, model: str, text: str, start: int, end: int, final: bool) -> TextDelta:
         logprobs = self._take_logprobs(end, final or self.stopped_by_client) if self.want_logprobs else ()
         return TextDelta(model, text[start:end], logprobs)
@@ -198,7 +239,9 @@ class AnswerRelay:
     # -- log-probabilities ---------------------------------------------------------------
     def _track_tokens(self, event: Event) -> None:
         a, tokens = self.answer, self._tokens
-        if isinstance(event, DraftScored):
+        if a.mode == "nudging":
+            self._track_turn_tokens(event)
+        elif isinstance(event, DraftScored):
             del tokens[event.index:]
             start = tokens[-1].end if tokens else 0
             logprob = math.log(event.prob) if event.prob > 0 else VERY_UNLIKELY
@@ -219,6 +262,29 @@ class AnswerRelay:
                 tokens.append(_Token(len(a.draft) - len(event.text), event.text,
                                      event.logprob if event.token_id >= 0 else self._last_drafter_logprob))
         self._lp_next = min(self._lp_next, len(tokens))
+
+    def _track_turn_tokens(self, event: Event) -> None:
+        """Nudging: the drafter's kept words with its tokens' log-probabilities, the
+        base model's tokens with its own."""
+        end = len(self.answer.text)
+        if isinstance(event, Handover):
+            self._drafted = []
+        elif isinstance(event, DraftToken):
+            last = self._drafted[-1][1] if self._drafted else 0.0
+            self._drafted.append((event.text, event.logprob if event.token_id >= 0 else last))
+        elif isinstance(event, WordsKept):
+            start, left = end - len(event.text), len(event.text)
+            for text, logprob in self._drafted:
+                if left <= 0:
+                    break
+                piece = text[:left]
+                if piece:
+                    self._tokens.append(_Token(start, piece, logprob))
+                start, left = start + len(piece), left - len(piece)
+            self._drafted = []
+        elif isinstance(event, BaseToken):
+            logprob = event.logprob if event.token_id >= 0 else None
+            self._tokens.append(_Token(end - len(event.text), event.text, logprob))
 
     def _take_logprobs(self, limit: int, final: bool) -> tuple[TokenLogprob, ...]:
         """Entries for the tokens that end within the first `limit` characters (at the
@@ -272,6 +338,8 @@ def cut_trace(trace: Trace, length: int) -> Trace:
     string): answer, kept draft, continuation, spans and the base model's tokens end
     there; what the models did (draft, scores, switch) stays as it was."""
     t = copy.copy(trace)
+    if trace.mode == "nudging":
+        return _cut_turns(t, trace, length)
     answer = trace.answer[:length]
     kept = trace.kept_draft[:length]
     continuation = answer[len(kept):]
@@ -284,6 +352,34 @@ def cut_trace(trace: Trace, length: int) -> Trace:
     if len(kept) < len(trace.kept_draft) and trace.mode in ("wsd", "paper"):
         scored = trace.draft_tokens if trace.switch_index is None else trace.draft_tokens[: trace.switch_index + 1]
         t.counts["kept_draft_tokens"] = len(_cut_records(scored, len(kept)))
+    t.stop_reason = "stop_string"
+    t.check()
+    return t
+
+
+def _cut_turns(t: Trace, trace: Trace, length: int) -> Trace:
+    """A nudging trace cut to `length` characters: its turns (with their hand-over
+    records) up to there, the base model's tokens of the turns kept."""
+    spans, records, used, at = [], [], 0, 0
+    for span in trace.spans:
+        if used >= length and span["text"]:
+            break
+        cut = dict(span, text=span["text"][: length - used])
+        own = trace.continuation_tokens[at: at + span["tokens"]] if span["model"] == BASE else []
+        at += len(own)
+        if own:
+            own = _cut_records(own, len(cut["text"]))
+            cut["tokens"], cut["top_probs"] = len(own), span["top_probs"][: len(own)]
+            records += own
+        spans.append(cut)
+        used += len(cut["text"])
+    t.spans, t.answer = spans, trace.answer[:length]
+    t.kept_draft = trace.kept_draft[:length]
+    t.switch_char = len(t.kept_draft)
+    t.continuation = t.answer[t.switch_char:]
+    t.continuation_tokens = records
+    t.counts = dict(trace.counts, base_tokens=len(records), turns=len(spans),
+                    handovers=sum(1 for a, b in zip(spans, spans[1:]) if a["model"] != b["model"]))
     t.stop_reason = "stop_string"
     t.check()
     return t
@@ -302,4 +398,4 @@ def _cut_records(records: Sequence[TokenRecord], length: int) -> list[TokenRecor
     return out
 
 
-__all__ = ["AnswerRelay", "TextDelta", "SwitchMark", "TokenLogprob", "cut_trace", "Out"]
+__all__ = ["AnswerRelay", "TextDelta", "SwitchMark", "HandoverMark", "TokenLogprob", "cut_trace", "Out"]

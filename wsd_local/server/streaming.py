@@ -5,6 +5,8 @@ Stream, in order:
 2. text chunks, `delta.content` plus `delta.wsd.model` ("drafter" | "base");
 3. once, between the drafter's text and the base model's: a chunk with an empty delta
    and `wsd.switch` (index, window score, kept and discarded draft text, fired);
+   nudging instead: before each turn a chunk with an empty delta and `wsd.handover`
+   (index, to_model, reason, base_top_prob, base_token);
 4. the last chunk: `finish_reason` ("stop" | "length") and `wsd` with the spans,
    counts, timings, the switch sentence and, when asked, the full trace;
 5. with `stream_options.include_usage`, a chunk with `usage` and no choices;
@@ -23,16 +25,17 @@ from typing import Any, AsyncIterator
 
 import anyio
 
-from ..answer import describe_switch
+from ..answer import describe_handovers, describe_switch
 from ..trace import Trace
 from .channel import Channel
-from .relay import SwitchMark, TextDelta, TokenLogprob
+from .relay import HandoverMark, SwitchMark, TextDelta, TokenLogprob
 from .request import ServeRequest
 from .schemas import logprob_entry, usage_body
 from .worker import Done, Failed, Job
 
 FINISH_REASONS = {"eos": "stop", "stop_string": "stop", "cancelled": "stop",
-                  "max_tokens": "length", "context_full": "length"}
+                  "max_tokens": "length", "context_full": "length",
+                  "max_rounds": "length", "repetition": "stop"}  # the last two: nudging
 
 
 @dataclass
@@ -105,6 +108,9 @@ def extras(done: Done, want_trace: bool) -> dict[str, Any]:
         "counts": trace.counts, "timings": trace.timings, "settings": trace.settings.to_dict(),
         "chat_id": done.chat_id,
     }
+    if trace.mode == "nudging":  # the spans carry each turn's hand-over record
+        out["handovers"] = {"count": trace.counts.get("handovers", 0),
+                            "description": describe_handovers(trace)}
     if want_trace:
         out["trace"] = trace.to_dict()
     return out
@@ -140,6 +146,8 @@ async def sse_events(completion: Completion, job: Job, channel: Channel,
                 yield _data(completion.chunk(delta, logprobs=item.logprobs))
             elif isinstance(item, SwitchMark):
                 yield _data(completion.chunk({}, **switch_chunk_extra(item)))
+            elif isinstance(item, HandoverMark):
+                yield _data(completion.chunk({}, wsd={"handover": item.to_dict()}))
             elif isinstance(item, Done):
                 yield _data(completion.chunk({}, finish_reason(item.trace),
                                              wsd=extras(item, request.want_trace)))

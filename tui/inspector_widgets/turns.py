@@ -1,0 +1,135 @@
+"""A nudging answer turn by turn, as Rich text (no widgets, so it is tested without an
+app): the answer with the selected turn highlighted, a one-line row per turn, and the
+details of one turn (why it began, what the base model was asked, its tokens coloured
+by the base model's top-1 probability, how it ended)."""
+
+from __future__ import annotations
+
+from rich.style import Style
+from rich.text import Text
+
+from wsd_local.answer import Turn, describe_turn, turns_of
+from wsd_local.nudge_rule import split_words, words_text
+from wsd_local.trace import Trace
+
+from ..widgets.spans import (DISCARDED_STYLE, MARKER_STYLE, STYLES, SWITCH_MARKER, TO_DRAFTER_MARKER,
+                             TO_DRAFTER_MARKER_STYLE)
+from .colors import contrast_text, prob_color
+
+WHO = {"drafter": "drafter", "base": "base"}
+SELECTED = Style(reverse=True, bold=True)
+
+
+def handover_turns(trace: Trace) -> list[int]:
+    """Indices of the turns that began with a hand-over (what n / p walk through)."""
+    return [i for i, turn in enumerate(turns_of(trace)) if turn.handover]
+
+
+def answer_text(trace: Trace, selected: int | None) -> Text:
+    """The whole answer in the span styles, ⟫ / ⟪ at each hand-over, the selected turn
+    reversed (an empty turn shows as its marker alone)."""
+    text = Text()
+    for i, turn in enumerate(turns_of(trace)):
+        if turn.handover:
+            marker = SWITCH_MARKER if turn.model == "base" else TO_DRAFTER_MARKER
+            style = MARKER_STYLE if turn.model == "base" else TO_DRAFTER_MARKER_STYLE
+            text.append(marker, style=style + SELECTED if i == selected else style)
+        style = STYLES[turn.model] + SELECTED if i == selected else STYLES[turn.model]
+        text.append(turn.text, style=style)
+    if not text.plain:
+        text.append("(no text)", style="dim italic")
+    return text
+
+
+def turn_row(turn: Turn, index: int) -> tuple[str, str, str, str, str]:
+    """#, who, why, the base model's top-1 p, and the text, for the turn table."""
+    p = "-" if turn.base_top_prob is None else f"{turn.base_top_prob:.3f}"
+    preview = " ".join(turn.text.split())
+    if len(preview) > 60:
+        preview = preview[:59] + "…"
+    return str(index), WHO[turn.model], turn.reason.replace("_", " "), p, preview or "(empty)"
+
+
+def turn_details(trace: Trace, index: int) -> Text:
+    """Everything the trace records about one turn, in a few lines."""
+    turns = turns_of(trace)
+    turn, span = turns[index], trace.spans[index]
+    threshold = trace.settings.nudge_threshold
+    out = Text()
+    out.append(f"turn {index} · {WHO[turn.model]} · ", style="bold")
+    out.append(describe_turn(turn, threshold))
+    out.append("\n")
+    if turn.model == "drafter":
+        _drafter_details(out, span, threshold)
+    else:
+        _base_details(out, span, base_pieces(trace)[index], threshold)
+    nxt = turns[index + 1] if index + 1 < len(turns) else None
+    out.append("\nthen: ", style="bold")
+    if nxt is None:
+        out.append(f"the answer ends ({trace.stop_reason})")
+    elif nxt.model == turn.model:
+        out.append(describe_turn(nxt, threshold) + "; the drafter writes again")
+    else:
+        out.append(describe_turn(nxt, threshold))
+    return out
+
+
+def _drafter_details(out: Text, span: dict, threshold: float) -> None:
+    written, kept = span.get("written", span["text"]), span["text"]
+    out.append(f"wrote {span.get('tokens', 0)} tokens: ")
+    out.append(kept, style=STYLES["drafter"])
+    out.append(written[len(kept):] if written.startswith(kept) else "", style=DISCARDED_STYLE)
+    out.append(f"\nkept {span.get('kept_tokens', 0)} tokens")
+    probes = span.get("probes", [])
+    if not probes:
+        out.append(" (no word boundary asked)" if written == kept else "")
+        return
+    prefix, words = split_words(written)
+    out.append(f"; the base model was asked at {len(probes)} word boundar{'y' if len(probes) == 1 else 'ies'}:")
+    for probe in probes:
+        after = words_text(prefix, words, probe["words"]).strip()
+        tail = after[-24:] if len(after) <= 24 else "…" + after[-23:]
+        out.append(f"\n  after {tail!r}: ")
+        if probe.get("ended"):
+            out.append("it would end the answer here → it takes the turn (and ends it)")
+            continue
+        p = probe["top_prob"]
+        out.append(f"{probe['token']!r} p ", style="")
+        out.append(f"{p:.3f}", style=_prob_style(p))
+        if probe["agrees"]:
+            out.append(" · starts the drafter's next word → the base model takes over")
+        elif p >= threshold:
+            out.append(f" ≥ {threshold:g} → the base model takes over")
+        else:
+            out.append(f" < {threshold:g}, declined")
+
+
+def _base_details(out: Text, span: dict, pieces: list[str], threshold: float) -> None:
+    tops = span.get("top_probs", [])
+    out.append(f"wrote {len(tops)} tokens, each on the colour of its top-1 probability "
+               f"(all but the first ≥ {threshold:g}):\n")
+    used = 0
+    for piece, p in zip(pieces, tops):
+        out.append(piece, style=_prob_style(p))
+        used += len(piece)
+    out.append(span["text"][used:], style=STYLES["base"])
+
+
+def _prob_style(p: float) -> str:
+    bg = prob_color(p)
+    return f"{contrast_text(bg)} on {bg}"
+
+
+def base_pieces(trace: Trace) -> list[list[str]]:
+    """The text pieces of each turn's base tokens (empty lists for drafter turns), from
+    the trace's continuation tokens in order."""
+    out, used = [], 0
+    tokens = trace.continuation_tokens
+    for span in trace.spans:
+        n = span.get("tokens", 0) if span["model"] == "base" else 0
+        out.append([t.text for t in tokens[used: used + n]])
+        used += n
+    return out
+
+
+__all__ = ["answer_text", "turn_row", "turn_details", "handover_turns", "base_pieces"]
