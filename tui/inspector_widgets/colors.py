@@ -47,18 +47,23 @@ def contrast_text(bg: str) -> str:
     return "#000000" if _luminance(bg) > 0.45 else "#ffffff"
 
 
-def legend() -> Text:
-    """One line: the scale with its bucket bounds, and the markers used in the heatmap."""
+def legend(switch_markers: bool = True) -> Text:
+    """One line: the scale with its bucket bounds, and the markers used in the heatmap
+    (the switch and what-if markers only where a view has them: not for nudging turns)."""
     text = Text("p ")
     n = len(VIRIDIS)
     text.append("0 ")
     for i, color in enumerate(VIRIDIS):
         text.append(f"{i / n:.1f}"[1:] + " ", style=f"{contrast_text(color)} on {color}")
     text.append(" 1   ")
-    text.append("┃", style=f"bold {SWITCH_COLOR}")
-    text.append(" switch  ")
-    text.append("┆", style=f"bold {WHATIF_COLOR}")
-    text.append(" what-if  ")
-    text.append("discarded", style="strike dim")
-    text.append("  ▫ partial character")
+    if switch_markers:
+        text.append("┃", style=f"bold {SWITCH_COLOR}")
+        text.append(" switch  ")
+        text.append("┆", style=f"bold {WHATIF_COLOR}")
+        text.append(" what-if  ")
+        text.append("discarded", style="strike dim")
+        text.append("  ▫ partial character")
+    else:
+        text.append("⟫ the base model takes over  ⟪ the drafter does  ")
+        text.append("words not kept", style="strike dim")
     return text

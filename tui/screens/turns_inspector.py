@@ -64,7 +64,7 @@ class TurnsInspectorScreen(Screen[None]):
         yield table
         with VerticalScroll(id="details-box"):
             yield Static("", id="details")
-        yield Static(legend(), id="legend")
+        yield Static(legend(switch_markers=False), id="legend")
         yield Footer()
 
     def _summary(self) -> str:
