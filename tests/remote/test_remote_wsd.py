@@ -122,3 +122,21 @@ def test_cancel_while_checking_keeps_the_draft(shared_engine) -> None:
     assert trace is not None and trace.stop_reason == "cancelled"
     _check_answer(trace)
     assert trace.answer and trace.spans[0]["model"] == "drafter"
+
+
+@pytest.mark.parametrize("engine_name", ["shared_engine", "cross_engine"])
+def test_nudging_with_the_base_model_on_vllm(request, engine_name: str) -> None:
+    """Nudging with the base model on the server: the turns concatenate to the answer
+    and every hand-over follows the rule, recomputed from the trace (the base model's
+    top-1 probabilities come from the stream's top log-probabilities)."""
+    from wsd_local import nudge_rule as rule
+
+    engine = request.getfixturevalue(engine_name)
+    settings = DecodingSettings(mode="nudging", max_tokens=48)
+    trace = engine.run(BENCH_PROMPTS[0], settings)
+    trace.check()
+    assert "".join(s["text"] for s in trace.spans) == trace.answer
+    rule.check_turns(trace.spans, settings.nudge_threshold, trace.stop_reason)
+    assert {s["model"] for s in trace.spans} <= {"drafter", "base"}
+    assert trace.models["base"].engine == "vLLM"
+    assert trace.counts["kept_draft_tokens"] + trace.counts["base_tokens"] <= settings.max_tokens
