@@ -38,10 +38,10 @@ def legend(drafter: str | None, base: str | None, handovers: bool = False) -> Te
     text.append(drafter or "(not loaded)", style=DRAFTER_STYLE)
     text.append("   ")
     text.append(SWITCH_MARKER, style=MARKER_STYLE)
-    text.append(" switch (to base)   " if handovers else " switch   ", style="dim")
+    text.append(" base takes over   " if handovers else " switch   ", style="dim")
     if handovers:
         text.append(TO_DRAFTER_MARKER, style=TO_DRAFTER_MARKER_STYLE)
-        text.append(" to drafter   ", style="dim")
+        text.append(" drafter takes over   ", style="dim")
     text.append("base ", style="dim")
     text.append(base or "(not loaded)", style=BASE_STYLE)
     return text
