@@ -49,3 +49,15 @@ def test_shaped_file_loads_and_decodes(tmp_path):
         assert len(list(backend.generate(ids, 5))) <= 5
     finally:
         backend.close()
+
+
+def test_unit_costs_measure_and_project(tmp_path):
+    """The GPU cost bench runs end to end on a small shaped file (here on the CPU)."""
+    from wsd_local.bench import unit_costs
+
+    path = tiny.make_shaped_gguf(tmp_path, SMALL, name="small")
+    costs = unit_costs.measure(path, RuntimeSettings(n_ctx=512, n_gpu_layers=0, threads=1),
+                               frame=32, draft=64, decode_tokens=4, repeats=1)
+    assert costs.decode_ms > 0 and costs.score_pass_ms > 0 and costs.score_online_ms > 0
+    assert unit_costs.ratio(costs, costs, 0.0) == 1.0
+    assert "WSD / base-only" in unit_costs.report([costs], [(costs, costs)])

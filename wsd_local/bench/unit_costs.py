@@ -36,17 +36,13 @@ class UnitCosts:
     prefill_ms: float         # per token, evaluating the frame before generating
 
 
-def _best(runs: list[float]) -> float:
-    return min(runs)
-
-
 def measure(path: Path, runtime: RuntimeSettings, frame: int = 64, draft: int = 256,
             decode_tokens: int = 128, chunk: int = 16, repeats: int = 3) -> UnitCosts:
     backend = LlamaBackend(path, "base", runtime)
     try:
         # Ids from the low end of the vocabulary: real tokens in every test model.
         ids = [(7 * i + 3) % min(256, backend.n_vocab) for i in range(frame + draft)]
-        context, tokens = ids[:frame], ids
+        context = ids[:frame]
         decode, score_pass, score_online, prefill = [], [], [], []
         backend.reset()
         list(backend.generate(context, 4))  # warm-up: kernels, graphs, allocations
@@ -63,25 +59,25 @@ def measure(path: Path, runtime: RuntimeSettings, frame: int = 64, draft: int = 
 
             backend.reset()
             start = time.perf_counter()
-            backend.score(tokens, frame)
+            backend.score(ids, frame)
             score_pass.append((time.perf_counter() - start) / draft)
 
             backend.reset()
             start = time.perf_counter()
             for end in range(frame + chunk, frame + draft + 1, chunk):
-                backend.score(tokens[:end], end - chunk)
+                backend.score(ids[:end], end - chunk)
             score_online.append((time.perf_counter() - start) / draft)
         return UnitCosts(model=path.name, size_bytes=path.stat().st_size, backend=active_backend_name(),
-                         decode_ms=_best(decode) * 1e3, score_pass_ms=_best(score_pass) * 1e3,
-                         score_online_ms=_best(score_online) * 1e3, prefill_ms=_best(prefill) * 1e3)
+                         decode_ms=min(decode) * 1e3, score_pass_ms=min(score_pass) * 1e3,
+                         score_online_ms=min(score_online) * 1e3, prefill_ms=min(prefill) * 1e3)
     finally:
         backend.close()
 
 
-def ratio(drafter: UnitCosts, base: UnitCosts, share: float, online: bool = True) -> float:
-    """WSD / base-only time per answer token when the drafter writes `share` of the answer."""
-    score = base.score_online_ms if online else base.score_pass_ms
-    return share * (drafter.decode_ms + score) / base.decode_ms + (1 - share)
+def ratio(drafter: UnitCosts, base: UnitCosts, share: float) -> float:
+    """Online WSD / base-only time per answer token when the drafter writes `share` of
+    the answer."""
+    return share * (drafter.decode_ms + base.score_online_ms) / base.decode_ms + (1 - share)
 
 
 def report(costs: list[UnitCosts], pairs: list[tuple[UnitCosts, UnitCosts]]) -> str:
