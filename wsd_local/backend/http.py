@@ -60,14 +60,10 @@ class RequestStats:
     server_seconds: float = 0.0  # the server's time for the requests that report it
     timed_requests: int = 0  # requests that reported it
     prompt_tokens: int = 0  # prompt tokens the server processed (its `usage`), scoring included
-    by_path: dict[str, int] | None = None
 
-    def count(self, path: str, seconds: float) -> None:
+    def count(self, seconds: float) -> None:
         self.requests += 1
         self.seconds += seconds
-        if self.by_path is None:
-            self.by_path = {}
-        self.by_path[path] = self.by_path.get(path, 0) + 1
 
     def add_server_time(self, data: Any) -> None:
         usage = data.get("usage") if isinstance(data, dict) else None
@@ -120,12 +116,13 @@ class ServerClient:
             yield
             return
         done = threading.Event()
-        watcher = _CancelWatcher(cancel, self._sockets, done)
+        _CancelWatcher(cancel, self._sockets, done)
         try:
             yield
         finally:
+            # Not joined: the watcher sees `done` at its next poll and ends; waiting for
+            # that would add up to a poll interval to every request.
             done.set()
-            watcher.join()
 
     # -- requests ------------------------------------------------------------------
     def url(self, path: str) -> str:
@@ -152,7 +149,7 @@ class ServerClient:
             try:
                 response = self._send(method, path, payload, cancel)
             except httpx.TransportError as exc:
-                self.stats.count(path, time.perf_counter() - start)
+                self.stats.count(time.perf_counter() - start)
                 if cancel is not None and cancel.is_set():
                     raise RequestCancelled() from None
                 if attempt < len(pauses) and _transient(exc):
@@ -161,7 +158,7 @@ class ServerClient:
                     self.stats.retries += 1
                     continue
                 raise self._transport_error(exc, path) from None
-            self.stats.count(path, time.perf_counter() - start)
+            self.stats.count(time.perf_counter() - start)
             if response.status_code in RETRY_STATUSES and attempt < len(pauses):
                 time.sleep(pauses[attempt])
                 attempt += 1
@@ -207,7 +204,7 @@ class ServerClient:
                 return  # our own shutdown of the socket
             raise StreamLost(f"connection to {self.where} lost ({_short(exc)})") from None
         finally:
-            self.stats.count(path, time.perf_counter() - start)
+            self.stats.count(time.perf_counter() - start)
 
     def _events(self, response: httpx.Response, cancel: threading.Event | None) -> Iterator[dict[str, Any]]:
         """The JSON events of a server-sent event stream, up to `[DONE]`."""
@@ -277,16 +274,13 @@ class _CancelWatcher:
 
     def _run(self) -> None:
         while not self._done.is_set():
-            if self._cancel.wait(self.POLL_S):
+            if self._cancel.wait(self.POLL_S) and not self._done.is_set():
                 for sock in list(self._sockets):
                     try:
                         sock.shutdown(socket.SHUT_RDWR)
                     except OSError:
                         pass  # already closed
                 return
-
-    def join(self) -> None:
-        self._thread.join()
 
 
 def _transient(exc: httpx.TransportError) -> bool:

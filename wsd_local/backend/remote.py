@@ -24,12 +24,13 @@ such failures raise `RemoteError`.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import threading
 from typing import Any, Generator, Sequence
 
 from ..errors import PromptError, RemoteError
-from ..trace import ModelIdentity
+from ..trace import SERVER_STOPS, ModelIdentity
 from .http import RequestCancelled, ServerClient, StreamLost, TransportFailure
 from .protocol import Backend, GeneratedToken
 from .remote_spec import RemoteOptions, RemoteSpec
@@ -281,19 +282,15 @@ class RemoteBackend:
         carry = tail[len(tail) - incomplete_tail(tail):] if incomplete_tail(tail) else b""
         splitter = StreamBytes(known=self._known_bytes, split_group=self._split_by_tokenizing, carry=carry,
                                whole_token_release=self.model.engine == VLLM)
-        tokens: dict[int, GeneratedToken] = {}
-        order: list[int] = []  # positions of tokens waiting for their text
-        produced = 0
+        waiting: collections.deque[GeneratedToken] = collections.deque()  # tokens waiting for their text
         finish: str | None = None
         try:
             for event in self.client.stream_events("/v1/completions", payload, cancel):
                 streamed, finish_now = _stream_tokens(event)
                 for token, delta in streamed:
-                    tokens[produced] = token
-                    order.append(produced)
-                    produced += 1
+                    waiting.append(token)
                     for token_id, piece, exact in splitter.push(token.id, delta):
-                        yield self._release(tokens, order, token_id, piece, exact)
+                        yield self._release(waiting, token_id, piece, exact)
                 finish = finish_now or finish
         except StreamLost as exc:
             self.stop_reason = "connection_lost"
@@ -304,20 +301,19 @@ class RemoteBackend:
             self.stop_reason = "server_error"
             self.lost = self.lost or (self.stop_reason, f"the continuation could not start: {exc.one_line()}")
         for token_id, piece, exact in splitter.finish():
-            yield self._release(tokens, order, token_id, piece, exact)
+            yield self._release(waiting, token_id, piece, exact)
         if cancel is not None and cancel.is_set():
             self.stop_reason = "cancelled"
-        elif self.stop_reason not in ("connection_lost", "server_error"):
+        elif self.stop_reason not in SERVER_STOPS:
             if finish == "stop":
                 self.stop_reason = "eos"
             elif finish == "length" and count < max_new_tokens:
                 self.stop_reason = "context_full"
 
-    def _release(self, tokens: dict[int, GeneratedToken], order: list[int], token_id: int,
+    def _release(self, waiting: "collections.deque[GeneratedToken]", token_id: int,
                  piece: bytes, exact: bool) -> GeneratedToken:
         """The oldest waiting token, with its bytes recorded for `token_bytes`."""
-        position = order.pop(0)
-        token = tokens.pop(position)
+        token = waiting.popleft()
         assert token.id == token_id
         if self._vocab_source is None:
             if exact:

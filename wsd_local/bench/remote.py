@@ -17,9 +17,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .runner import BenchResult
 
-_KEYS = ("requests", "retries", "seconds", "server_seconds", "timed_requests", "prompt_tokens")
-
-
 def server_requests(engine) -> dict[str, float] | None:
     """The base model's request counters, if it is on a server."""
     client = getattr(engine.base, "client", None)
@@ -29,7 +26,7 @@ def server_requests(engine) -> dict[str, float] | None:
 def requests_since(before: dict[str, float] | None, after: dict[str, float] | None) -> dict[str, float] | None:
     if before is None or after is None:
         return None
-    return {k: after[k] - before[k] for k in _KEYS}
+    return {k: after[k] - before[k] for k in after}
 
 
 def remote_summary(result: "BenchResult", local: "BenchResult | None" = None,
@@ -43,7 +40,7 @@ def remote_summary(result: "BenchResult", local: "BenchResult | None" = None,
         if not rows:
             continue
         tokens = max(1, sum(r.answer_tokens for r in rows))
-        total = {k: sum(r.requests[k] for r in rows) for k in _KEYS}  # type: ignore[index]
+        total = {k: sum(r.requests[k] for r in rows) for k in rows[0].requests}  # type: ignore[index, union-attr]
         wall = sum(r.wall_s for r in rows)
         per = lambda seconds: f"{seconds / tokens * 1e3:.1f}"  # noqa: E731 - ms per answer token
         text = (f"{mode:<5} {total['requests'] / len(rows):5.1f} requests/answer, "

@@ -101,7 +101,7 @@ class Server:
 
 def start_server(data_dir: Path, extra_args: list[str]) -> Server:
     api_key = secrets.token_hex(8)
-    env = {**os.environ, "WSD_DATA_DIR": str(data_dir), "WSD_API_KEY": api_key,
+    env = {**os.environ, "WSD_DATA_DIR": str(data_dir), "WSD_SERVE_API_KEY": api_key,
            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
     out, err = data_dir / "serve.stdout", data_dir / "serve.stderr"
     with open(out, "wb") as stdout, open(err, "wb") as stderr:
