@@ -30,6 +30,7 @@ from .errors import ConfigError
 from .events import DraftRescored, DraftScored, Event, PhaseChanged
 from .stability import TokenCover, stable_count
 from .switch import SwitchDetector
+from .textstream import token_pieces
 from .trace import TokenRecord, Trace
 
 #: Without a safe-boundary check, online mode leaves the last base tokens of a partial
@@ -76,7 +77,6 @@ class DraftChecker:
         self.prompt = base.tokenize(frame, add_bos=True)
         self.shared_vocab = shared_vocab  # the draft tokens are the drafter's ids
         self.cover = cover  # None: no safe-boundary check (the tail rule instead)
-        self.guaranteed = True  # every online step so far used the safe-boundary check
         self.detector = SwitchDetector(window, threshold)
         self.records: list[TokenRecord] = []  # the scored draft tokens, in base tokens
         self.prompt_shared = len(self.prompt)  # prompt tokens the draft tokens follow
@@ -151,15 +151,13 @@ class DraftChecker:
                 lowest = _common_prefix(self.scored_ids, candidate)
                 return stable_count(self.cover, known, ends, lowest)
         # No guarantee: leave a tail unscored and rescore if the scored part changes.
-        self.guaranteed = False
         return max(0, len(candidate) - UNSTABLE_TAIL_TOKENS)
 
     def _pieces(self, tokens: Sequence[int]) -> list[str]:
         """Text pieces of the draft tokens (see TokenRecord): a token that ends inside
         a character gets an empty piece, also as the last token of a step or of the
         draft (a character the draft leaves incomplete is no text)."""
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        pieces = [decoder.decode(self.base.token_bytes(t)) for t in tokens]
+        pieces = token_pieces([self.base.token_bytes(t) for t in tokens])
         if self.prompt_shared < len(self.prompt) and pieces:
             pieces[0] = pieces[0][self.frame_overlap:]  # the frame's bytes (ASCII: its tag)
         return pieces

@@ -32,7 +32,7 @@ from .messages import Message
 from .repetition import RepetitionGuard
 from .switch import TOKEN_NEAR_TIE, near_ties
 from .templates import STOP_STRINGS, base_frame, render_chat
-from .textstream import TextStream, earliest_stop, partial_stop_len, token_pieces
+from .textstream import TextStream, assign_piece_texts, earliest_stop, partial_stop_len
 from .trace import TokenRecord, Trace
 
 
@@ -46,7 +46,8 @@ class _Timer:
         return now
 
 
-def _drafter_prompt(drafter: Backend, messages: Sequence[Message]) -> list[int]:
+def drafter_prompt(drafter: Backend, messages: Sequence[Message]) -> list[int]:
+    """The drafter's prompt tokens: the conversation in its chat template."""
     bos = drafter.special_token_text("bos")
     text = render_chat(drafter.chat_template, messages, bos, drafter.special_token_text("eos"))
     # Templates that write the BOS text themselves must not get a second one.
@@ -141,7 +142,7 @@ class Decoder:
 
     def _draft_only(self) -> Iterator[Event]:
         assert self.drafter is not None
-        prompt = _drafter_prompt(self.drafter, self.messages)
+        prompt = drafter_prompt(self.drafter, self.messages)
         self.trace.counts["prompt_tokens_drafter"] = len(prompt)
         draft = _Draft()
         yield PhaseChanged("drafting")
@@ -157,7 +158,7 @@ class Decoder:
     def _weak_to_strong(self, online: bool) -> Iterator[Event]:
         assert self.drafter is not None and self.base is not None
         s = self.settings
-        drafter_prompt = _drafter_prompt(self.drafter, self.messages)
+        prompt = drafter_prompt(self.drafter, self.messages)
         shared = shared_vocabulary(self.drafter, self.base)
         self.ids_handoff = shared and s.handoff == "ids"
         if not self.ids_handoff:
@@ -165,18 +166,18 @@ class Decoder:
         check = DraftChecker(self.base, base_frame(self.messages), s.window, s.threshold,
                              self.ids_handoff, None if self.ids_handoff else token_cover(self.base))
         self.base.check_fits(len(check.prompt) + 1)
-        self.trace.counts.update(prompt_tokens_drafter=len(drafter_prompt),
+        self.trace.counts.update(prompt_tokens_drafter=len(prompt),
                                  prompt_tokens_base=len(check.prompt),
                                  shared_vocabulary=int(shared))
 
         # Draft (online mode checks it as it grows), or take a stored answer's draft.
         if self.replay is not None:
-            draft, complete = yield from self._replayed_draft(check, drafter_prompt)
+            draft, complete = yield from self._replayed_draft(check, prompt)
         else:
             draft = _Draft()
             yield PhaseChanged("drafting")
             # The draft is part of the answer: it never gets more than the answer's budget.
-            yield from self._run_drafter(draft, drafter_prompt, min(s.draft_max_tokens, s.max_tokens),
+            yield from self._run_drafter(draft, prompt, min(s.draft_max_tokens, s.max_tokens),
                                          check if online else None, done=lambda: check.fired)
             complete = not check.fired  # online mode stops the drafter at the switch
         self.trace.draft_text = self._handed(draft)
@@ -391,16 +392,7 @@ class Decoder:
     def _set_piece_texts(self, records: list[TokenRecord], continuation: str) -> None:
         """Per-token pieces for the heatmap; tokens past a stop string are dropped."""
         assert self.base is not None
-        pieces = token_pieces([self.base.token_bytes(r.id) for r in records])
-        used = 0
-        kept: list[TokenRecord] = []
-        for rec, piece in zip(records, pieces):
-            if used >= len(continuation) and piece:
-                break
-            rec.text = continuation[used: used + len(piece)]
-            used += len(rec.text)
-            kept.append(rec)
-        records[:] = kept
+        del records[assign_piece_texts(records, continuation, self.base.token_bytes):]
 
     def _stopped_while_drafting(self, draft: _Draft, check: DraftChecker) -> None:
         """Esc before the switch: the answer is the draft so far, all the drafter's."""

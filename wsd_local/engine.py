@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from .backend.llama import LlamaBackend, active_backend_name
 from .backend.protocol import Backend
@@ -125,23 +125,21 @@ class Engine:
                    cancel: threading.Event | None = None) -> Iterator[Event]:
         """Continue with the base model from another switch point of a stored answer's
         draft (the what-if of the inspector); yields events of a new answer."""
-        from .rerun import rerun_from
-
-        self._require("paper")
-        cancel = cancel or threading.Event()
-        with self._lock:
-            yield from self._watch_servers(rerun_from(self, trace, switch_index, cancel), cancel)
+        return self._rerun(trace, cancel, forced_switch=switch_index)
 
     def rerun_with(self, trace: Trace, threshold: float, window: int,
                    cancel: threading.Event | None = None) -> Iterator[Event]:
         """The stored answer with another threshold and window (the what-if of the
         inspector where the stored scores cannot say where the switch falls)."""
-        from .rerun import rerun_with
+        return self._rerun(trace, cancel, threshold=threshold, window=window)
+
+    def _rerun(self, trace: Trace, cancel: threading.Event | None, **how: Any) -> Iterator[Event]:
+        from .rerun import rerun
 
         self._require("paper")
         cancel = cancel or threading.Event()
         with self._lock:
-            yield from self._watch_servers(rerun_with(self, trace, threshold, window, cancel), cancel)
+            yield from self._watch_servers(rerun(self, trace, cancel, **how), cancel)
 
     def _watch_servers(self, events: Iterator[Event], cancel: threading.Event) -> Iterator[Event]:
         """Run one answer's events. A model on a server that is lost mid-answer stops the

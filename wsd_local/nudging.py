@@ -20,7 +20,7 @@ The answer ends when the drafter ends its turn with end of text, at `max_tokens`
 or when the drafter keeps the same words MAX_REPEATED_WORDS + 1 times in a row.
 
 Both models see the answer as text (so their tokenizers may differ): each turn's context
-is the model's own prompt (`decoder._drafter_prompt`, `templates.base_frame`) plus the
+is the model's own prompt (`decoder.drafter_prompt`, `templates.base_frame`) plus the
 answer so far tokenized by that model. Each backend reuses the longest prefix it holds
 in its KV cache, so a turn evaluates only what the other model wrote since (and the
 model's own one-token steps, which batch-invariant evaluation recomputes padded).
@@ -37,12 +37,12 @@ from typing import Any, Generator, Iterator, Sequence
 from . import nudge_rule as rule
 from .backend.protocol import Backend, GeneratedToken
 from .config import DecodingSettings
-from .decoder import _drafter_prompt
+from .decoder import drafter_prompt
 from .events import (BaseToken, DraftToken, Event, Finished, Handover, PhaseChanged,
                      WordsKept)
 from .messages import Message
 from .templates import STOP_STRINGS, base_frame
-from .textstream import TextStream, token_pieces
+from .textstream import TextStream, assign_piece_texts
 from .trace import TokenRecord, Trace
 
 
@@ -148,7 +148,7 @@ class NudgingDecoder:
     def events(self) -> Iterator[Event]:
         start = time.perf_counter()
         s = self.settings
-        self.drafter_prompt = _drafter_prompt(self.drafter, self.messages)
+        self.drafter_prompt = drafter_prompt(self.drafter, self.messages)
         self.base_prompt = self.base.tokenize(base_frame(self.messages), add_bos=True)
         self.drafter.check_fits(len(self.drafter_prompt) + 1)
         self.base.check_fits(len(self.base_prompt) + 1)
@@ -381,14 +381,7 @@ class NudgingDecoder:
                 earlier.text = earlier.text[: max(0, prefix_cut - used)]
                 used += len(earlier.text)
             text = ""
-        pieces = token_pieces([self.base.token_bytes(r.id) for r in turn.records])
-        used, kept = 0, 0
-        for record, piece in zip(turn.records, pieces):
-            if used >= len(text) and piece:
-                break
-            record.text = text[used: used + len(piece)]
-            used += len(record.text)
-            kept += 1
+        kept = assign_piece_texts(turn.records, text, self.base.token_bytes)
         del turn.records[kept:], turn.top_probs[kept:]
         turn.text = text
 

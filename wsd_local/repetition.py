@@ -14,6 +14,8 @@ period earlier, so each new token costs one comparison per period.
 
 from __future__ import annotations
 
+import itertools
+from collections import deque
 from dataclasses import dataclass, field
 
 MIN_SPAN_CHARS = 12
@@ -23,10 +25,10 @@ MAX_SPAN_TOKENS = 256
 @dataclass
 class RepetitionGuard:
     repeats: int  # N: stop when the tail is a span plus N copies (0: never)
-    tokens: list[int] = field(default_factory=list)
-    texts: list[bytes] = field(default_factory=list)
+    # The last tokens written (a span and one token before it is all a period needs).
+    tokens: deque[int] = field(default_factory=lambda: deque(maxlen=MAX_SPAN_TOKENS + 1))
+    texts: deque[bytes] = field(default_factory=lambda: deque(maxlen=MAX_SPAN_TOKENS + 1))
     _run: dict[int, int] = field(default_factory=dict)  # period -> tokens matching one period back
-    span: tuple[int, int] | None = None  # (tokens per copy, copies) once the stop fired
 
     def push(self, token: int, data: bytes) -> bool:
         """Add a written token (its id and bytes); True when the answer should end."""
@@ -40,13 +42,16 @@ class RepetitionGuard:
                 self._run[period] = self._run.get(period, 0) + 1
             else:
                 self._run[period] = 0
-            if self._run[period] >= self.repeats * period and self._long_enough(period):
-                self.span = (period, self.repeats + 1)
+            # Judged once per run, when it first has N copies: while the run goes on,
+            # the last `period` tokens are a rotation of the same span, so the verdict
+            # would not change (and a run of newlines would be judged on every token).
+            if self._run[period] == self.repeats * period and self._long_enough(period):
                 return True
         return False
 
     def _long_enough(self, period: int) -> bool:
-        text = b"".join(self.texts[-period:]).decode("utf-8", errors="replace")
+        span = itertools.islice(self.texts, len(self.texts) - period, None)
+        text = b"".join(span).decode("utf-8", errors="replace")
         return (sum(1 for c in text if not c.isspace()) >= MIN_SPAN_CHARS
                 and any(c.isalnum() for c in text))
 

@@ -10,7 +10,7 @@ one the new settings' rule finds (`rerun_with`).
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .decoder import Decoder
 from .events import Event
@@ -21,21 +21,25 @@ if TYPE_CHECKING:
     from .engine import Engine
 
 
+def rerun(engine: "Engine", trace: Trace, cancel: threading.Event | None = None,
+          forced_switch: int | None = None, **changes: Any) -> Iterator[Event]:
+    """The stored answer's draft again, in paper mode with `changes` to its settings:
+    draft tokens up to the switch are the stored ones (the drafter writes on where the
+    stored draft stops short), the base model writes the rest. The switch is
+    `forced_switch`, or where the rule finds it."""
+    settings = trace.settings.with_changes(mode="paper", **changes)
+    decoder = Decoder(engine.drafter, engine.base, normalize(trace.messages), settings, cancel,
+                      backend_name=engine.backend_name, replay=trace, forced_switch=forced_switch)
+    yield from decoder.events()
+
+
 def rerun_from(engine: "Engine", trace: Trace, switch_index: int,
                cancel: threading.Event | None = None) -> Iterator[Event]:
-    """Keep draft tokens 0..switch_index of the stored draft (written on where the
-    stored one stops short of it) and let the base model write the rest."""
-    settings = trace.settings.with_changes(mode="paper")
-    decoder = Decoder(engine.drafter, engine.base, normalize(trace.messages), settings, cancel,
-                      backend_name=engine.backend_name, replay=trace, forced_switch=switch_index)
-    yield from decoder.events()
+    """Keep draft tokens 0..switch_index and let the base model write the rest."""
+    return rerun(engine, trace, cancel, forced_switch=switch_index)
 
 
 def rerun_with(engine: "Engine", trace: Trace, threshold: float, window: int,
                cancel: threading.Event | None = None) -> Iterator[Event]:
-    """The stored answer again with another threshold and window: the switch is where
-    the rule finds it with them (drafting on where the stored draft stops short)."""
-    settings = trace.settings.with_changes(mode="paper", threshold=threshold, window=window)
-    decoder = Decoder(engine.drafter, engine.base, normalize(trace.messages), settings, cancel,
-                      backend_name=engine.backend_name, replay=trace)
-    yield from decoder.events()
+    """Another threshold and window: the switch is where the rule finds it with them."""
+    return rerun(engine, trace, cancel, threshold=threshold, window=window)

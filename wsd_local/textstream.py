@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import codecs
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 
 def token_pieces(token_bytes: Sequence[bytes]) -> list[str]:
@@ -21,6 +21,21 @@ def token_pieces(token_bytes: Sequence[bytes]) -> list[str]:
     a character the last tokens leave incomplete is no text at all)."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     return [decoder.decode(b) for b in token_bytes]
+
+
+def assign_piece_texts(records: Sequence[Any], text: str, token_bytes: Callable[[int], bytes]) -> int:
+    """Give each token record (`.id`, `.text`) its piece of `text`, the text its tokens
+    wrote; return how many records have one (tokens past a stop string that cut `text`
+    have none)."""
+    pieces = token_pieces([token_bytes(r.id) for r in records])
+    used = kept = 0
+    for record, piece in zip(records, pieces):
+        if used >= len(text) and piece:
+            break
+        record.text = text[used: used + len(piece)]
+        used += len(record.text)
+        kept += 1
+    return kept
 
 
 def whole_characters(data: bytes) -> str:

@@ -22,7 +22,7 @@ from typing import Any
 
 from .config import DecodingSettings
 from .errors import WsdError
-from .switch import first_switch, switch_index, window_scores
+from .switch import first_switch, window_scores
 
 FORMAT_VERSION = 2
 #: Stop reasons of an answer cut short by its model server (the text so far is kept and
@@ -173,7 +173,7 @@ class Trace:
             return WhatIf(threshold, window, found, True)
         if not self.draft_complete:
             return WhatIf(threshold, window, None, False, unknown_past=len(probs))
-        return WhatIf(threshold, window, switch_index(probs, window, threshold), False)
+        return WhatIf(threshold, window, len(probs) - 1, False)  # the whole draft is kept
 
     def check(self) -> None:
         """Raise AssertionError if an invariant is broken (used by tests and on load)."""

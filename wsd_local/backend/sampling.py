@@ -5,11 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 
-def log_softmax_at(logits: np.ndarray, token: int) -> float:
-    """log P(token) from raw logits (float64 accumulation for a stable normaliser)."""
+def log_norm(logits: np.ndarray) -> float:
+    """log Σ exp(logits): the softmax normaliser (float64 accumulation for stability)."""
     peak = float(logits.max())
-    log_norm = peak + float(np.log(np.exp(logits - peak, dtype=np.float32).sum(dtype=np.float64)))
-    return float(logits[token]) - log_norm
+    return peak + float(np.log(np.exp(logits - peak, dtype=np.float32).sum(dtype=np.float64)))
+
+
+def log_softmax_at(logits: np.ndarray, token: int) -> float:
+    """log P(token) from raw logits."""
+    return float(logits[token]) - log_norm(logits)
 
 
 def top_two(logits: np.ndarray) -> tuple[int, float]:
@@ -47,4 +51,5 @@ def choose(logits: np.ndarray, temperature: float, top_p: float,
         mask[keep] = probs[keep]
         probs = mask / mask.sum()
     token = int(rng.choice(len(probs), p=probs))
-    return token, log_softmax_at(logits, token), margin, log_softmax_at(logits, first)
+    z = log_norm(logits)  # one pass over the vocabulary for both log-probabilities
+    return token, float(logits[token]) - z, margin, float(logits[first]) - z
