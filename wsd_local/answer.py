@@ -309,7 +309,7 @@ def describe_switch(trace: Trace, brief: bool = False) -> str | None:
     if k < 0:
         return ("empty draft" if brief else
                 "the drafter wrote nothing: the base model wrote the whole answer")
-    g = _window_score_at(trace, k)
+    g = window_score_at(trace, k)
     if trace.forced_switch is not None:
         if brief:
             return f"switch at draft token {k} (chosen in the inspector)"
@@ -325,11 +325,12 @@ def describe_switch(trace: Trace, brief: bool = False) -> str | None:
     return f"no window reached γ {trace.threshold:.2f} (w {trace.window}): all {n} draft tokens kept"
 
 
-def _window_score_at(trace: Trace, k: int) -> float:
+def window_score_at(trace: Trace, k: int) -> float:
+    """The window score g at draft token k (0 where there is none)."""
     scores = trace.window_scores
     value = scores[k] if 0 <= k < len(scores) else 0.0
     return value if math.isfinite(value) else 0.0
 
 
 __all__ = ["LiveAnswer", "Span", "Turn", "turns_of", "describe_switch", "describe_handovers",
-           "describe_turn", "model_shares", "DRAFTER", "BASE", "SWITCH_MODES"]
+           "describe_turn", "model_shares", "window_score_at", "DRAFTER", "BASE", "SWITCH_MODES"]

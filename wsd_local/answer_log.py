@@ -35,6 +35,10 @@ class AnswerLog:
         status = STOPPED if trace.stop_reason == "cancelled" else COMPLETE
         self.store.update_message(self.answer.id, content=trace.answer, status=status, trace=trace)
 
+    def save(self, text: str) -> None:
+        """The answer so far, still being written (it stays `pending`)."""
+        self.store.update_message(self.answer.id, content=text)
+
     def stopped(self, text: str) -> None:
         self.store.update_message(self.answer.id, content=text, status=STOPPED)
 

@@ -254,7 +254,7 @@ class DecodingSettings:
         keys are an error naming the key, so a typo is never silently ignored."""
         if not isinstance(data, dict):
             raise ConfigError("settings must be an object of name: value pairs")
-        names = {spec.key: spec.name for spec in SETTINGS} | {spec.name: spec.name for spec in SETTINGS}
+        names = SETTING_NAMES
         unknown = [k for k in data if k not in names]
         if unknown:
             raise ConfigError(f"unknown setting {unknown[0]!r}",
@@ -279,6 +279,9 @@ def _collect_specs() -> tuple[SettingSpec, ...]:
 #: Every decoding setting, in the order forms and help show them.
 SETTINGS: tuple[SettingSpec, ...] = _collect_specs()
 SETTINGS_BY_NAME: dict[str, SettingSpec] = {spec.name: spec for spec in SETTINGS}
+#: What clients may call a setting: its name (`draft_max_tokens`) or its flag/config key
+#: (`draft-max-tokens`) -> its name.
+SETTING_NAMES: dict[str, str] = {spec.key: spec.name for spec in SETTINGS} | {spec.name: spec.name for spec in SETTINGS}
 
 
 def settings_json_schema() -> dict[str, Any]:

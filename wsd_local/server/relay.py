@@ -30,7 +30,7 @@ import math
 from dataclasses import dataclass
 from typing import Sequence, Union
 
-from ..answer import BASE, DRAFTER, LiveAnswer
+from ..answer import BASE, DRAFTER, LiveAnswer, window_score_at
 from ..events import (BaseToken, DraftRescored, DraftScored, DraftToken, Event, Finished, Handover,
                       SwitchFound, WordsKept)
 from ..templates import STOP_STRINGS
@@ -73,9 +73,18 @@ class SwitchMark:
     @classmethod
     def from_trace(cls, trace: Trace) -> "SwitchMark":
         k = trace.switch_index if trace.switch_index is not None else -1
-        scores = trace.window_scores
-        score = scores[k] if 0 <= k < len(scores) and math.isfinite(scores[k]) else 0.0
-        return cls(k, trace.switch_fired, score, trace.kept_draft, trace.discarded_draft)
+        return cls(k, trace.switch_fired, window_score_at(trace, k), trace.kept_draft, trace.discarded_draft)
+
+    @classmethod
+    def of(cls, answer: LiveAnswer) -> "SwitchMark | None":
+        """The switch of the answer so far (the trace's, once finished), if known."""
+        trace = answer.trace
+        if trace is not None:
+            return cls.from_trace(trace) if trace.switch_index is not None else None
+        found = answer.switch
+        if found is None:
+            return None
+        return cls(found.index, found.fired, found.window_score, found.kept_text, found.discarded_text)
 
 
 @dataclass(frozen=True)
@@ -119,7 +128,6 @@ class AnswerRelay:
         self._lp_next = 0  # next entry of _tokens to send a log-probability for
         self._lp_char = 0  # characters of the answer whose log-probabilities were sent
         self._last_drafter_logprob = 0.0
-        self._switch: SwitchMark | None = None
         self._switch_sent = False
         self._mismatch_logged = False
         self._turn_marks = 0  # nudging: turns whose hand-over mark went out
@@ -133,9 +141,6 @@ class AnswerRelay:
             return []  # the engine is being stopped; nothing more goes out
         self.answer.apply(event)
         self._track_tokens(event)
-        if isinstance(event, SwitchFound):
-            self._switch = SwitchMark(event.index, event.fired, event.window_score,
-                                      event.kept_text, event.discarded_text)
         return self._release(final=False)
 
     def finish(self, trace: Trace) -> tuple[Trace, list[Out]]:
@@ -144,7 +149,6 @@ class AnswerRelay:
         outs: list[Out] = []
         if not self.stopped_by_client:
             self.answer.finish(trace)
-            self._switch = SwitchMark.from_trace(trace) if trace.switch_index is not None else None
             last = trace.continuation_tokens[-1].logprob if trace.continuation_tokens else 0.0
             for token in self._tokens:
                 if token.logprob is None:
@@ -209,8 +213,9 @@ class AnswerRelay:
         if drafter_end > done:
             outs.append(self._delta(DRAFTER, visible, done, drafter_end, final))
             done = drafter_end
-        if self._switch is not None and not self._switch_sent and done >= boundary:
-            outs.append(self._switch)
+        switch = None if self._switch_sent else SwitchMark.of(self.answer)
+        if switch is not None and done >= boundary:
+            outs.append(switch)
             self._switch_sent = True
         if limit > done:
             outs.append(self._delta(BASE, visible, done, limit, final))

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from ..config import SETTINGS, SETTINGS_BY_NAME, DecodingSettings, SettingSpec
+from ..config import SETTING_NAMES, SETTINGS, SETTINGS_BY_NAME, DecodingSettings, SettingSpec
 from ..errors import ConfigError, WsdError
 from ..messages import Message, normalize
 from .errors import ApiError, from_wsd_error, validation_error
@@ -26,41 +26,37 @@ from .schemas import WSD_OPTIONS_SCHEMA, ChatCompletionRequest
 OPENAI_SETTINGS = (("max_completion_tokens", "max_tokens"), ("max_tokens", "max_tokens"),
                    ("temperature", "temperature"), ("top_p", "top_p"), ("seed", "seed"))
 
-#: Requests may name settings as declared (`draft_max_tokens`) or as the flag (`draft-max-tokens`).
-_SETTING_NAMES = {spec.key: spec.name for spec in SETTINGS} | {spec.name: spec.name for spec in SETTINGS}
-
 #: OpenAI roles and the role the models see (`developer` is the newer name of `system`).
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
 MAX_STOP_STRINGS = 16
 
 
-def _unsupported(field: str, value: Any) -> str | None:
-    """Why a field this server cannot honour is refused, or None when its value is
-    harmless (e.g. a zero penalty). Answering while ignoring it would be wrong."""
-    if value is None:
-        return None
-    if field in ("tools", "functions"):
-        return None if value == [] else f"{field} are not supported: WSD answers in text only"
-    if field in ("tool_choice", "function_call"):
-        return None if value in ("none", "auto") else f"{field} is not supported: WSD answers in text only"
-    if field == "response_format":
-        kind = value.get("type") if isinstance(value, dict) else value
-        return None if kind == "text" else "response_format other than text is not supported"
-    if field in ("frequency_penalty", "presence_penalty"):
-        return None if value == 0 else f"{field} is not supported (use temperature, top_p and seed)"
-    if field == "logit_bias":
-        return None if not value else "logit_bias is not supported"
-    if field == "modalities":
-        return None if value == ["text"] else "only the text modality is supported"
-    if field in ("audio", "prediction"):
-        return f"{field} is not supported"
-    return None
+def _text_only(field: str) -> Callable[[Any], str | None]:
+    return lambda value: None if value == [] else f"{field} are not supported: WSD answers in text only"
 
 
-UNSUPPORTED_FIELDS = ("tools", "functions", "tool_choice", "function_call", "response_format",
-                      "frequency_penalty", "presence_penalty", "logit_bias", "modalities", "audio",
-                      "prediction")
+def _no_tool_choice(field: str) -> Callable[[Any], str | None]:
+    return lambda value: None if value in ("none", "auto") else f"{field} is not supported: WSD answers in text only"
+
+
+def _zero_only(field: str) -> Callable[[Any], str | None]:
+    return lambda value: None if value == 0 else f"{field} is not supported (use temperature, top_p and seed)"
+
+
+#: OpenAI fields this server cannot honour: why a value is refused, or None when it is
+#: harmless (e.g. a zero penalty). Answering while ignoring it would be wrong.
+UNSUPPORTED_FIELDS: dict[str, Callable[[Any], str | None]] = {
+    "tools": _text_only("tools"), "functions": _text_only("functions"),
+    "tool_choice": _no_tool_choice("tool_choice"), "function_call": _no_tool_choice("function_call"),
+    "response_format": lambda value: None if (value.get("type") if isinstance(value, dict) else value) == "text"
+    else "response_format other than text is not supported",
+    "frequency_penalty": _zero_only("frequency_penalty"), "presence_penalty": _zero_only("presence_penalty"),
+    "logit_bias": lambda value: None if not value else "logit_bias is not supported",
+    "modalities": lambda value: None if value == ["text"] else "only the text modality is supported",
+    "audio": lambda value: "audio is not supported",
+    "prediction": lambda value: "prediction is not supported",
+}
 
 
 @dataclass(frozen=True)
@@ -97,8 +93,8 @@ def parse_request(body: ChatCompletionRequest, defaults: DecodingSettings,
         raise ApiError(404, f"model {body.model!r} is not served here; this server serves "
                             f"{model_name!r} (see GET /v1/models)", "model", "model_not_found")
     extra = body.model_extra or {}
-    for field in UNSUPPORTED_FIELDS:
-        reason = _unsupported(field, extra.get(field))
+    for field, refusal in UNSUPPORTED_FIELDS.items():
+        reason = None if extra.get(field) is None else refusal(extra[field])
         if reason:
             raise ApiError(400, reason, field, "unsupported_parameter")
     if body.n not in (None, 1):
@@ -120,7 +116,7 @@ def parse_request(body: ChatCompletionRequest, defaults: DecodingSettings,
         if value is not None and name not in changes:
             changes[name] = _checked(SETTINGS_BY_NAME[name], value, field)
     for key, value in wsd.items():
-        name = _SETTING_NAMES.get(key)
+        name = SETTING_NAMES.get(key)
         if name is None:
             raise ApiError(400, f"unknown setting wsd.{key} (known: "
                                 f"{', '.join([s.name for s in SETTINGS] + list(WSD_OPTIONS_SCHEMA))})",

@@ -17,12 +17,13 @@ import logging
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
+from ..answer_log import AnswerLog
 from ..config import DecodingSettings
 from ..errors import WsdError
 from ..messages import Message
-from ..store import COMPLETE, ERROR, PENDING, STOPPED, Store, title_from
+from ..store import Store
 from ..trace import Trace
 
 log = logging.getLogger("wsd_local.server")
@@ -33,10 +34,13 @@ SOURCE = "serve"
 
 @dataclass
 class StoredAnswer:
-    chat_id: int
-    message_id: int
+    record: AnswerLog  # the chat and its pending answer, as `wsd generate` logs them
     saved_at: float
     saved_text: str = ""
+
+    @property
+    def chat_id(self) -> int:
+        return self.record.chat.id
 
 
 class ServedAnswers:
@@ -48,17 +52,11 @@ class ServedAnswers:
     def begin(self, messages: Sequence[Message], settings: DecodingSettings) -> StoredAnswer | None:
         """A new chat with the conversation and a pending answer."""
         try:
-            question = next((m.content for m in reversed(messages) if m.role == "user"), "")
-            chat = self.store.create_chat(title_from(question), settings=settings.to_dict(),
-                                          source=SOURCE)
-            for message in messages:
-                if message.role != "system":  # the system prompt is the chat's setting
-                    self.store.add_message(chat.id, message.role, message.content)
-            record = self.store.add_message(chat.id, "assistant", "", status=PENDING)
+            record = AnswerLog(self.store, messages, settings, source=SOURCE)
         except (sqlite3.Error, WsdError, OSError) as exc:
             log.error("could not store the request: %s", exc)
             return None
-        return StoredAnswer(chat.id, record.id, time.monotonic())
+        return StoredAnswer(record, time.monotonic())
 
     def save_partial(self, answer: StoredAnswer | None, text: str) -> None:
         if answer is None or text == answer.saved_text:
@@ -67,23 +65,22 @@ class ServedAnswers:
         if now - answer.saved_at < SAVE_INTERVAL:
             return
         answer.saved_at = now
-        if self._update(answer, content=text):
+        if self._write(answer, lambda: answer.record.save(text)):
             answer.saved_text = text
 
-    def finish(self, answer: StoredAnswer | None, trace: Trace, stopped: bool) -> None:
+    def finish(self, answer: StoredAnswer | None, trace: Trace) -> None:
         if answer is not None:
-            self._update(answer, content=trace.answer, status=STOPPED if stopped else COMPLETE,
-                         trace=trace)
+            self._write(answer, lambda: answer.record.finished(trace))
 
     def fail(self, answer: StoredAnswer | None, text: str, error: str) -> None:
         if answer is not None:
-            self._update(answer, content=text, status=ERROR, error=error)
+            self._write(answer, lambda: answer.record.failed(text, error))
 
-    def _update(self, answer: StoredAnswer, **fields: object) -> bool:
+    def _write(self, answer: StoredAnswer, write: Callable[[], None]) -> bool:
         try:
-            self.store.update_message(answer.message_id, **fields)  # type: ignore[arg-type]
+            write()
         except (sqlite3.Error, OSError) as exc:
-            log.error("could not store answer %d of chat %d: %s", answer.message_id,
+            log.error("could not store answer %d of chat %d: %s", answer.record.answer.id,
                       answer.chat_id, exc)
             return False
         return True

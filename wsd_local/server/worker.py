@@ -167,9 +167,8 @@ class ModelWorker:
                     job.post(Started(stored.chat_id if stored else None))
                 if isinstance(event, Finished):
                     trace, outs = relay.finish(event.trace)
-                    stopped = trace.stop_reason == "cancelled"
                     if self.answers:
-                        self.answers.finish(stored, trace, stopped=stopped)
+                        self.answers.finish(stored, trace)
                     job.post(*outs, Done(trace, relay.stopped_by_client, stored.chat_id if stored else None))
                     log.info("request %d: %s", job.number, _summary(trace, time.monotonic() - job.submitted_at))
                     return
