@@ -35,7 +35,8 @@ from .http import RequestCancelled, ServerClient, StreamLost, TransportFailure
 from .protocol import Backend, GeneratedToken
 from .remote_spec import RemoteOptions, RemoteSpec
 from .remote_vocab import StreamBytes, detect_style, incomplete_tail, raw_token_bytes
-from .server_kind import LLAMA_SERVER, OLLAMA, VLLM, check_prompt_logprobs, find_model, refusal
+from .server_kind import (LLAMA_SERVER, OLLAMA, VLLM, check_prompt_logprobs, find_model, prompt_logprobs,
+                          refusal, scoring_request)
 
 #: Online mode's default chunk when the base model is on a server (instead of 16):
 #: every scoring request recomputes the frame and the whole draft so far (vLLM skips its
@@ -242,11 +243,10 @@ class RemoteBackend:
             raise ValueError("scoring needs at least one token of context")
         # The server generates at least one token after the prompt: keep room for it.
         self.check_fits(len(tokens) + 1)
-        payload = {"model": self.model.name, "prompt": list(tokens), "max_tokens": 1,
-                   "temperature": 0.0, "prompt_logprobs": 0}
         try:
-            data = self.client.post_json("/v1/completions", payload, retry=True, cancel=self._answer_cancel)
-            return _prompt_logprobs(data, tokens, start)
+            data = self.client.post_json("/v1/completions", scoring_request(self.model.name, tokens),
+                                         retry=True, cancel=self._answer_cancel)
+            return prompt_logprobs(data, tokens, start)
         except RequestCancelled:
             return []  # Esc while the server was scoring: the answer stops at its next step
         except RemoteError as exc:
@@ -324,17 +324,6 @@ class RemoteBackend:
 
     def close(self) -> None:
         self.client.close()
-
-
-def _prompt_logprobs(data: Any, tokens: Sequence[int], start: int) -> list[float]:
-    """Log-probabilities of tokens[start:] from a completions answer (entries keyed by
-    the token id as a string; the first position has none)."""
-    try:
-        entries = data["choices"][0]["prompt_logprobs"]
-        return [float(entries[j][str(tokens[j])]["logprob"]) for j in range(start, len(tokens))]
-    except (KeyError, IndexError, TypeError, ValueError):
-        raise RemoteError("the model server's answer has no log-probabilities of the prompt tokens",
-                          "WSD's base model needs a vLLM server (vllm serve MODEL)") from None
 
 
 def _stream_tokens(event: dict[str, Any]) -> tuple[list[tuple[GeneratedToken, str]], str | None]:

@@ -11,7 +11,7 @@ server is tried with one tiny scoring request.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from ..errors import RemoteError, RemoteRefusal
 from .http import ServerClient
@@ -85,19 +85,33 @@ def find_model(client: ServerClient, wanted: str | None) -> ServerModel:
                        max_model_len=int(length) if isinstance(length, int) else None, served=served)
 
 
+def scoring_request(model_name: str, tokens: Sequence[int]) -> dict[str, Any]:
+    """A completions request whose answer carries each prompt token's log-probability."""
+    return {"model": model_name, "prompt": list(tokens), "max_tokens": 1, "temperature": 0.0,
+            "prompt_logprobs": 0}
+
+
+def prompt_logprobs(data: Any, tokens: Sequence[int], start: int) -> list[float]:
+    """Log-probabilities of tokens[start:] from a completions answer (entries keyed by
+    the token id as a string; the first position has none)."""
+    try:
+        entries = data["choices"][0]["prompt_logprobs"]
+        return [float(entries[j][str(tokens[j])]["logprob"]) for j in range(start, len(tokens))]
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise RemoteError("the model server's answer has no log-probabilities of the prompt tokens",
+                          "WSD's base model needs a vLLM server (vllm serve MODEL)") from None
+
+
 def check_prompt_logprobs(client: ServerClient, model: ServerModel, tokens: list[int]) -> None:
     """One scoring request of two tokens: the answer must carry prompt log-probabilities
     keyed by token id."""
     try:
-        data = client.post_json("/v1/completions", {
-            "model": model.name, "prompt": tokens, "max_tokens": 1, "temperature": 0.0,
-            "prompt_logprobs": 0}, retry=True)
+        data = client.post_json("/v1/completions", scoring_request(model.name, tokens), retry=True)
     except RemoteError as exc:
         if "HTTP 400" in exc.message or "HTTP 422" in exc.message:  # the field is unknown there
             raise refusal(model.engine, client) from None
         raise
-    choices = data.get("choices") if isinstance(data, dict) else None
-    entries = choices[0].get("prompt_logprobs") if choices and isinstance(choices[0], dict) else None
-    if not isinstance(entries, list) or len(entries) != len(tokens) or not isinstance(entries[-1], dict) \
-            or str(tokens[-1]) not in entries[-1]:
-        raise refusal(model.engine, client)
+    try:
+        prompt_logprobs(data, tokens, 1)
+    except RemoteError:
+        raise refusal(model.engine, client) from None
