@@ -169,7 +169,7 @@ class AnswerLifecycle:
             run.saved_at = now
 
     def _finish(self, run: Run, trace: Trace) -> None:
-        stopped = trace.stop_reason == "cancelled" or trace.stop_reason in SERVER_STOPS
+        stopped = trace.stopped_early
         self.store.update_message(run.message_id, content=trace.answer,
                                   status=STOPPED if stopped else COMPLETE, trace=trace)
         run.widget.redraw()

@@ -22,7 +22,7 @@ class ColumnState:
     """A column: the shared answer reducer (`live`) plus the column's own status and clock."""
 
     mode: str
-    status: str = "waiting"  # waiting | loading | drafting | checking | continuing | done | cancelled | error
+    status: str = "waiting"  # waiting | loading | drafting | checking | continuing | done | stopped | error
     live: LiveAnswer = field(init=False)
     started: float | None = None
     elapsed: float = 0.0
@@ -37,7 +37,7 @@ class ColumnState:
 
     @property
     def running(self) -> bool:
-        return self.started is not None and self.status not in ("done", "cancelled", "error")
+        return self.started is not None and self.status not in ("done", "stopped", "error")
 
     @property
     def trace(self) -> Trace | None:
@@ -62,7 +62,7 @@ class ColumnState:
         if isinstance(event, PhaseChanged) and event.phase != "done":
             self.status = event.phase
         elif isinstance(event, Finished):
-            self.status = "cancelled" if self.live.stopped else "done"
+            self.status = "stopped" if self.live.stopped else "done"
 
     # -- views ---------------------------------------------------------------------
     def spans(self) -> list[Span]:
@@ -75,7 +75,7 @@ class ColumnState:
         nudging = self.mode == "nudging"
         out = span_text([(s.model, s.text) for s in self.spans()], marker_after_drafter=self.live.switched,
                         handovers=nudging, pending=self.live.pending if nudging and self.running else "")
-        if not out.plain and self.status not in ("done", "cancelled", "error"):
+        if not out.plain and self.status not in ("done", "stopped", "error"):
             out.append("…" if self.started is not None else "waiting", style="dim")
         if self.error:
             out.append(("\n" if out.plain else "") + self.error, style="bold red")

@@ -66,7 +66,7 @@ class AnswerState:
 
     def finish(self, trace: Trace) -> None:
         self.live.finish(trace)
-        self.status = STOPPED_S if trace.stop_reason == "cancelled" or trace.stop_reason in SERVER_STOPS else DONE
+        self.status = STOPPED_S if trace.stopped_early else DONE
 
     def _count(self, model: str) -> None:
         now = time.monotonic()

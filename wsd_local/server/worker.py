@@ -167,7 +167,7 @@ class ModelWorker:
                     job.post(Started(stored.chat_id if stored else None))
                 if isinstance(event, Finished):
                     trace, outs = relay.finish(event.trace)
-                    stopped = trace.stop_reason == "cancelled"
+                    stopped = trace.stopped_early
                     if self.answers:
                         self.answers.finish(stored, trace, stopped=stopped)
                     job.post(*outs, Done(trace, relay.stopped_by_client, stored.chat_id if stored else None))
