@@ -11,7 +11,7 @@ from wsd_local.answer import LiveAnswer, Span, describe_handovers, describe_swit
 from wsd_local.events import Event, Finished, PhaseChanged
 from wsd_local.trace import Trace
 
-from ..widgets.spans import span_text
+from ..widgets.spans import answer_body
 
 COLUMN_TITLES: dict[str, str] = {"base": "Base only", "draft": "Drafter only", "wsd": "WSD",
                                  "paper": "WSD (paper)", "nudging": "Nudging"}
@@ -72,9 +72,7 @@ class ColumnState:
     def text(self) -> Text:
         """The answer in the chat's span styles, with the ⟫ marker at the switch (nudging:
         a marker at each hand-over, the drafter's words being checked dimmed)."""
-        nudging = self.mode == "nudging"
-        out = span_text([(s.model, s.text) for s in self.spans()], marker_after_drafter=self.live.switched,
-                        handovers=nudging, pending=self.live.pending if nudging and self.running else "")
+        out = answer_body(self.live, streaming=self.running)
         if not out.plain and self.status not in ("done", "stopped", "error"):
             out.append("…" if self.started is not None else "waiting", style="dim")
         if self.error:

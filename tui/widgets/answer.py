@@ -21,7 +21,7 @@ from wsd_local.store import COMPLETE, ERROR, PENDING, STOPPED, MessageRecord
 from wsd_local.trace import SERVER_STOPS, Trace
 
 from .spans import (CURSOR, DISCARDED_LABEL_STYLE, DISCARDED_STYLE, STYLES, SWITCH_MARKER,
-                    span_text)
+                    answer_body)
 
 # Display states of an answer.
 STREAMING, STOPPING, DONE, STOPPED_S, FAILED, INTERRUPTED = (
@@ -102,15 +102,6 @@ class AnswerState:
     def nudging(self) -> bool:
         return self.live.mode == "nudging"
 
-    def segments(self) -> tuple[list[tuple[str, str]], bool, str]:
-        """(model, text) segments, whether a switch marker belongs after the drafter's
-        span, and the discarded draft (nudging: markers go wherever the writer changes,
-        see `span_text`)."""
-        if self.plain is not None and self.live.trace is None:
-            return [("plain", self.plain)], False, ""
-        live = self.live
-        return [(s.model, s.text) for s in live.spans()], live.switched, live.discarded
-
     # -- construction from storage --------------------------------------------------
     @classmethod
     def from_record(cls, record: MessageRecord) -> "AnswerState":
@@ -138,9 +129,10 @@ def render_answer(state: AnswerState) -> Text:
     out = Text()
     out.append_text(_header(state))
     out.append("\n")
-    segments, marker, discarded = state.segments()
-    body = span_text([(m if m in STYLES else "", t) for m, t in segments], marker_after_drafter=marker,
-                     handovers=state.nudging, pending=state.live.pending if state.streaming else "")
+    if state.plain is not None and state.live.trace is None:  # stored without a trace
+        body, discarded = Text(state.plain), ""
+    else:
+        body, discarded = answer_body(state.live, state.streaming), state.live.discarded
     if state.streaming:
         body.append(CURSOR, style=STYLES[state.live.writer] if state.live.phase != "waiting" else "dim")
     elif not body.plain:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from rich.style import Style
 from rich.text import Text
 
+from wsd_local.answer import LiveAnswer
+
 DRAFTER_COLOR = "#56b4e9"
 BASE_COLOR = "#e69f00"
 
@@ -45,6 +47,14 @@ def legend(drafter: str | None, base: str | None, handovers: bool = False) -> Te
     text.append("base ", style="dim")
     text.append(base or "(not loaded)", style=BASE_STYLE)
     return text
+
+
+def answer_body(live: LiveAnswer, streaming: bool) -> Text:
+    """An answer so far in the span styles (the chat's answers and compare's columns):
+    the switch marker, or in nudging a marker at each hand-over and, while `streaming`,
+    the drafter's words being checked."""
+    return span_text([(s.model, s.text) for s in live.spans()], marker_after_drafter=live.switched,
+                     handovers=live.mode == "nudging", pending=live.pending if streaming else "")
 
 
 def span_text(segments: list[tuple[str, str]], *, marker_after_drafter: bool,
