@@ -61,12 +61,15 @@ class AnswerState:
             self._count("drafter")
         elif isinstance(event, BaseToken):
             self._count("base")
-        elif isinstance(event, Finished):
-            self.finish(event.trace)
+        elif isinstance(event, Finished):  # `live` has taken the trace
+            self._set_finished_status()
 
     def finish(self, trace: Trace) -> None:
         self.live.finish(trace)
-        self.status = STOPPED_S if trace.stopped_early else DONE
+        self._set_finished_status()
+
+    def _set_finished_status(self) -> None:
+        self.status = STOPPED_S if self.live.stopped else DONE
 
     def _count(self, model: str) -> None:
         now = time.monotonic()
