@@ -32,6 +32,13 @@ CURSOR = "▍"
 STYLES = {"drafter": DRAFTER_STYLE, "base": BASE_STYLE}
 
 
+def handover_marker(model: str) -> tuple[str, Style]:
+    """The marker (and its style) where `model` takes the turn: ⟫ the base model, ⟪ the drafter."""
+    if model == "base":
+        return SWITCH_MARKER, MARKER_STYLE
+    return TO_DRAFTER_MARKER, TO_DRAFTER_MARKER_STYLE
+
+
 def legend(drafter: str | None, base: str | None, handovers: bool = False) -> Text:
     """One line naming the two models in their styles, and the switch marker (with
     `handovers`, also nudging's marker for the drafter taking the turn back)."""
@@ -82,14 +89,11 @@ def _turns_text(segments: list[tuple[str, str]], pending: str) -> Text:
     previous = None
     for model, piece in segments:
         if previous is not None and model != previous:
-            if model == "base":
-                text.append(SWITCH_MARKER, style=MARKER_STYLE)
-            else:
-                text.append(TO_DRAFTER_MARKER, style=TO_DRAFTER_MARKER_STYLE)
+            text.append(*handover_marker(model))
         text.append(piece, style=STYLES.get(model, ""))
         previous = model
     if pending:
         if previous == "base":
-            text.append(TO_DRAFTER_MARKER, style=TO_DRAFTER_MARKER_STYLE)
+            text.append(*handover_marker("drafter"))
         text.append(pending, style=PENDING_STYLE)
     return text
