@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass, field
 
 from rich.text import Text
-from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Static
 
@@ -20,6 +19,7 @@ from wsd_local.events import BaseToken, DraftToken, Event, Finished
 from wsd_local.store import COMPLETE, ERROR, PENDING, STOPPED, MessageRecord
 from wsd_local.trace import SERVER_STOPS, Trace
 
+from ..actions import ANSWER, bindings
 from .spans import (CURSOR, DISCARDED_LABEL_STYLE, DISCARDED_STYLE, STYLES, SWITCH_MARKER,
                     answer_body)
 
@@ -208,10 +208,7 @@ def _header(state: AnswerState) -> Text:
 class AnswerWidget(Static, can_focus=True):
     """An answer; focus it (tab / click) to inspect (i) or copy (c) it."""
 
-    BINDINGS = [
-        Binding("i", "inspect", "Inspect"),
-        Binding("c", "copy", "Copy"),
-    ]
+    BINDINGS = bindings(ANSWER)
 
     class Action(Message):
         """Ask the chat screen to act on this answer (the screen owns engine and store)."""
