@@ -74,15 +74,19 @@ def test_readme_key_table_is_the_generated_one() -> None:
 
 
 def test_bindings_palette_help_and_hint_come_from_the_actions_table() -> None:
-    from tui.actions import CHAT_ACTIONS, empty_chat_hint, palette_actions
+    from tui.actions import ANSWER, CHAT, CHAT_ACTIONS, CHAT_LIST, empty_chat_hint, palette_actions
     from tui.screens.chat import EMPTY_HINT, ChatScreen
     from tui.screens.help import help_text
+    from tui.widgets.answer import AnswerWidget
+    from tui.widgets.sidebar import ChatList
 
-    bound = {(b.key, b.action) for b in ChatScreen.BINDINGS}
+    owners = {CHAT: ChatScreen, CHAT_LIST: ChatList, ANSWER: AnswerWidget}  # each scope's widget
     for action in CHAT_ACTIONS:
         if action.action and action.keys:
+            owner = owners[action.scope]
+            bound = {(b.key, b.action) for b in owner.BINDINGS}
             assert (action.keys, action.action) in bound
-            assert hasattr(ChatScreen, f"action_{action.action}"), action.action
+            assert hasattr(owner, f"action_{action.action}"), action.action
     for action in palette_actions():
         name = action.action.split("(")[0]
         assert hasattr(ChatScreen, f"action_{name}"), name

@@ -283,3 +283,14 @@ async def test_compare_with_the_demo_engine(demo_engine: Any) -> None:
                 expected += SWITCH_MARKER if span["model"] == "base" else TO_DRAFTER_MARKER
             expected += span["text"]
         assert column_text(screen, 3) == expected and "hand-over" in col.stats()
+
+
+@pytest.mark.parametrize("reason,status", [("eos", "done"), ("cancelled", "stopped"),
+                                           ("connection_lost", "stopped"), ("server_error", "stopped")])
+def test_column_stopped_follows_the_one_rule(reason: str, status: str) -> None:
+    """A column that lost its model server reads as stopped, as the chat and the store say."""
+    col = ColumnState("base")
+    col.start(0.0)
+    trace = Trace(settings=DecodingSettings(mode="base"), messages=MESSAGES, answer="A", stop_reason=reason)
+    col.apply(Finished(trace), 1.0)
+    assert col.status == status and col.live.stopped == trace.stopped_early == (status == "stopped")

@@ -14,7 +14,7 @@ from test_tui_inspector_support import sync
 from textual.app import App
 from textual.widgets import DataTable, Static
 
-from tui.inspector_widgets.turns import answer_text, handover_turns, turn_details
+from tui.inspector_widgets.turns import TurnsView
 from tui.screens.turns_inspector import TurnsInspectorScreen
 from tui.widgets.spans import BASE_STYLE, DRAFTER_STYLE
 from wsd_local import nudge_rule
@@ -45,17 +45,18 @@ def test_the_sample_is_a_real_nudging_answer_that_follows_the_rule() -> None:
     trace = load()
     trace.check()
     nudge_rule.check_turns(trace.spans, trace.settings.nudge_threshold, trace.stop_reason)
-    assert trace.counts["handovers"] == len(handover_turns(trace)) >= 10
+    assert trace.counts["handovers"] == len(TurnsView.of(trace).handovers) >= 10
 
 
 def test_details_say_who_wrote_the_turn_and_the_probability_that_decided_it() -> None:
     trace = load()
+    view = TurnsView.of(trace)
     for i, turn in enumerate(turns_of(trace)):
-        details = turn_details(trace, i).plain
+        details = view.details(i).plain
         assert details.startswith(f"turn {i} · {turn.model}")
         if turn.base_top_prob is not None:
             assert f"{turn.base_top_prob:.3f}" in details
-    styled = answer_text(trace, None)
+    styled = view.answer_text(None)
     assert styled.plain.replace("⟫", "").replace("⟪", "") == trace.answer
     colours = {styled.plain[s.start:s.end]: s.style for s in styled.spans}
     assert colours[trace.spans[0]["text"]] == DRAFTER_STYLE and colours[trace.spans[1]["text"]] == BASE_STYLE
@@ -64,7 +65,7 @@ def test_details_say_who_wrote_the_turn_and_the_probability_that_decided_it() ->
 @sync
 async def test_n_and_p_walk_from_one_hand_over_to_the_next() -> None:
     trace = load()
-    handovers = handover_turns(trace)
+    handovers = TurnsView.of(trace).handovers
     app = TurnsApp(trace)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -96,5 +97,5 @@ def test_turns_inspector_on_a_drafter_turn_with_its_word_boundaries(snap_compare
     # a drafter turn where the base model declined one word boundary and took the next
     trace = load()
     target = next(i for i, s in enumerate(trace.spans) if len(s.get("probes", [])) >= 2)
-    presses = ["n"] * (handover_turns(trace).index(target))
+    presses = ["n"] * (TurnsView.of(trace).handovers.index(target))
     assert snap_compare(TurnsApp(trace), terminal_size=SIZE, press=presses)

@@ -1,7 +1,7 @@
 """Every key and command of the chat, declared once.
 
-`CHAT_ACTIONS` feeds the chat screen's key bindings (and so the footer), the command
-palette, the help screen (F1), the hint shown in an empty chat and the README's key
+`CHAT_ACTIONS` feeds the key bindings (and so the footer) of the chat screen, the chat
+list and a selected answer (each row's `scope`), the command palette, the help screen (F1), the hint shown in an empty chat and the README's key
 table (`python -m tui.actions` prints it; a test checks that the README holds exactly
 that). A new key or command is one new row here.
 """
@@ -13,16 +13,22 @@ from dataclasses import dataclass
 from textual.binding import Binding
 
 
+# Where a key is bound: the chat screen, the chat list (sidebar), a focused answer.
+CHAT, CHAT_LIST, ANSWER = "chat", "chat list", "answer"
+SCOPES = (CHAT, CHAT_LIST, ANSWER)
+
+
 @dataclass(frozen=True)
 class ChatAction:
     group: str  # heading in the help screen: Writing, Answers, Chats, App
     keys: str  # Textual key names, comma-separated; "" for palette-only commands
     description: str  # what it does, for help, README and palette
-    action: str = ""  # the chat screen's action; "" for keys a widget handles itself
+    action: str = ""  # the action of the `scope`'s widget; "" for keys a widget handles itself
     title: str = ""  # command palette title; "" keeps it out of the palette
     footer: str = ""  # footer label; "" keeps it out of the footer
     hint: str = ""  # phrase for the empty-chat hint, e.g. "inspects one"
-    shown_keys: str = ""  # how to show keys that are not one binding (e.g. "i / c")
+    shown_keys: str = ""  # how to show keys that are not one binding
+    scope: str = CHAT  # whose binding it is: CHAT (the chat screen), CHAT_LIST, ANSWER
 
     @property
     def key_label(self) -> str:
@@ -74,9 +80,14 @@ CHAT_ACTIONS: tuple[ChatAction, ...] = (
     ChatAction("Answers", "", "compare base only, drafter only, WSD and Nudging on the question "
                "typed (or the last one)", action="compare", title="Compare modes"),
     ChatAction("Answers", "tab,shift+tab", "move between the question box, answers and the chat list"),
-    ChatAction("Answers", "", "on a selected answer: inspect / copy it", shown_keys="i / c"),
-    ChatAction("Chats", "", "in the chat list: open / delete the highlighted chat",
-               shown_keys="enter / delete"),
+    ChatAction("Answers", "i", "on a selected answer: inspect it", action="inspect", footer="Inspect",
+               scope=ANSWER),
+    ChatAction("Answers", "c", "on a selected answer: copy it", action="copy", footer="Copy", scope=ANSWER),
+    ChatAction("Chats", "enter", "in the chat list: open the highlighted chat"),
+    ChatAction("Chats", "delete", "in the chat list: delete the highlighted chat (asks first)",
+               action="delete_chat", footer="Delete chat", scope=CHAT_LIST),
+    ChatAction("Chats", "n", "in the chat list: new chat", action="new_chat", footer="New chat",
+               scope=CHAT_LIST),
     ChatAction("Chats", "", "delete this chat and its answers", action="delete_current_chat",
                title="Delete chat"),
     ChatAction("Chats", "", "export the chat to Markdown (spans marked) in the data folder's exports/",
@@ -96,13 +107,19 @@ def by_group() -> list[ChatAction]:
     return sorted(CHAT_ACTIONS, key=lambda a: GROUPS.index(a.group))
 
 
+def bindings(scope: str) -> list[Binding]:
+    """The bindings of one scope's widget: every action there with its own key."""
+    return [a.binding() for a in CHAT_ACTIONS if a.action and a.keys and a.scope == scope]
+
+
 def chat_bindings() -> list[Binding]:
-    """The chat screen's bindings: every action with its own key."""
-    return [a.binding() for a in CHAT_ACTIONS if a.action and a.keys]
+    """The chat screen's bindings."""
+    return bindings(CHAT)
 
 
 def palette_actions() -> list[ChatAction]:
-    return [a for a in CHAT_ACTIONS if a.title]
+    """The chat screen's commands in the palette."""
+    return [a for a in CHAT_ACTIONS if a.title and a.scope == CHAT]
 
 
 def empty_chat_hint() -> str:

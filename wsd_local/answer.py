@@ -147,7 +147,7 @@ class LiveAnswer:
 
     @property
     def stopped(self) -> bool:
-        return self.trace is not None and self.trace.stop_reason == "cancelled"
+        return self.trace is not None and self.trace.stopped_early
 
     @property
     def switched(self) -> bool:

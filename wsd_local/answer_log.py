@@ -32,7 +32,7 @@ class AnswerLog:
         self.answer = store.add_message(self.chat.id, "assistant", "", status=PENDING)
 
     def finished(self, trace: Trace) -> None:
-        status = STOPPED if trace.stop_reason == "cancelled" else COMPLETE
+        status = STOPPED if trace.stopped_early else COMPLETE
         self.store.update_message(self.answer.id, content=trace.answer, status=status, trace=trace)
 
     def save(self, text: str) -> None:

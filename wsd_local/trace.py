@@ -154,6 +154,12 @@ class Trace:
         return window_scores(self.draft_token_probs, self.window)
 
     @property
+    def stopped_early(self) -> bool:
+        """The answer was cut short: stopped by the user or by losing its model server
+        (what was written is kept, but the answer is not complete)."""
+        return self.stop_reason == "cancelled" or self.stop_reason in SERVER_STOPS
+
+    @property
     def discarded_draft(self) -> str:
         """Draft text the base model did not keep (empty when the whole draft was kept)."""
         return self.draft_text[len(self.kept_draft):] if self.draft_text.startswith(

@@ -5,6 +5,8 @@ by the base model's top-1 probability, how it ended)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.style import Style
 from rich.text import Text
 
@@ -12,33 +14,62 @@ from wsd_local.answer import Turn, describe_turn, turns_of
 from wsd_local.nudge_rule import split_words, words_text
 from wsd_local.trace import Trace
 
-from ..widgets.spans import (DISCARDED_STYLE, MARKER_STYLE, STYLES, SWITCH_MARKER, TO_DRAFTER_MARKER,
-                             TO_DRAFTER_MARKER_STYLE)
+from ..widgets.spans import DISCARDED_STYLE, STYLES, handover_marker
 from .colors import contrast_text, prob_color
 
-WHO = {"drafter": "drafter", "base": "base"}
 SELECTED = Style(reverse=True, bold=True)
 
 
-def handover_turns(trace: Trace) -> list[int]:
-    """Indices of the turns that began with a hand-over (what n / p walk through)."""
-    return [i for i, turn in enumerate(turns_of(trace)) if turn.handover]
+@dataclass(frozen=True)
+class TurnsView:
+    """A nudging trace's turns, worked out once (the screen redraws on every cursor move)."""
 
+    trace: Trace
+    turns: list[Turn]
+    pieces: list[list[str]]  # each turn's base token texts (see `base_pieces`)
+    handovers: list[int]  # indices of the turns that began with a hand-over (what n / p walk through)
 
-def answer_text(trace: Trace, selected: int | None) -> Text:
-    """The whole answer in the span styles, ⟫ / ⟪ at each hand-over, the selected turn
-    reversed (an empty turn shows as its marker alone)."""
-    text = Text()
-    for i, turn in enumerate(turns_of(trace)):
-        if turn.handover:
-            marker = SWITCH_MARKER if turn.model == "base" else TO_DRAFTER_MARKER
-            style = MARKER_STYLE if turn.model == "base" else TO_DRAFTER_MARKER_STYLE
-            text.append(marker, style=style + SELECTED if i == selected else style)
-        style = STYLES[turn.model] + SELECTED if i == selected else STYLES[turn.model]
-        text.append(turn.text, style=style)
-    if not text.plain:
-        text.append("(no text)", style="dim italic")
-    return text
+    @classmethod
+    def of(cls, trace: Trace) -> "TurnsView":
+        turns = turns_of(trace)
+        return cls(trace, turns, base_pieces(trace), [i for i, turn in enumerate(turns) if turn.handover])
+
+    def answer_text(self, selected: int | None) -> Text:
+        """The whole answer in the span styles, ⟫ / ⟪ at each hand-over, the selected turn
+        reversed (an empty turn shows as its marker alone)."""
+        text = Text()
+        for i, turn in enumerate(self.turns):
+            if turn.handover:
+                marker, style = handover_marker(turn.model)
+                text.append(marker, style=style + SELECTED if i == selected else style)
+            style = STYLES[turn.model] + SELECTED if i == selected else STYLES[turn.model]
+            text.append(turn.text, style=style)
+        if not text.plain:
+            text.append("(no text)", style="dim italic")
+        return text
+
+    def details(self, index: int) -> Text:
+        """Everything the trace records about one turn, in a few lines."""
+        trace, turns = self.trace, self.turns
+        turn, span = turns[index], trace.spans[index]
+        threshold = trace.settings.nudge_threshold
+        out = Text()
+        out.append(f"turn {index} · {turn.model} · ", style="bold")
+        out.append(describe_turn(turn, threshold))
+        out.append("\n")
+        if turn.model == "drafter":
+            _drafter_details(out, span, threshold)
+        else:
+            _base_details(out, span, self.pieces[index], threshold)
+        nxt = turns[index + 1] if index + 1 < len(turns) else None
+        out.append("\nthen: ", style="bold")
+        if nxt is None:
+            out.append(f"the answer ends ({trace.stop_reason})")
+        elif nxt.model == turn.model:
+            out.append(describe_turn(nxt, threshold) + "; the drafter writes again")
+        else:
+            out.append(describe_turn(nxt, threshold))
+        return out
 
 
 def turn_row(turn: Turn, index: int) -> tuple[str, str, str, str, str]:
@@ -47,31 +78,7 @@ def turn_row(turn: Turn, index: int) -> tuple[str, str, str, str, str]:
     preview = " ".join(turn.text.split())
     if len(preview) > 60:
         preview = preview[:59] + "…"
-    return str(index), WHO[turn.model], turn.reason.replace("_", " "), p, preview or "(empty)"
-
-
-def turn_details(trace: Trace, index: int) -> Text:
-    """Everything the trace records about one turn, in a few lines."""
-    turns = turns_of(trace)
-    turn, span = turns[index], trace.spans[index]
-    threshold = trace.settings.nudge_threshold
-    out = Text()
-    out.append(f"turn {index} · {WHO[turn.model]} · ", style="bold")
-    out.append(describe_turn(turn, threshold))
-    out.append("\n")
-    if turn.model == "drafter":
-        _drafter_details(out, span, threshold)
-    else:
-        _base_details(out, span, base_pieces(trace)[index], threshold)
-    nxt = turns[index + 1] if index + 1 < len(turns) else None
-    out.append("\nthen: ", style="bold")
-    if nxt is None:
-        out.append(f"the answer ends ({trace.stop_reason})")
-    elif nxt.model == turn.model:
-        out.append(describe_turn(nxt, threshold) + "; the drafter writes again")
-    else:
-        out.append(describe_turn(nxt, threshold))
-    return out
+    return str(index), turn.model, turn.reason.replace("_", " "), p, preview or "(empty)"
 
 
 def _drafter_details(out: Text, span: dict, threshold: float) -> None:
@@ -132,4 +139,4 @@ def base_pieces(trace: Trace) -> list[list[str]]:
     return out
 
 
-__all__ = ["answer_text", "turn_row", "turn_details", "handover_turns", "base_pieces"]
+__all__ = ["TurnsView", "turn_row", "base_pieces"]

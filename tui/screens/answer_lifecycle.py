@@ -54,7 +54,6 @@ class Run:
     """One answer being written."""
     widget: AnswerWidget
     message_id: int
-    chat_id: int
     cancel: threading.Event = field(default_factory=threading.Event)
     id: int = field(default_factory=lambda: next(_run_ids))
     saved_at: float = field(default_factory=time.monotonic)
@@ -123,7 +122,7 @@ class AnswerLifecycle:
         widget = AnswerWidget(AnswerState.waiting(mode, label=label), message_id=record.id)
         self.screen.view.mount(widget)
         self.screen.view.follow()
-        run = Run(widget=widget, message_id=record.id, chat_id=chat_id)
+        run = Run(widget=widget, message_id=record.id)
         self.run, self.phase = run, AnswerPhase.WRITING
         self.screen.status.set(phase="starting", tokens_per_second=None)
         run.worker = self.screen.run_worker(lambda: self._generate(run, produce), thread=True,
@@ -169,7 +168,7 @@ class AnswerLifecycle:
             run.saved_at = now
 
     def _finish(self, run: Run, trace: Trace) -> None:
-        stopped = trace.stop_reason == "cancelled" or trace.stop_reason in SERVER_STOPS
+        stopped = trace.stopped_early
         self.store.update_message(run.message_id, content=trace.answer,
                                   status=STOPPED if stopped else COMPLETE, trace=trace)
         run.widget.redraw()

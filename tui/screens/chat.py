@@ -489,4 +489,4 @@ class ChatScreen(Screen[None]):
         self.app.push_screen(CompareScreen(engine, messages, self.settings))
 
 
-__all__ = ["ChatScreen", "AnswerEvent", "describe_error"]
+__all__ = ["ChatScreen"]

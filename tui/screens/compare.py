@@ -2,7 +2,8 @@
 
 The four runs go one after another in a single thread worker: the engine is not
 thread-safe (its `generate` holds a lock), and on a laptop several models at once would
-only slow each other down. Each column streams its answer as events arrive.
+only slow each other down. Each column streams its answer as events arrive, redrawn
+every `FLUSH_INTERVAL`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from ..widgets.spans import legend
 from .compare_state import ColumnState
 
 COMPARE_MODES: tuple[str, ...] = ("base", "draft", "wsd", "nudging")
+# Events only mark their column; columns are redrawn this often, so a long answer costs
+# one redraw per tick, not one per token (the chat does the same).
+FLUSH_INTERVAL = 0.05
 
 
 class GeneratingEngine(Protocol):
@@ -83,6 +87,7 @@ class CompareScreen(Screen[None]):
         self.cancel = threading.Event()
         self.finished = False
         self._started_at = 0.0
+        self._dirty: set[int] = set()  # columns changed since they were last drawn
 
     def compose(self) -> ComposeResult:
         yield Static(self._head(), id="compare-head")
@@ -115,7 +120,7 @@ class CompareScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._started_at = time.perf_counter()
-        self.set_interval(0.25, self._tick)
+        self.set_interval(FLUSH_INTERVAL, self._tick)
         self._run_all()
 
     # -- the worker ------------------------------------------------------------------
@@ -148,9 +153,10 @@ class CompareScreen(Screen[None]):
             self._set_status(f"{col.title}: {message.error}", error=True)
         elif message.event is not None:
             col.apply(message.event, now)
-        self._refresh_column(message.column)
+        self._dirty.add(message.column)
 
     def on_compare_done(self, _: CompareDone) -> None:
+        self._flush()
         self.finished = True
         if self.cancel.is_set():
             self._set_status("stopped")
@@ -176,11 +182,19 @@ class CompareScreen(Screen[None]):
             body.scroll_end(animate=False)
 
     def _tick(self) -> None:
+        """Timer: the running column's clock, and a redraw of every changed column."""
         now = time.perf_counter()
         for i, col in enumerate(self.columns):
             if col.running:
                 col.tick(now)
-                self.query_one(f"#col-stats-{i}", Static).update(Text(col.stats()))
+                if i not in self._dirty:
+                    self.query_one(f"#col-stats-{i}", Static).update(Text(col.stats()))
+        self._flush()
+
+    def _flush(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        for i in sorted(dirty):
+            self._refresh_column(i)
 
     def _set_status(self, text: str, error: bool = False) -> None:
         status = self.query_one("#compare-status", Static)

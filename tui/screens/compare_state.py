@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from rich.text import Text
 
 from wsd_local.answer import LiveAnswer, Span, describe_handovers, describe_switch
-from wsd_local.events import Event, Finished, PhaseChanged
+from wsd_local.events import Event
 from wsd_local.trace import Trace
 
-from ..widgets.spans import span_text
+from ..widgets.spans import answer_body
 
 COLUMN_TITLES: dict[str, str] = {"base": "Base only", "draft": "Drafter only", "wsd": "WSD",
                                  "paper": "WSD (paper)", "nudging": "Nudging"}
@@ -19,10 +19,9 @@ COLUMN_TITLES: dict[str, str] = {"base": "Base only", "draft": "Drafter only", "
 
 @dataclass
 class ColumnState:
-    """A column: the shared answer reducer (`live`) plus the column's own status and clock."""
+    """A column: the shared answer reducer (`live`) plus the column's own clock and error."""
 
     mode: str
-    status: str = "waiting"  # waiting | loading | drafting | checking | continuing | done | cancelled | error
     live: LiveAnswer = field(init=False)
     started: float | None = None
     elapsed: float = 0.0
@@ -36,8 +35,19 @@ class ColumnState:
         return COLUMN_TITLES.get(self.mode, self.mode)
 
     @property
+    def status(self) -> str:
+        """waiting | loading | drafting | checking | continuing | done | stopped | error."""
+        if self.error is not None:
+            return "error"
+        if self.started is None:
+            return "waiting"
+        if self.live.finished:
+            return "stopped" if self.live.stopped else "done"
+        return "loading" if self.live.phase == "waiting" else self.live.phase
+
+    @property
     def running(self) -> bool:
-        return self.started is not None and self.status not in ("done", "cancelled", "error")
+        return self.started is not None and self.status not in ("done", "stopped", "error")
 
     @property
     def trace(self) -> Trace | None:
@@ -45,7 +55,6 @@ class ColumnState:
 
     def start(self, now: float) -> None:
         self.started = now
-        self.status = "loading"
 
     def tick(self, now: float) -> None:
         if self.running and self.started is not None:
@@ -53,16 +62,11 @@ class ColumnState:
 
     def fail(self, message: str, now: float) -> None:
         self.tick(now)
-        self.status = "error"
         self.error = message
 
     def apply(self, event: Event, now: float) -> None:
         self.tick(now)
         self.live.apply(event)
-        if isinstance(event, PhaseChanged) and event.phase != "done":
-            self.status = event.phase
-        elif isinstance(event, Finished):
-            self.status = "cancelled" if self.live.stopped else "done"
 
     # -- views ---------------------------------------------------------------------
     def spans(self) -> list[Span]:
@@ -72,10 +76,8 @@ class ColumnState:
     def text(self) -> Text:
         """The answer in the chat's span styles, with the ⟫ marker at the switch (nudging:
         a marker at each hand-over, the drafter's words being checked dimmed)."""
-        nudging = self.mode == "nudging"
-        out = span_text([(s.model, s.text) for s in self.spans()], marker_after_drafter=self.live.switched,
-                        handovers=nudging, pending=self.live.pending if nudging and self.running else "")
-        if not out.plain and self.status not in ("done", "cancelled", "error"):
+        out = answer_body(self.live, streaming=self.running)
+        if not out.plain and self.status not in ("done", "stopped", "error"):
             out.append("…" if self.started is not None else "waiting", style="dim")
         if self.error:
             out.append(("\n" if out.plain else "") + self.error, style="bold red")

@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ..actions import by_group
-from ..widgets.spans import BASE_STYLE, DISCARDED_STYLE, DRAFTER_STYLE, MARKER_STYLE, SWITCH_MARKER
+from ..widgets.spans import BASE_STYLE, DISCARDED_STYLE, DRAFTER_STYLE, handover_marker
 
 def help_text() -> Table:
     table = Table.grid(padding=(0, 2))
@@ -31,8 +31,10 @@ def help_text() -> Table:
     legend = Text()
     legend.append("drafter's span", style=DRAFTER_STYLE)
     legend.append(" (blue, underlined) ")
-    legend.append(SWITCH_MARKER, style=MARKER_STYLE)
-    legend.append(" switch point ")
+    legend.append(*handover_marker("base"))
+    legend.append(" switch point (nudging: the base model takes over) ")
+    legend.append(*handover_marker("drafter"))
+    legend.append(" the drafter takes over (nudging) ")
     legend.append("base model's span", style=BASE_STYLE)
     legend.append(" (orange); ")
     legend.append("discarded draft", style=DISCARDED_STYLE)

@@ -12,10 +12,6 @@ from wsd_local.config import SETTINGS, DecodingSettings, SettingSpec
 from wsd_local.errors import WsdError
 
 
-def _field_id(spec: SettingSpec) -> str:
-    return spec.name
-
-
 class SettingsScreen(ModalScreen[DecodingSettings | None]):
     """Edit a chat's settings; Ctrl+S saves (after validation), Esc cancels."""
 
@@ -35,7 +31,7 @@ class SettingsScreen(ModalScreen[DecodingSettings | None]):
                 for spec in SETTINGS:
                     if spec.multiline:
                         yield Label(f"{spec.label} (this chat; empty for none)")
-                        yield TextArea(spec.format(getattr(self.settings, spec.name)), id=_field_id(spec),
+                        yield TextArea(spec.format(getattr(self.settings, spec.name)), id=spec.name,
                                        soft_wrap=True, tab_behavior="focus")
                 with Grid(id="settings-grid"):
                     for spec in SETTINGS:
@@ -54,22 +50,22 @@ class SettingsScreen(ModalScreen[DecodingSettings | None]):
         value = getattr(self.settings, spec.name)
         if spec.choices:
             return Select([(c, c) for c in spec.choices], value=value, allow_blank=False,
-                          id=_field_id(spec), tooltip=spec.help)
+                          id=spec.name, tooltip=spec.help)
         if spec.kind is bool:
-            return Checkbox(value=bool(value), id=_field_id(spec), tooltip=spec.help)
+            return Checkbox(value=bool(value), id=spec.name, tooltip=spec.help)
         kind = {int: "integer", float: "number"}.get(spec.kind, "text")
-        return Input(spec.format(value), id=_field_id(spec), type=kind, tooltip=spec.help)
+        return Input(spec.format(value), id=spec.name, type=kind, tooltip=spec.help)
 
     def on_mount(self) -> None:
         first_text = next((s for s in SETTINGS if s.multiline), None)
         if first_text is not None:
-            self.query_one(f"#{_field_id(first_text)}", TextArea).focus()
+            self.query_one(f"#{first_text.name}", TextArea).focus()
 
     def read_settings(self) -> DecodingSettings:
         """The form as settings; raises WsdError with a one-line reason."""
         values: dict[str, object] = {}
         for spec in SETTINGS:
-            widget = self.query_one(f"#{_field_id(spec)}")
+            widget = self.query_one(f"#{spec.name}")
             if isinstance(widget, TextArea):
                 text = widget.text
                 values[spec.name] = text if text.strip() else (None if spec.optional else "")

@@ -16,11 +16,11 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from wsd_local.answer import describe_handovers, turns_of
+from wsd_local.answer import describe_handovers
 from wsd_local.trace import Trace
 
 from ..inspector_widgets.colors import legend
-from ..inspector_widgets.turns import answer_text, handover_turns, turn_details, turn_row
+from ..inspector_widgets.turns import TurnsView, turn_row
 
 
 class TurnsInspectorScreen(Screen[None]):
@@ -48,15 +48,16 @@ class TurnsInspectorScreen(Screen[None]):
     def __init__(self, trace: Trace) -> None:
         super().__init__()
         self.trace = trace
-        self.turns = turns_of(trace)
-        self.handovers = handover_turns(trace)
+        self.view = TurnsView.of(trace)
+        self.turns = self.view.turns
+        self.handovers = self.view.handovers
         self.selected: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(Text(self._summary()), id="summary")
         with VerticalScroll(id="answer-box") as box:
             box.border_title = "The answer: ⟫ the base model takes over, ⟪ the drafter does"
-            yield Static(answer_text(self.trace, None), id="answer")
+            yield Static(self.view.answer_text(None), id="answer")
         table: DataTable = DataTable(id="turns", cursor_type="row", zebra_stripes=True)
         table.add_columns("#", "who", "why the turn began", "base p", "text")
         for i, turn in enumerate(self.turns):
@@ -94,8 +95,8 @@ class TurnsInspectorScreen(Screen[None]):
         if index == self.selected or not 0 <= index < len(self.turns):
             return
         self.selected = index
-        self.query_one("#answer", Static).update(answer_text(self.trace, index))
-        self.query_one("#details", Static).update(turn_details(self.trace, index))
+        self.query_one("#answer", Static).update(self.view.answer_text(index))
+        self.query_one("#details", Static).update(self.view.details(index))
         # Keep the selected turn in view: scroll in proportion to where it starts.
         box = self.query_one("#answer-box", VerticalScroll)
         length = max(1, len(self.trace.answer))

@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass, field
 
 from rich.text import Text
-from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Static
 
@@ -20,8 +19,9 @@ from wsd_local.events import BaseToken, DraftToken, Event, Finished
 from wsd_local.store import COMPLETE, ERROR, PENDING, STOPPED, MessageRecord
 from wsd_local.trace import SERVER_STOPS, Trace
 
+from ..actions import ANSWER, bindings
 from .spans import (CURSOR, DISCARDED_LABEL_STYLE, DISCARDED_STYLE, STYLES, SWITCH_MARKER,
-                    span_text)
+                    answer_body)
 
 # Display states of an answer.
 STREAMING, STOPPING, DONE, STOPPED_S, FAILED, INTERRUPTED = (
@@ -61,12 +61,15 @@ class AnswerState:
             self._count("drafter")
         elif isinstance(event, BaseToken):
             self._count("base")
-        elif isinstance(event, Finished):
-            self.finish(event.trace)
+        elif isinstance(event, Finished):  # `live` has taken the trace
+            self._set_finished_status()
 
     def finish(self, trace: Trace) -> None:
         self.live.finish(trace)
-        self.status = STOPPED_S if trace.stop_reason == "cancelled" or trace.stop_reason in SERVER_STOPS else DONE
+        self._set_finished_status()
+
+    def _set_finished_status(self) -> None:
+        self.status = STOPPED_S if self.live.stopped else DONE
 
     def _count(self, model: str) -> None:
         now = time.monotonic()
@@ -102,15 +105,6 @@ class AnswerState:
     def nudging(self) -> bool:
         return self.live.mode == "nudging"
 
-    def segments(self) -> tuple[list[tuple[str, str]], bool, str]:
-        """(model, text) segments, whether a switch marker belongs after the drafter's
-        span, and the discarded draft (nudging: markers go wherever the writer changes,
-        see `span_text`)."""
-        if self.plain is not None and self.live.trace is None:
-            return [("plain", self.plain)], False, ""
-        live = self.live
-        return [(s.model, s.text) for s in live.spans()], live.switched, live.discarded
-
     # -- construction from storage --------------------------------------------------
     @classmethod
     def from_record(cls, record: MessageRecord) -> "AnswerState":
@@ -138,9 +132,10 @@ def render_answer(state: AnswerState) -> Text:
     out = Text()
     out.append_text(_header(state))
     out.append("\n")
-    segments, marker, discarded = state.segments()
-    body = span_text([(m if m in STYLES else "", t) for m, t in segments], marker_after_drafter=marker,
-                     handovers=state.nudging, pending=state.live.pending if state.streaming else "")
+    if state.plain is not None and state.live.trace is None:  # stored without a trace
+        body, discarded = Text(state.plain), ""
+    else:
+        body, discarded = answer_body(state.live, state.streaming), state.live.discarded
     if state.streaming:
         body.append(CURSOR, style=STYLES[state.live.writer] if state.live.phase != "waiting" else "dim")
     elif not body.plain:
@@ -213,10 +208,7 @@ def _header(state: AnswerState) -> Text:
 class AnswerWidget(Static, can_focus=True):
     """An answer; focus it (tab / click) to inspect (i) or copy (c) it."""
 
-    BINDINGS = [
-        Binding("i", "inspect", "Inspect"),
-        Binding("c", "copy", "Copy"),
-    ]
+    BINDINGS = bindings(ANSWER)
 
     class Action(Message):
         """Ask the chat screen to act on this answer (the screen owns engine and store)."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Label, ListItem, ListView
 
 from wsd_local.store import ChatRecord
+
+from ..actions import CHAT_LIST, bindings
 
 
 #: A mark before chats that did not start in the TUI (answers of `wsd serve` / `wsd generate`).
@@ -24,12 +25,9 @@ class ChatItem(ListItem):
 
 
 class ChatList(ListView):
-    """Enter opens the highlighted chat; F2 renames it; Delete removes it (asks first)."""
+    """Enter opens the highlighted chat; Delete removes it (asks first); n starts a new one."""
 
-    BINDINGS = [
-        Binding("delete", "delete_chat", "Delete chat"),
-        Binding("n", "new_chat", "New chat"),
-    ]
+    BINDINGS = bindings(CHAT_LIST)
 
     class Request(Message):
         def __init__(self, action: str, chat_id: int | None) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from rich.style import Style
 from rich.text import Text
 
+from wsd_local.answer import LiveAnswer
+
 DRAFTER_COLOR = "#56b4e9"
 BASE_COLOR = "#e69f00"
 
@@ -30,6 +32,13 @@ CURSOR = "▍"
 STYLES = {"drafter": DRAFTER_STYLE, "base": BASE_STYLE}
 
 
+def handover_marker(model: str) -> tuple[str, Style]:
+    """The marker (and its style) where `model` takes the turn: ⟫ the base model, ⟪ the drafter."""
+    if model == "base":
+        return SWITCH_MARKER, MARKER_STYLE
+    return TO_DRAFTER_MARKER, TO_DRAFTER_MARKER_STYLE
+
+
 def legend(drafter: str | None, base: str | None, handovers: bool = False) -> Text:
     """One line naming the two models in their styles, and the switch marker (with
     `handovers`, also nudging's marker for the drafter taking the turn back)."""
@@ -45,6 +54,14 @@ def legend(drafter: str | None, base: str | None, handovers: bool = False) -> Te
     text.append("base ", style="dim")
     text.append(base or "(not loaded)", style=BASE_STYLE)
     return text
+
+
+def answer_body(live: LiveAnswer, streaming: bool) -> Text:
+    """An answer so far in the span styles (the chat's answers and compare's columns):
+    the switch marker, or in nudging a marker at each hand-over and, while `streaming`,
+    the drafter's words being checked."""
+    return span_text([(s.model, s.text) for s in live.spans()], marker_after_drafter=live.switched,
+                     handovers=live.mode == "nudging", pending=live.pending if streaming else "")
 
 
 def span_text(segments: list[tuple[str, str]], *, marker_after_drafter: bool,
@@ -72,14 +89,11 @@ def _turns_text(segments: list[tuple[str, str]], pending: str) -> Text:
     previous = None
     for model, piece in segments:
         if previous is not None and model != previous:
-            if model == "base":
-                text.append(SWITCH_MARKER, style=MARKER_STYLE)
-            else:
-                text.append(TO_DRAFTER_MARKER, style=TO_DRAFTER_MARKER_STYLE)
+            text.append(*handover_marker(model))
         text.append(piece, style=STYLES.get(model, ""))
         previous = model
     if pending:
         if previous == "base":
-            text.append(TO_DRAFTER_MARKER, style=TO_DRAFTER_MARKER_STYLE)
+            text.append(*handover_marker("drafter"))
         text.append(pending, style=PENDING_STYLE)
     return text
