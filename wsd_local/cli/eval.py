@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..config import SETTINGS, DecodingSettings
-from .options import add_decoding_options, add_model_options, remote_from_args, runtime_from_args
+from .options import (add_decoding_options, add_model_options, merged_defaults, remote_from_args,
+                      runtime_from_args)
 
 #: `wsd eval` answers with the paper's settings unless flags say otherwise: no
 #: repetition stop (`--repetition-stop N` asks for one), so every mode's answers are
@@ -296,23 +297,24 @@ def sweep_command(args: argparse.Namespace) -> int:
 
 
 def _add_paper(args: argparse.Namespace) -> int:
-    """`wsd eval INPUT -o RUN --modes paper` with the run's own settings and models."""
+    """`wsd eval INPUT -o RUN --modes paper` with the run's own settings and models: the
+    arguments of `run` built from this command's own (models, runtime, remote options,
+    config already applied), every other option at run's default."""
     contents = _read_existing(args.run)
     header = contents.headers[contents.latest] if contents.latest else None
     if header is None:
         from ..eval.runfile import RunFileError
         raise RunFileError(f"{args.run} has no run header to take the prompt file from")
-    argv = [header["input"]["path"], "-o", str(args.run), "--modes", "paper",
-            "--ctx", str(args.ctx), "--n-gpu-layers", str(args.n_gpu_layers)]
-    if args.threads:
-        argv += ["--threads", str(args.threads)]
-    for flag, value in (("--drafter", args.drafter), ("--base", args.base)):
-        if value:
-            argv += [flag, value]
-    parser = argparse.ArgumentParser(add_help=False)
-    sub = parser.add_subparsers()
-    _register_run(sub)
-    return run_command(parser.parse_args(["run", *argv]))
+    config = getattr(args, "user_config", None)  # set by apply_config
+    defaults = merged_defaults(EVAL_DEFAULTS, config.section("decoding")) if config else EVAL_DEFAULTS
+    run_args = argparse.Namespace(
+        file=header["input"]["path"], output=args.run, modes="paper", field=None, limit=None,
+        strict=False, force=False, traces_dir=None, format="jsonl", generator=None,
+        drafter=args.drafter, base=args.base, ctx=args.ctx, threads=args.threads,
+        n_gpu_layers=args.n_gpu_layers, base_api_key=getattr(args, "base_api_key", None),
+        remote_timeout=getattr(args, "remote_timeout", None),
+        decoding_defaults=defaults)
+    return run_command(run_args)
 
 
 # -- export -------------------------------------------------------------------------------
