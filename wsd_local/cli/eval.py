@@ -23,6 +23,7 @@ from typing import Any, Iterator
 from ..config import SETTINGS, DecodingSettings
 from .options import (add_decoding_options, add_model_options, merged_defaults, remote_from_args,
                       runtime_from_args)
+from .term import ctrl_c_stops
 
 #: `wsd eval` answers with the paper's settings unless flags say otherwise: no
 #: repetition stop (`--repetition-stop N` asks for one), so every mode's answers are
@@ -161,7 +162,6 @@ def _answer(args: argparse.Namespace, prompts: Any, choice: Any, plan: Any) -> i
     from ..eval.records import header_record
     from ..eval.runfile import RunWriter
     from ..eval.runner import run_plan
-    from .generate import _ctrl_c_stops
 
     runtime = runtime_from_args(args)
     roles = sorted({role for mode in plan.modes for role in ROLES_FOR_MODE[mode]})
@@ -180,7 +180,7 @@ def _answer(args: argparse.Namespace, prompts: Any, choice: Any, plan: Any) -> i
                 writer.append(header_record(
                     choice.fp, choice.settings, choice.models, choice.header_modes, prompts.path,
                     prompts.sha256, {**runtime.to_dict(), "backend": engine.backend_name}))
-            with _ctrl_c_stops(cancel):
+            with ctrl_c_stops(cancel):
                 summary = run_plan(engine, plan, writer, progress, cancel, args.traces_dir)
         finally:
             engine.close()
@@ -291,8 +291,26 @@ def sweep_command(args: argparse.Namespace) -> int:
         print(f"wsd eval: wrote {path}", file=sys.stderr)
     if cells:
         output = args.rerun_output or args.run.with_name(args.run.name.removesuffix(".jsonl") + ".rerun.jsonl")
-        return sweep.rerun_cells(contents, result, cells, output, runtime_from_args(args),
-                                 args.drafter, args.base)
+        return _rerun(args, contents, result, cells, output)
+    return 0
+
+
+def _rerun(args: argparse.Namespace, contents: Any, result: Any, cells: list, output: Path) -> int:
+    from ..eval.report import table_markdown
+    from ..eval.sweep import rerun_cells
+
+    cancel = threading.Event()
+    with ctrl_c_stops(cancel):
+        summary = rerun_cells(contents, result, cells, output, runtime_from_args(args),
+                              args.drafter, args.base, cancel)
+    if summary.cancelled:
+        print("wsd eval: stopped; the finished re-runs are saved: run the same command to resume",
+              file=sys.stderr)
+        return 130
+    if not summary.todo:
+        print(f"wsd eval: nothing to re-run: all answers are in {output}", file=sys.stderr)
+    assert summary.table is not None
+    print("\n" + table_markdown(summary.table))
     return 0
 
 
