@@ -44,8 +44,6 @@ def choose_run(contents: RunContents, given: dict[str, Any], modes_text: str | N
                model_specs: dict[str, str | None], defaults: DecodingSettings,
                force: bool) -> RunChoice:
     """`given`: the decoding flags the user typed; `model_specs`: --drafter/--base."""
-    from ..models.resolve import resolve_model
-
     latest = contents.headers.get(contents.latest) if contents.latest else None
     base = settings_of(latest, "wsd") if latest else defaults
     mode_flag = given.pop("mode", None)
@@ -59,14 +57,7 @@ def choose_run(contents: RunContents, given: dict[str, Any], modes_text: str | N
         modes = list(latest["modes"]) if latest else list(DEFAULT_MODES)
     settings = base.with_changes(**given)
 
-    models: dict[str, dict[str, Any]] = {}
-    for role in ("drafter", "base"):
-        spec = model_specs.get(role)
-        if spec is None and latest and role in latest.get("models", {}):
-            stored = latest["models"][role]
-            spec = stored["path"] if Path(stored["path"]).is_file() else stored["name"]
-        resolved = resolve_model(spec, role)
-        models[role] = model_entry(resolved.name, resolved.path)
+    models = run_models(model_specs, latest)
     fp = fingerprint(settings, models)
 
     runs = [h for h in contents.headers.values() if h.get("purpose", "run") == "run"]
@@ -79,6 +70,24 @@ def choose_run(contents: RunContents, given: dict[str, Any], modes_text: str | N
     header_modes = list(dict.fromkeys([*(header or {}).get("modes", []), *modes]))
     new_header = header is None or header_modes != header.get("modes")
     return RunChoice(settings, modes, models, fp, new_header, header_modes)
+
+
+def run_models(model_specs: dict[str, str | None],
+               header: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """role -> model_entry for the drafter and the base: the --drafter/--base given, else
+    the model the run header names (its path while the file is there, else its name),
+    else the configured default."""
+    from ..models.resolve import resolve_model
+
+    models: dict[str, dict[str, Any]] = {}
+    for role in ("drafter", "base"):
+        spec = model_specs.get(role)
+        if spec is None and header and role in header.get("models", {}):
+            stored = header["models"][role]
+            spec = stored["path"] if Path(stored["path"]).is_file() else stored["name"]
+        resolved = resolve_model(spec, role)
+        models[role] = model_entry(resolved.name, resolved.path)
+    return models
 
 
 def describe_differences(header: dict[str, Any], settings: DecodingSettings,
@@ -97,4 +106,4 @@ def describe_differences(header: dict[str, Any], settings: DecodingSettings,
     return "; ".join(parts) or "other settings"
 
 
-__all__ = ["RunChoice", "choose_run", "parse_modes", "describe_differences", "DEFAULT_MODES"]
+__all__ = ["RunChoice", "choose_run", "run_models", "parse_modes", "describe_differences", "DEFAULT_MODES"]

@@ -247,18 +247,12 @@ def rerun_cells(contents: RunContents, result: SweepResult, cells: list[Cell], o
     """Re-decode every swept answer at each cell, into `output` (resumable); setting
     `cancel` stops after the answer in progress (the finished ones are saved)."""
     from ..engine import Engine
-    from ..models.resolve import resolve_model
     from .progress import answer_label, make_progress
-    from .records import model_entry
+    from .resume import run_models
     from .runner import follow
 
     header = result.header
-    models = {}
-    for role, spec in (("drafter", drafter), ("base", base)):
-        stored = header["models"][role]
-        spec = spec or (stored["path"] if Path(stored["path"]).is_file() else stored["name"])
-        resolved = resolve_model(spec, role)
-        models[role] = model_entry(resolved.name, resolved.path)
+    models = run_models({"drafter": drafter, "base": base}, header)
     if [(m["file"], m["size_bytes"]) for m in models.values()] != \
             [(header["models"][r]["file"], header["models"][r]["size_bytes"]) for r in models]:
         raise ConfigError("re-runs need the models the run was made with",
