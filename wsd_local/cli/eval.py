@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..config import SETTINGS, DecodingSettings
-from .options import (add_decoding_options, add_model_options, merged_defaults, remote_from_args,
-                      runtime_from_args)
+from .options import (add_decoding_options, add_model_options, merged_defaults, parse_modes,
+                      remote_from_args, runtime_from_args)
 from .term import ctrl_c_stops
 
 #: `wsd eval` answers with the paper's settings unless flags say otherwise: no
@@ -129,6 +129,7 @@ def run_command(args: argparse.Namespace) -> int:
     from ..eval.runfile import read_run
     from ..eval.runner import plan_run
 
+    modes = parse_modes(args.modes) if args.modes is not None else None
     prompts = load_prompts(args.file, args.field)
     if prompts.bad:
         if args.strict:
@@ -143,7 +144,7 @@ def run_command(args: argparse.Namespace) -> int:
     contents = read_run(args.output)
     _warn_bad_lines(contents)
     given = {spec.name: getattr(args, spec.name) for spec in SETTINGS if hasattr(args, spec.name)}
-    choice = choose_run(contents, given, args.modes, {"drafter": args.drafter, "base": args.base},
+    choice = choose_run(contents, given, modes, {"drafter": args.drafter, "base": args.base},
                         args.decoding_defaults, args.force)
     plan = plan_run(items, choice.modes, choice.fp, choice.settings, contents, args.force)
     if plan.answers_left == 0:

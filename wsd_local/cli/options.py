@@ -15,8 +15,8 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ..backend.remote_spec import API_KEY_ENV, DEFAULT_TIMEOUT_S, RemoteOptions
-from ..config import SETTINGS, DecodingSettings, RuntimeSettings, SettingSpec
-from ..errors import WsdError
+from ..config import MODES, SETTINGS, DecodingSettings, RuntimeSettings, SettingSpec
+from ..errors import UsageError, WsdError
 
 if TYPE_CHECKING:
     from ..config_file import UserConfig
@@ -86,6 +86,16 @@ def _typed(spec: SettingSpec):
             raise argparse.ArgumentTypeError(exc.one_line()) from None
     parse.__name__ = spec.key
     return parse
+
+
+def parse_modes(text: str) -> list[str]:
+    """`--modes base,draft,wsd`: the modes named, in order, each once."""
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise UsageError(f"unknown mode {unknown[0]!r}" if unknown else "no modes given",
+                         "--modes takes a comma-separated list of " + ", ".join(MODES))
+    return list(dict.fromkeys(modes))
 
 
 def settings_from_args(args: argparse.Namespace) -> DecodingSettings:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import MODES, SETTINGS_BY_NAME, DecodingSettings
+from ..config import SETTINGS_BY_NAME, DecodingSettings
 from ..errors import ConfigError
 from .records import fingerprint, model_entry, run_settings, settings_of
 from .runfile import RunContents, RunFileRefused
@@ -31,26 +31,18 @@ class RunChoice:
     header_modes: list[str]  # every mode this run has been asked for, for the header
 
 
-def parse_modes(text: str) -> list[str]:
-    modes = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in modes if m not in MODES]
-    if unknown or not modes:
-        raise ConfigError(f"unknown mode {unknown[0]!r}" if unknown else "no modes given",
-                          "use a comma-separated list of " + ", ".join(MODES))
-    return list(dict.fromkeys(modes))
-
-
-def choose_run(contents: RunContents, given: dict[str, Any], modes_text: str | None,
+def choose_run(contents: RunContents, given: dict[str, Any], modes_given: list[str] | None,
                model_specs: dict[str, str | None], defaults: DecodingSettings,
                force: bool) -> RunChoice:
-    """`given`: the decoding flags the user typed; `model_specs`: --drafter/--base."""
+    """`given`: the decoding flags the user typed; `modes_given`: --modes (parsed);
+    `model_specs`: --drafter/--base."""
     latest = contents.headers.get(contents.latest) if contents.latest else None
     base = settings_of(latest, "wsd") if latest else defaults
     mode_flag = given.pop("mode", None)
-    if modes_text is not None and mode_flag is not None:
+    if modes_given is not None and mode_flag is not None:
         raise ConfigError("give --modes or --mode, not both")
-    if modes_text is not None:
-        modes = parse_modes(modes_text)
+    if modes_given is not None:
+        modes = list(modes_given)
     elif mode_flag is not None:
         modes = [mode_flag]
     else:
@@ -106,4 +98,4 @@ def describe_differences(header: dict[str, Any], settings: DecodingSettings,
     return "; ".join(parts) or "other settings"
 
 
-__all__ = ["RunChoice", "choose_run", "run_models", "parse_modes", "describe_differences", "DEFAULT_MODES"]
+__all__ = ["RunChoice", "choose_run", "run_models", "describe_differences", "DEFAULT_MODES"]
