@@ -20,9 +20,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..config import SETTINGS, DecodingSettings
-from .options import (add_decoding_options, add_model_options, merged_defaults, parse_modes,
-                      remote_from_args, runtime_from_args)
+from ..config import DecodingSettings
+from .options import (add_decoding_options, add_model_options, given_settings, merged_defaults,
+                      parse_modes, remote_from_args, runtime_from_args)
 from .term import ctrl_c_stops
 
 #: `wsd eval` answers with the paper's settings unless flags say otherwise: no
@@ -143,7 +143,7 @@ def run_command(args: argparse.Namespace) -> int:
     items = prompts.items[: args.limit]
     contents = read_run(args.output)
     _warn_bad_lines(contents)
-    given = {spec.name: getattr(args, spec.name) for spec in SETTINGS if hasattr(args, spec.name)}
+    given = given_settings(args)
     choice = choose_run(contents, given, modes, {"drafter": args.drafter, "base": args.base},
                         args.decoding_defaults, args.force)
     plan = plan_run(items, choice.modes, choice.fp, choice.settings, contents, args.force)

@@ -98,12 +98,17 @@ def parse_modes(text: str) -> list[str]:
     return list(dict.fromkeys(modes))
 
 
+def given_settings(args: argparse.Namespace) -> dict:
+    """The decoding flags the user gave, by setting name (a flag not given is absent)."""
+    return {spec.name: getattr(args, spec.name) for spec in SETTINGS if hasattr(args, spec.name)}
+
+
 def settings_from_args(args: argparse.Namespace) -> DecodingSettings:
     """The command's defaults with the flags the user gave on top (validated). With the
     base model on a server, online mode scores in larger chunks unless --chunk-tokens
     is given or config.toml sets it (REMOTE_CHUNK_TOKENS)."""
     defaults: DecodingSettings = getattr(args, "decoding_defaults", None) or DecodingSettings()
-    given = {spec.name: getattr(args, spec.name) for spec in SETTINGS if hasattr(args, spec.name)}
+    given = given_settings(args)
     built_in_chunk = defaults.chunk_tokens == DecodingSettings().chunk_tokens
     if "chunk_tokens" not in given and built_in_chunk and _remote_base(args):
         from ..backend.remote import REMOTE_CHUNK_TOKENS
