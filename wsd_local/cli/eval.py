@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..config import DecodingSettings
+from ..eval.export import FORMATS as EXPORT_FORMATS
 from .options import (add_decoding_options, add_model_options, given_settings, merged_defaults,
                       parse_modes, remote_from_args, runtime_from_args)
 from .term import ctrl_c_stops
@@ -113,7 +114,7 @@ def _register_run(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--traces-dir", type=Path, default=None, metavar="DIR",
                    help="write each answer's trace to DIR and keep only its path in the run file "
                         "(default: traces inline)")
-    p.add_argument("--format", choices=("jsonl", "alpaca_eval", "mt_bench"), default="jsonl",
+    p.add_argument("--format", choices=("jsonl", *EXPORT_FORMATS), default="jsonl",
                    help="also write the answers for an evaluation tool, one file per mode, "
                         "next to OUT (see `wsd eval export`; default: %(default)s, the run file only)")
     p.add_argument("--generator", default=None, metavar="NAME",
@@ -271,7 +272,7 @@ def _register_sweep(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--plots", type=Path, default=None, metavar="DIR",
                    help="write the heatmaps as PNG and SVG to DIR (default: none)")
     p.add_argument("--json", action="store_true", help="print the grid as JSON")
-    add_model_options(p)
+    add_model_options(p, remote=False)  # re-runs and --add-paper load local models
     p.set_defaults(func=sweep_command)
 
 
@@ -343,7 +344,7 @@ def _register_export(commands: argparse._SubParsersAction) -> None:
                                         "{instruction, output, generator}; mt_bench writes "
                                         "FastChat's model-answer JSONL.")
     p.add_argument("run", type=Path, metavar="RUN", help="a run file written by `wsd eval`")
-    p.add_argument("--format", choices=("alpaca_eval", "mt_bench"), default="alpaca_eval",
+    p.add_argument("--format", choices=EXPORT_FORMATS, default=EXPORT_FORMATS[0],
                    help="the evaluation tool's format (default: %(default)s)")
     p.add_argument("-o", "--output-dir", type=Path, default=None, metavar="DIR",
                    help="folder for the files (default: next to RUN)")
