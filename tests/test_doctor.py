@@ -69,6 +69,20 @@ def test_doctor_names_a_broken_config_as_a_problem(isolated: Path, capsys: pytes
     assert "<- problem" in out and "1 problem found" in out
 
 
+def test_doctor_reads_the_config_once(isolated: Path, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from wsd_local import config_file
+
+    calls = []
+    real_load = config_file.load
+    monkeypatch.setattr(config_file, "load", lambda *a, **k: calls.append(1) or real_load(*a, **k))
+    (isolated / "config.toml").write_text("[decoding]\nthreshold = 0.9\n")
+    main(["doctor", "--json"])
+    lines = {line["label"]: line for line in json.loads(capsys.readouterr().out)}
+    assert lines["config"]["value"] == "decoding.threshold = 0.9"
+    assert len(calls) == 1
+
+
 @pytest.mark.models
 def test_doctor_smoke_decodes_one_token(isolated: Path, capsys: pytest.CaptureFixture[str], demo_paths) -> None:
     (isolated / "config.toml").write_text("[runtime]\nn-gpu-layers = 0\n")

@@ -238,6 +238,25 @@ def test_sweep_needs_paper_answers(run: dict, tmp_path: Path) -> None:
     assert "the sweep needs paper-mode answers" in err and "--add-paper" in err
 
 
+def test_add_paper_answers_the_runs_prompts_with_flags_left_out(run: dict, tmp_path: Path) -> None:
+    """`wsd eval sweep RUN --add-paper` with no runtime flags (their defaults are None)
+    answers in paper mode with the run's settings, into the same file."""
+    no_paper = tmp_path / "no_paper.jsonl"
+    no_paper.write_text("".join(json.dumps(r) + "\n" for r in lines(run["out"])
+                                if r["type"] == "header" or r["mode"] != "paper"))
+    code, stdout, err = cli("eval", "sweep", str(no_paper), "--add-paper", "--threshold", "0.8",
+                            "--window", "6", "--json")
+    assert code == 0, err
+    assert "usage:" not in err and "Traceback" not in err
+    reference, added = answers(run["out"]), answers(no_paper)
+    paper = {key: row for key, row in added.items() if key[1] == "paper"}
+    assert len(paper) == 4
+    for key, row in paper.items():
+        assert row["run"] == reference[key]["run"]  # the same run: same settings and models
+        assert row["answer"] == reference[key]["answer"], key
+    assert json.loads(stdout)["answers"] == 4
+
+
 def test_rerun_of_a_cell_equals_a_fresh_paper_run(run: dict, demo_engine) -> None:
     code, _, err = cli("eval", "sweep", str(run["out"]), "--threshold", "0.7", "--window", "4",
                        "--rerun", "0.7/4", *FLAGS[4:])

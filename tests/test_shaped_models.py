@@ -28,6 +28,17 @@ def test_shapes_match_the_real_models():
     assert round(_parameters(tiny.SHAPES["llama-3.1-8b"]) / 1e9, 2) == 8.03
 
 
+def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    """Error path: the weight writer is made to fail half-way (a stand-in for a full disk)."""
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tiny, "_random_blocks", fail)
+    with pytest.raises(OSError):
+        tiny.make_shaped_gguf(tmp_path, SMALL, name="small")
+    assert not list(tmp_path.glob("*.gguf*"))  # neither the file nor its .part
+
+
 def test_shaped_file_loads_and_decodes(tmp_path):
     from wsd_local.backend.llama import LlamaBackend
 

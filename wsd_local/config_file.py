@@ -29,8 +29,6 @@ key and the file.
 from __future__ import annotations
 
 import difflib
-import os
-import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -38,6 +36,7 @@ from typing import Any, Callable
 from . import tomlfile
 from .config import SETTINGS, RuntimeSettings
 from .errors import ConfigError
+from .fsutil import write_text_atomic
 from .paths import config_path
 
 HEADER = ("# wsd-local configuration. `wsd config show` lists every key with its value;\n"
@@ -326,15 +325,7 @@ def _rewrite(path: Path, edit: Callable[[str], str], current: str) -> None:
     except tomlfile.EditRefused as exc:
         raise ConfigError(f"cannot change {path} safely ({exc})", "edit the file by hand") from None
     _validate(parse_text(new, path), path)  # never write a file that would not load
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".toml", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(new)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, new)
 
 
 __all__ = ["ConfigKey", "UserConfig", "declare", "keys", "sections", "load", "find_key",

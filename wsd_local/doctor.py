@@ -14,9 +14,13 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import WsdError
+
+if TYPE_CHECKING:
+    from .config_file import UserConfig
 
 #: Distributions whose versions matter when something goes wrong.
 PACKAGES = ("llama-cpp-python", "textual", "gguf", "huggingface_hub", "numpy", "platformdirs")
@@ -51,15 +55,16 @@ def _origin(env: str) -> str:
     return f"  (from {env})" if os.environ.get(env) else ""
 
 
-def short_report() -> list[Line]:
-    """Versions, the compute backend and the folders."""
+def short_report(system_info: bool = False) -> list[Line]:
+    """Versions, the compute backend (with `system_info`: also llama.cpp's build line)
+    and the folders."""
     lines = [Line("wsd-local", version()),
              Line("python", f"{platform.python_version()} ({sys.executable})")]
     for name in PACKAGES:
         found = _package_version(name)
         lines.append(Line(name, found or "not installed", problem=found is None,
                           hint=None if found else 'pip install "wsd-local"'))
-    lines += backend_lines()
+    lines += backend_lines(system_info)
     lines += folder_lines()
     return lines
 
@@ -98,38 +103,38 @@ def folder_lines() -> list[Line]:
                      hint="set WSD_DATA_DIR to a writable folder")]
 
 
-def full_report() -> list[Line]:
-    """The short report, the llama.cpp build line, the config, the demo pair, the cache."""
-    lines = [line for line in short_report() if line.label != "compute backend"]
-    at = next(i for i, line in enumerate(lines) if line.label == "data folder")
-    lines[at:at] = backend_lines(system_info=True)
-    lines += [config_line(), *demo_lines(), hf_cache_line()]
-    return lines
-
-
-def config_line() -> Line:
+def load_config() -> "UserConfig | WsdError":
+    """config.toml, read once for a whole report; a broken file is its error."""
     from . import config_file
 
     try:
-        config = config_file.load()
+        return config_file.load()
     except WsdError as exc:
-        return Line("config", exc.one_line(), problem=True)
+        return exc
+
+
+def full_report(config: "UserConfig | WsdError | None" = None) -> list[Line]:
+    """The short report with the llama.cpp build line, the config, the demo pair, the
+    cache. `config`: from `load_config()` (read here when not given)."""
+    config = load_config() if config is None else config
+    return [*short_report(system_info=True), config_line(config), *demo_lines(config), hf_cache_line()]
+
+
+def config_line(config: "UserConfig | WsdError") -> Line:
+    if isinstance(config, WsdError):
+        return Line("config", config.one_line(), problem=True)
     if not config.exists:
         return Line("config", "built-in defaults (no config file)")
     keys = ", ".join(f"{k} = {v!r}" for k, v in config.values.items()) or "nothing set"
     return Line("config", keys)
 
 
-def demo_lines() -> list[Line]:
+def demo_lines(config: "UserConfig | WsdError") -> list[Line]:
     """Which demo files are present. Missing ones are a problem only for a role the
     config does not give another model."""
-    from . import config_file
     from .models import demo
 
-    try:
-        configured = config_file.load()
-    except WsdError:
-        configured = None
+    configured = None if isinstance(config, WsdError) else config
 
     def needed(role: str) -> bool:
         return configured is None or not configured.is_set(f"models.{role}")
@@ -160,14 +165,16 @@ def hf_cache_line() -> Line:
                                       f"{'' if len(found) == 1 else 's'}; `wsd models list` shows them)")
 
 
-def smoke_decode() -> Line:
-    """Load the default pair (config.toml or the demo pair) and answer with one token."""
-    from . import config_file
+def smoke_decode(config: "UserConfig | WsdError | None" = None) -> Line:
+    """Load the default pair (config.toml or the demo pair) and answer with one token.
+    `config`: from `load_config()` (read here when not given)."""
     from .config import DecodingSettings, RuntimeSettings
     from .engine import Engine
 
+    config = load_config() if config is None else config
     try:
-        config = config_file.load()
+        if isinstance(config, WsdError):
+            raise config
         runtime = RuntimeSettings(**{**config.section("runtime"), "n_ctx": 512})
         start = time.perf_counter()
         engine = Engine.load(config.get("models.drafter"), config.get("models.base"), runtime)

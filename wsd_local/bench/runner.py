@@ -12,9 +12,9 @@ from ..trace import Trace
 from .memory import peak_rss_bytes
 from .remote import requests_since, server_requests
 
+#: The modes a bench runs by default; `--modes` takes any of `config.MODES` (nudging is
+#: measured on request: docs/BENCHMARKS.md).
 MODES = ("base", "draft", "paper", "wsd")
-#: Modes `wsd bench --modes` accepts (nudging is measured on request: docs/BENCHMARKS.md).
-KNOWN_MODES = (*MODES, "nudging")
 
 
 @dataclass

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ..bench.prompts import BENCH_PROMPTS
 from ..config import DecodingSettings
-from .options import (add_decoding_options, add_model_options, remote_from_args, runtime_from_args,
-                      settings_from_args)
+from .options import (add_decoding_options, add_model_options, parse_modes, remote_from_args,
+                      runtime_from_args, settings_from_args)
 
 #: The bench answers in 256 tokens (enough for the switch and a continuation, quick to
 #: run) so runs compare; no repetition stop, so every mode writes its full
@@ -47,12 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
 
     settings = settings_from_args(args)
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    from ..bench.runner import KNOWN_MODES
-    unknown = [m for m in modes if m not in KNOWN_MODES]
-    if unknown or not modes:
-        raise ConfigError(f"unknown mode {unknown[0]!r}" if unknown else "no modes given",
-                          f"--modes takes a comma-separated list of {', '.join(KNOWN_MODES)}")
+    modes = parse_modes(args.modes)
     if not 1 <= args.prompts <= len(BENCH_PROMPTS):
         raise ConfigError(f"--prompts must be between 1 and {len(BENCH_PROMPTS)}")
     engine = Engine.load(args.drafter, args.base, runtime_from_args(args), remote=remote_from_args(args))

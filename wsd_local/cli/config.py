@@ -14,7 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         "overrides the location). A flag on the command line overrides the "
                                         "file; the file overrides the built-in defaults.")
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
-    cmds = parser.add_subparsers(dest="config_command", metavar="ACTION", parser_class=type(parser))
+    cmds = parser.add_subparsers(dest="config_command", metavar="ACTION")
 
     p = cmds.add_parser("show", help="every key with its value and where the value comes from")
     p.add_argument("--json", action="store_true", help="print JSON (default: TOML with comments)")

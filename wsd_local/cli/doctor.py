@@ -20,10 +20,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..doctor import format_lines, full_report, smoke_decode
+    from ..doctor import format_lines, full_report, load_config, smoke_decode
 
-    smoke = smoke_decode() if args.smoke else None  # first: it may assemble the demo base file
-    lines = full_report() + ([smoke] if smoke else [])
+    config = load_config()  # once for every line that needs it
+    smoke = smoke_decode(config) if args.smoke else None  # first: it may assemble the demo base file
+    lines = full_report(config) + ([smoke] if smoke else [])
     if args.json:
         print(json.dumps([line.as_dict() for line in lines], indent=2))
     else:

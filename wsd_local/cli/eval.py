@@ -20,8 +20,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..config import SETTINGS, DecodingSettings
-from .options import add_decoding_options, add_model_options, remote_from_args, runtime_from_args
+from ..config import DecodingSettings
+from ..eval.export import FORMATS as EXPORT_FORMATS
+from .options import (add_decoding_options, add_model_options, given_settings, merged_defaults,
+                      parse_modes, remote_from_args, runtime_from_args)
+from .term import ctrl_c_stops
 
 #: `wsd eval` answers with the paper's settings unless flags say otherwise: no
 #: repetition stop (`--repetition-stop N` asks for one), so every mode's answers are
@@ -111,7 +114,7 @@ def _register_run(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--traces-dir", type=Path, default=None, metavar="DIR",
                    help="write each answer's trace to DIR and keep only its path in the run file "
                         "(default: traces inline)")
-    p.add_argument("--format", choices=("jsonl", "alpaca_eval", "mt_bench"), default="jsonl",
+    p.add_argument("--format", choices=("jsonl", *EXPORT_FORMATS), default="jsonl",
                    help="also write the answers for an evaluation tool, one file per mode, "
                         "next to OUT (see `wsd eval export`; default: %(default)s, the run file only)")
     p.add_argument("--generator", default=None, metavar="NAME",
@@ -127,6 +130,7 @@ def run_command(args: argparse.Namespace) -> int:
     from ..eval.runfile import read_run
     from ..eval.runner import plan_run
 
+    modes = parse_modes(args.modes) if args.modes is not None else None
     prompts = load_prompts(args.file, args.field)
     if prompts.bad:
         if args.strict:
@@ -140,8 +144,8 @@ def run_command(args: argparse.Namespace) -> int:
     items = prompts.items[: args.limit]
     contents = read_run(args.output)
     _warn_bad_lines(contents)
-    given = {spec.name: getattr(args, spec.name) for spec in SETTINGS if hasattr(args, spec.name)}
-    choice = choose_run(contents, given, args.modes, {"drafter": args.drafter, "base": args.base},
+    given = given_settings(args)
+    choice = choose_run(contents, given, modes, {"drafter": args.drafter, "base": args.base},
                         args.decoding_defaults, args.force)
     plan = plan_run(items, choice.modes, choice.fp, choice.settings, contents, args.force)
     if plan.answers_left == 0:
@@ -160,7 +164,6 @@ def _answer(args: argparse.Namespace, prompts: Any, choice: Any, plan: Any) -> i
     from ..eval.records import header_record
     from ..eval.runfile import RunWriter
     from ..eval.runner import run_plan
-    from .generate import _ctrl_c_stops
 
     runtime = runtime_from_args(args)
     roles = sorted({role for mode in plan.modes for role in ROLES_FOR_MODE[mode]})
@@ -179,7 +182,7 @@ def _answer(args: argparse.Namespace, prompts: Any, choice: Any, plan: Any) -> i
                 writer.append(header_record(
                     choice.fp, choice.settings, choice.models, choice.header_modes, prompts.path,
                     prompts.sha256, {**runtime.to_dict(), "backend": engine.backend_name}))
-            with _ctrl_c_stops(cancel):
+            with ctrl_c_stops(cancel):
                 summary = run_plan(engine, plan, writer, progress, cancel, args.traces_dir)
         finally:
             engine.close()
@@ -269,7 +272,7 @@ def _register_sweep(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--plots", type=Path, default=None, metavar="DIR",
                    help="write the heatmaps as PNG and SVG to DIR (default: none)")
     p.add_argument("--json", action="store_true", help="print the grid as JSON")
-    add_model_options(p)
+    add_model_options(p, remote=False)  # re-runs and --add-paper load local models
     p.set_defaults(func=sweep_command)
 
 
@@ -290,29 +293,48 @@ def sweep_command(args: argparse.Namespace) -> int:
         print(f"wsd eval: wrote {path}", file=sys.stderr)
     if cells:
         output = args.rerun_output or args.run.with_name(args.run.name.removesuffix(".jsonl") + ".rerun.jsonl")
-        return sweep.rerun_cells(contents, result, cells, output, runtime_from_args(args),
-                                 args.drafter, args.base)
+        return _rerun(args, contents, result, cells, output)
+    return 0
+
+
+def _rerun(args: argparse.Namespace, contents: Any, result: Any, cells: list, output: Path) -> int:
+    from ..eval.report import table_markdown
+    from ..eval.sweep import rerun_cells
+
+    cancel = threading.Event()
+    with ctrl_c_stops(cancel):
+        summary = rerun_cells(contents, result, cells, output, runtime_from_args(args),
+                              args.drafter, args.base, cancel)
+    if summary.cancelled:
+        print("wsd eval: stopped; the finished re-runs are saved: run the same command to resume",
+              file=sys.stderr)
+        return 130
+    if not summary.todo:
+        print(f"wsd eval: nothing to re-run: all answers are in {output}", file=sys.stderr)
+    assert summary.table is not None
+    print("\n" + table_markdown(summary.table))
     return 0
 
 
 def _add_paper(args: argparse.Namespace) -> int:
-    """`wsd eval INPUT -o RUN --modes paper` with the run's own settings and models."""
+    """`wsd eval INPUT -o RUN --modes paper` with the run's own settings and models: the
+    arguments of `run` built from this command's own (models, runtime, remote options,
+    config already applied), every other option at run's default."""
     contents = _read_existing(args.run)
     header = contents.headers[contents.latest] if contents.latest else None
     if header is None:
         from ..eval.runfile import RunFileError
         raise RunFileError(f"{args.run} has no run header to take the prompt file from")
-    argv = [header["input"]["path"], "-o", str(args.run), "--modes", "paper",
-            "--ctx", str(args.ctx), "--n-gpu-layers", str(args.n_gpu_layers)]
-    if args.threads:
-        argv += ["--threads", str(args.threads)]
-    for flag, value in (("--drafter", args.drafter), ("--base", args.base)):
-        if value:
-            argv += [flag, value]
-    parser = argparse.ArgumentParser(add_help=False)
-    sub = parser.add_subparsers()
-    _register_run(sub)
-    return run_command(parser.parse_args(["run", *argv]))
+    config = getattr(args, "user_config", None)  # set by apply_config
+    defaults = merged_defaults(EVAL_DEFAULTS, config.section("decoding")) if config else EVAL_DEFAULTS
+    run_args = argparse.Namespace(
+        file=header["input"]["path"], output=args.run, modes="paper", field=None, limit=None,
+        strict=False, force=False, traces_dir=None, format="jsonl", generator=None,
+        drafter=args.drafter, base=args.base, ctx=args.ctx, threads=args.threads,
+        n_gpu_layers=args.n_gpu_layers, base_api_key=getattr(args, "base_api_key", None),
+        remote_timeout=getattr(args, "remote_timeout", None),
+        decoding_defaults=defaults)
+    return run_command(run_args)
 
 
 # -- export -------------------------------------------------------------------------------
@@ -322,7 +344,7 @@ def _register_export(commands: argparse._SubParsersAction) -> None:
                                         "{instruction, output, generator}; mt_bench writes "
                                         "FastChat's model-answer JSONL.")
     p.add_argument("run", type=Path, metavar="RUN", help="a run file written by `wsd eval`")
-    p.add_argument("--format", choices=("alpaca_eval", "mt_bench"), default="alpaca_eval",
+    p.add_argument("--format", choices=EXPORT_FORMATS, default=EXPORT_FORMATS[0],
                    help="the evaluation tool's format (default: %(default)s)")
     p.add_argument("-o", "--output-dir", type=Path, default=None, metavar="DIR",
                    help="folder for the files (default: next to RUN)")

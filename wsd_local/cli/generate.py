@@ -8,9 +8,7 @@ when no prompt is given). The answer is saved in the chat store (`wsd log` lists
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -20,7 +18,7 @@ from ..trace import SERVER_STOPS
 from .options import (add_decoding_options, add_model_options, remote_from_args, runtime_from_args,
                       settings_from_args)
 from .render import AnswerPrinter
-from .term import is_terminal, use_color
+from .term import ctrl_c_stops, is_terminal, use_color
 
 SAMPLE_PROMPT = "How do I make my neighbour's dog stop barking?"
 
@@ -110,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                             progress=is_terminal(sys.stderr))
     trace = None
     try:
-        with _ctrl_c_stops(cancel):
+        with ctrl_c_stops(cancel):
             if args.json:
                 trace = engine.run(messages, settings, cancel)
             else:
@@ -163,23 +161,3 @@ def _open_log(args: argparse.Namespace, messages, settings):
     except WsdError as exc:
         print(f"wsd: warning: the answer is not logged: {exc.one_line()}", file=sys.stderr)
         return None
-
-
-@contextlib.contextmanager
-def _ctrl_c_stops(cancel: threading.Event):
-    """First Ctrl-C stops the answer and keeps what was written (like Esc in the TUI);
-    a second one interrupts at once."""
-    def handler(signum, frame):  # noqa: ARG001
-        if cancel.is_set():
-            raise KeyboardInterrupt
-        cancel.set()
-
-    try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)

@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description="Model management: the catalog, downloads, GGUF inspection and "
                                         "safetensors-to-GGUF conversion (for Pilot-3B).")
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
-    cmds = parser.add_subparsers(dest="models_command", metavar="ACTION", parser_class=type(parser))
+    cmds = parser.add_subparsers(dest="models_command", metavar="ACTION")
 
     p = cmds.add_parser("list", help="installed and available models, and GGUFs in the Hugging Face cache")
     p.add_argument("--json", action="store_true", help="print JSON (default: a table)")

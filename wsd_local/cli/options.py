@@ -15,8 +15,8 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ..backend.remote_spec import API_KEY_ENV, DEFAULT_TIMEOUT_S, RemoteOptions
-from ..config import SETTINGS, DecodingSettings, RuntimeSettings, SettingSpec
-from ..errors import WsdError
+from ..config import MODES, SETTINGS, DecodingSettings, RuntimeSettings, SettingSpec
+from ..errors import UsageError, WsdError
 
 if TYPE_CHECKING:
     from ..config_file import UserConfig
@@ -24,23 +24,30 @@ if TYPE_CHECKING:
 _CONFIG_NOTE = "config.toml (`wsd config show`) can change these defaults; a flag overrides it"
 
 
-def add_model_options(parser: argparse.ArgumentParser, base_key_flag: str = "--api-key") -> None:
+def add_model_options(parser: argparse.ArgumentParser, base_key_flag: str = "--api-key",
+                      remote: bool = True) -> None:
     """The model pair and how it runs. `base_key_flag` names the flag for a remote base
     model's API key: `wsd serve` has its own `--api-key` (the key its clients send), so
-    there the base server's key is `--base-api-key`; both read WSD_API_KEY."""
+    there the base server's key is `--base-api-key`; both read WSD_API_KEY. `remote=False`:
+    the command runs local models only (no URL base, no key, no timeout)."""
     parser.set_defaults(config_applies=True)
     group = parser.add_argument_group("models", _CONFIG_NOTE)
     group.add_argument("--drafter", metavar="NAME|PATH", default=None,
                        help="aligned drafter model (default: models.drafter in config.toml, "
                             "else the demo SmolLM2-135M-Instruct)")
-    group.add_argument("--base", metavar="NAME|PATH|URL", default=None,
-                       help="base model that checks and continues (default: models.base in "
-                            "config.toml, else the demo Gemma-3-270M); a vLLM server as "
-                            "URL[#MODEL], e.g. http://gpu-box:8000/v1")
-    group.add_argument(base_key_flag, dest="base_api_key", metavar="KEY", default=None,
-                       help=f"API key of the base model's server (default: ${API_KEY_ENV}; never saved)")
-    group.add_argument("--remote-timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT_S,
-                       help="how long to wait for the server's next answer (default: %(default)g)")
+    if remote:
+        group.add_argument("--base", metavar="NAME|PATH|URL", default=None,
+                           help="base model that checks and continues (default: models.base in "
+                                "config.toml, else the demo Gemma-3-270M); a vLLM server as "
+                                "URL[#MODEL], e.g. http://gpu-box:8000/v1")
+        group.add_argument(base_key_flag, dest="base_api_key", metavar="KEY", default=None,
+                           help=f"API key of the base model's server (default: ${API_KEY_ENV}; never saved)")
+        group.add_argument("--remote-timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT_S,
+                           help="how long to wait for the server's next answer (default: %(default)g)")
+    else:
+        group.add_argument("--base", metavar="NAME|PATH", default=None,
+                           help="base model that checks and continues (default: models.base in "
+                                "config.toml, else the demo Gemma-3-270M)")
     group.add_argument("--n-gpu-layers", type=int, default=None, metavar="N",
                        help="layers to offload to the GPU (-1: all, 0: CPU only; "
                             f"default: {RuntimeSettings.n_gpu_layers})")
@@ -88,12 +95,27 @@ def _typed(spec: SettingSpec):
     return parse
 
 
+def parse_modes(text: str) -> list[str]:
+    """`--modes base,draft,wsd`: the modes named, in order, each once."""
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise UsageError(f"unknown mode {unknown[0]!r}" if unknown else "no modes given",
+                         "--modes takes a comma-separated list of " + ", ".join(MODES))
+    return list(dict.fromkeys(modes))
+
+
+def given_settings(args: argparse.Namespace) -> dict:
+    """The decoding flags the user gave, by setting name (a flag not given is absent)."""
+    return {spec.name: getattr(args, spec.name) for spec in SETTINGS if hasattr(args, spec.name)}
+
+
 def settings_from_args(args: argparse.Namespace) -> DecodingSettings:
     """The command's defaults with the flags the user gave on top (validated). With the
     base model on a server, online mode scores in larger chunks unless --chunk-tokens
     is given or config.toml sets it (REMOTE_CHUNK_TOKENS)."""
     defaults: DecodingSettings = getattr(args, "decoding_defaults", None) or DecodingSettings()
-    given = {spec.name: getattr(args, spec.name) for spec in SETTINGS if hasattr(args, spec.name)}
+    given = given_settings(args)
     built_in_chunk = defaults.chunk_tokens == DecodingSettings().chunk_tokens
     if "chunk_tokens" not in given and built_in_chunk and _remote_base(args):
         from ..backend.remote import REMOTE_CHUNK_TOKENS

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .runfile import RunContents, RunFileRefused, write_json_atomic
+from .runfile import RunContents, RunFileRefused, write_json_atomic, write_text_atomic
 
 FORMATS = ("alpaca_eval", "mt_bench")
 
@@ -47,9 +47,7 @@ def export_run(contents: RunContents, run: str, fmt: str, folder: Path,
         else:
             path = folder / f"{stem}.{mode}.mt_bench.jsonl"
             lines, left_out = _mt_bench(rows, name)
-            folder.mkdir(parents=True, exist_ok=True)
-            path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines),
-                            encoding="utf-8")
+            write_text_atomic(path, "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
             data = lines
         written.append((path, len(data), left_out))
     return written

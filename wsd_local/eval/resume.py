@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import MODES, SETTINGS_BY_NAME, DecodingSettings
+from ..config import SETTINGS_BY_NAME, DecodingSettings
 from ..errors import ConfigError
 from .records import fingerprint, model_entry, run_settings, settings_of
 from .runfile import RunContents, RunFileRefused
@@ -31,42 +31,25 @@ class RunChoice:
     header_modes: list[str]  # every mode this run has been asked for, for the header
 
 
-def parse_modes(text: str) -> list[str]:
-    modes = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in modes if m not in MODES]
-    if unknown or not modes:
-        raise ConfigError(f"unknown mode {unknown[0]!r}" if unknown else "no modes given",
-                          "use a comma-separated list of " + ", ".join(MODES))
-    return list(dict.fromkeys(modes))
-
-
-def choose_run(contents: RunContents, given: dict[str, Any], modes_text: str | None,
+def choose_run(contents: RunContents, given: dict[str, Any], modes_given: list[str] | None,
                model_specs: dict[str, str | None], defaults: DecodingSettings,
                force: bool) -> RunChoice:
-    """`given`: the decoding flags the user typed; `model_specs`: --drafter/--base."""
-    from ..models.resolve import resolve_model
-
+    """`given`: the decoding flags the user typed; `modes_given`: --modes (parsed);
+    `model_specs`: --drafter/--base."""
     latest = contents.headers.get(contents.latest) if contents.latest else None
     base = settings_of(latest, "wsd") if latest else defaults
     mode_flag = given.pop("mode", None)
-    if modes_text is not None and mode_flag is not None:
+    if modes_given is not None and mode_flag is not None:
         raise ConfigError("give --modes or --mode, not both")
-    if modes_text is not None:
-        modes = parse_modes(modes_text)
+    if modes_given is not None:
+        modes = list(modes_given)
     elif mode_flag is not None:
         modes = [mode_flag]
     else:
         modes = list(latest["modes"]) if latest else list(DEFAULT_MODES)
     settings = base.with_changes(**given)
 
-    models: dict[str, dict[str, Any]] = {}
-    for role in ("drafter", "base"):
-        spec = model_specs.get(role)
-        if spec is None and latest and role in latest.get("models", {}):
-            stored = latest["models"][role]
-            spec = stored["path"] if Path(stored["path"]).is_file() else stored["name"]
-        resolved = resolve_model(spec, role)
-        models[role] = model_entry(resolved.name, resolved.path)
+    models = run_models(model_specs, latest)
     fp = fingerprint(settings, models)
 
     runs = [h for h in contents.headers.values() if h.get("purpose", "run") == "run"]
@@ -79,6 +62,24 @@ def choose_run(contents: RunContents, given: dict[str, Any], modes_text: str | N
     header_modes = list(dict.fromkeys([*(header or {}).get("modes", []), *modes]))
     new_header = header is None or header_modes != header.get("modes")
     return RunChoice(settings, modes, models, fp, new_header, header_modes)
+
+
+def run_models(model_specs: dict[str, str | None],
+               header: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """role -> model_entry for the drafter and the base: the --drafter/--base given, else
+    the model the run header names (its path while the file is there, else its name),
+    else the configured default."""
+    from ..models.resolve import resolve_model
+
+    models: dict[str, dict[str, Any]] = {}
+    for role in ("drafter", "base"):
+        spec = model_specs.get(role)
+        if spec is None and header and role in header.get("models", {}):
+            stored = header["models"][role]
+            spec = stored["path"] if Path(stored["path"]).is_file() else stored["name"]
+        resolved = resolve_model(spec, role)
+        models[role] = model_entry(resolved.name, resolved.path)
+    return models
 
 
 def describe_differences(header: dict[str, Any], settings: DecodingSettings,
@@ -97,4 +98,4 @@ def describe_differences(header: dict[str, Any], settings: DecodingSettings,
     return "; ".join(parts) or "other settings"
 
 
-__all__ = ["RunChoice", "choose_run", "parse_modes", "describe_differences", "DEFAULT_MODES"]
+__all__ = ["RunChoice", "choose_run", "run_models", "describe_differences", "DEFAULT_MODES"]

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import fsutil
 from ..errors import UsageError, WsdError
 
 try:  # one writer per run file; advisory locks are POSIX-only
@@ -190,17 +191,10 @@ class RunWriter:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """A whole file or none: written next to its place, fsync'd, renamed."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
+    """`fsutil.write_text_atomic`, a failure told as a RunFileError (one line)."""
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        fsutil.write_text_atomic(path, text)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise RunFileError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 

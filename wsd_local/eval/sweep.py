@@ -17,7 +17,6 @@ import dataclasses
 import json
 import math
 import statistics
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -233,25 +232,27 @@ def write_outputs(result: SweepResult, html: Path | None, plots_dir: Path | None
 
 
 # -- re-running cells ----------------------------------------------------------------------
+@dataclass
+class RerunSummary:
+    output: Path
+    todo: int  # re-runs that were not in `output` yet
+    written: int
+    cancelled: bool
+    table: Table | None  # the re-decoded cells, by mode-table columns (None when cancelled)
+
+
 def rerun_cells(contents: RunContents, result: SweepResult, cells: list[Cell], output: Path,
-                runtime: RuntimeSettings, drafter: str | None, base: str | None) -> int:
-    """Re-decode every swept answer at each cell, into `output` (resumable). Returns
-    the exit code (130 when stopped by Ctrl+C)."""
-    from ..cli.generate import _ctrl_c_stops
+                runtime: RuntimeSettings, drafter: str | None, base: str | None,
+                cancel: threading.Event) -> RerunSummary:
+    """Re-decode every swept answer at each cell, into `output` (resumable); setting
+    `cancel` stops after the answer in progress (the finished ones are saved)."""
     from ..engine import Engine
-    from ..models.resolve import resolve_model
     from .progress import answer_label, make_progress
-    from .records import model_entry
+    from .resume import run_models
     from .runner import follow
-    from .stats import mode_table
 
     header = result.header
-    models = {}
-    for role, spec in (("drafter", drafter), ("base", base)):
-        stored = header["models"][role]
-        spec = spec or (stored["path"] if Path(stored["path"]).is_file() else stored["name"])
-        resolved = resolve_model(spec, role)
-        models[role] = model_entry(resolved.name, resolved.path)
+    models = run_models({"drafter": drafter, "base": base}, header)
     if [(m["file"], m["size_bytes"]) for m in models.values()] != \
             [(header["models"][r]["file"], header["models"][r]["size_bytes"]) for r in models]:
         raise ConfigError("re-runs need the models the run was made with",
@@ -271,15 +272,13 @@ def rerun_cells(contents: RunContents, result: SweepResult, cells: list[Cell], o
             key = (fp, row.source["id"], "paper", row.source.get("turn", 0))
             if key not in done.answers:
                 todo.append(((g, w), fp, settings, row))
-    if not todo:
-        print(f"wsd eval: nothing to re-run: all answers are in {output}", file=sys.stderr)
-    else:
-        cancel = threading.Event()
+    written = 0
+    if todo:
         progress = make_progress()
         engine = Engine.load(models["drafter"]["path"], models["base"]["path"], runtime,
                              roles=("drafter", "base"))
         try:
-            with RunWriter(output) as writer, _ctrl_c_stops(cancel):
+            with RunWriter(output) as writer:
                 for record in new_headers:
                     writer.append(record)
                 progress.start(len(todo), 0)
@@ -305,20 +304,24 @@ def rerun_cells(contents: RunContents, result: SweepResult, cells: list[Cell], o
                         new.forced_switch = None
                         record = rerun_record(fp, row.source, new, time.perf_counter() - start)
                         writer.append(record)
+                        written += 1
                         progress.end(label, record)
                 finally:
                     progress.close()
         finally:
             engine.close()
-        if cancel.is_set():
-            print("wsd eval: stopped; the finished re-runs are saved: run the same command to resume",
-                  file=sys.stderr)
-            return 130
-    rerun = read_run(output)
+    if cancel.is_set():
+        return RerunSummary(output, len(todo), written, True, None)
+    return RerunSummary(output, len(todo), written, False, _rerun_table(output, header, models, cells))
+
+
+def _rerun_table(output: Path, header: dict[str, Any], models: dict[str, dict[str, Any]],
+                 cells: list[Cell]) -> Table:
+    from .stats import mode_table
+
     fps = {fingerprint(settings_of(header, "paper").with_changes(threshold=g, window=w), models): (g, w)
            for g, w in cells}
-    rows = [r for r in rerun.answers.values() if r["run"] in fps]
-    from .report import table_markdown
+    rows = [r for r in read_run(output).answers.values() if r["run"] in fps]
 
     def label(row: dict[str, Any]) -> str:
         g, w = fps[row["run"]]
@@ -326,9 +329,8 @@ def rerun_cells(contents: RunContents, result: SweepResult, cells: list[Cell], o
 
     table = mode_table(rows, label)
     table.title = f"Re-decoded cells ({output})"
-    print("\n" + table_markdown(table))
-    return 0
+    return table
 
 
 __all__ = ["SweepResult", "SweepRow", "sweep_run", "parse_thresholds", "parse_windows", "parse_cells",
-           "rerun_cells", "write_outputs", "paper_run"]
+           "rerun_cells", "RerunSummary", "write_outputs", "paper_run"]

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import ModelError
+from ..fsutil import write_text_atomic
 from ..paths import data_dir
 from .catalog import ROLES
 
@@ -88,17 +88,7 @@ def _save(models: dict[str, RegisteredModel]) -> None:
     payload = {"schema": _SCHEMA,
                "models": {name: {k: v for k, v in asdict(m).items() if k != "name"}
                           for name, m in sorted(models.items())}}
-    fd, tmp = tempfile.mkstemp(prefix=".models-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
 
 
 def register(name: str, path: Path | str, role: str, source: str) -> RegisteredModel:

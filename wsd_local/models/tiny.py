@@ -401,19 +401,23 @@ def make_shaped_gguf(folder: Path, shape: str | TinyConfig, seed: int = 0, name:
             row_bytes = cols // 256 * (_Q4_K if kind == "Q4_K" else _Q6_K)[0]
             w.add_tensor_info(tensor, (rows, row_bytes), np.dtype(np.uint8), rows * row_bytes, raw_dtype=types[kind])
     tmp = out.with_name(out.name + ".part")
-    w.write_header_to_file(path=tmp)
-    w.write_kv_data_to_file()
-    w.write_ti_data_to_file()
     rng = np.random.default_rng(seed)
     try:
-        for tensor, dims, kind in plan:
-            if kind == "F32":
-                w.write_tensor_data(np.ones(int(dims), dtype=np.float32))  # type: ignore[arg-type]
-            else:
-                w.write_tensor_data(_random_blocks(rng, *dims, kind))  # type: ignore[misc]
-    finally:
-        w.close()
-    tmp.replace(out)
+        try:
+            w.write_header_to_file(path=tmp)
+            w.write_kv_data_to_file()
+            w.write_ti_data_to_file()
+            for tensor, dims, kind in plan:
+                if kind == "F32":
+                    w.write_tensor_data(np.ones(int(dims), dtype=np.float32))  # type: ignore[arg-type]
+                else:
+                    w.write_tensor_data(_random_blocks(rng, *dims, kind))  # type: ignore[misc]
+        finally:
+            w.close()
+        tmp.replace(out)
+    except BaseException:  # a full disk, Ctrl+C: no half-written file left behind
+        tmp.unlink(missing_ok=True)
+        raise
     return out
 
 
