@@ -154,6 +154,15 @@ class Trace:
         return window_scores(self.draft_token_probs, self.window)
 
     @property
+    def answer_tokens(self) -> int:
+        """Tokens of the answer: the drafter's own when it answers alone, else the kept
+        draft (in base tokens; nudging: the drafter's kept tokens) plus the base model's."""
+        c = self.counts
+        if self.mode == "draft":
+            return c.get("draft_tokens", 0)
+        return c.get("kept_draft_tokens", 0) + c.get("base_tokens", 0)
+
+    @property
     def stopped_early(self) -> bool:
         """The answer was cut short: stopped by the user or by losing its model server
         (what was written is kept, but the answer is not complete)."""

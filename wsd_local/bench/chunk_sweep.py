@@ -65,7 +65,7 @@ def sweep(engine, prompts, chunks: list[int], settings: DecodingSettings, local=
             totals.continue_s += t.get("continue_s", 0.0)
             totals.requests += used.get("requests", 0)
             totals.prompt_tokens += used.get("prompt_tokens", 0)
-            totals.answer_tokens += c.get("kept_draft_tokens", 0) + c.get("base_tokens", 0)
+            totals.answer_tokens += trace.answer_tokens
             totals.past_switch.append(c.get("draft_tokens_past_switch", 0))
             totals.switches.append(trace.switch_index)
     return results

@@ -28,10 +28,7 @@ class Row:
 
     @property
     def answer_tokens(self) -> int:
-        c = self.trace.counts
-        if self.mode == "draft":
-            return c.get("draft_tokens", 0)
-        return c.get("kept_draft_tokens", 0) + c.get("base_tokens", 0)
+        return self.trace.answer_tokens
 
 
 @dataclass

@@ -183,7 +183,7 @@ def relay_cost_per_token(engine: Any, prompt: str, settings: Any, repeats: int =
     finished = events.pop()
     assert isinstance(finished, Finished)
     trace = finished.trace
-    tokens = trace.counts.get("kept_draft_tokens", 0) + trace.counts.get("base_tokens", 0)
+    tokens = trace.answer_tokens
     completion = Completion("model", ServeRequest([Message("user", prompt)], settings, logprobs=True))
     best = float("inf")
     for _ in range(repeats):

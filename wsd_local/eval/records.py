@@ -55,12 +55,8 @@ def settings_of(header: dict[str, Any], mode: str) -> DecodingSettings:
 
 
 def answer_tokens(trace: Trace) -> int:
-    """Tokens of the answer: the drafter's own tokens when it answers alone, else the
-    kept draft (in base tokens) plus the base model's continuation."""
-    c = trace.counts
-    if trace.mode == "draft":
-        return c.get("draft_tokens", 0)
-    return c.get("kept_draft_tokens", 0) + c.get("base_tokens", 0)
+    """Tokens of the answer (`Trace.answer_tokens`)."""
+    return trace.answer_tokens
 
 
 def kept_share(trace: Trace) -> float:
