@@ -376,7 +376,8 @@ def test_default_folders_follow_each_tool(tmp_path: Path, monkeypatch: pytest.Mo
 def test_generate_with_a_drafter_from_ollama_and_a_base_from_lmstudio(env: dict[str, Path], capsys,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     code, out, err = run(capsys, "generate", "--drafter", "ollama:smollm2:135m",
-                         "--base", f"lmstudio:{LMSTUDIO_BASE[:-5]}", "--max-tokens", "8", "--no-log", "--json",
+                         "--base", f"lmstudio:{LMSTUDIO_BASE[:-5]}", "--max-tokens", "8", "--ctx", "512",
+                         "--no-log", "--json",
                          "What is the capital of France?")
     assert code == 0, err
     trace = json.loads(out)
