@@ -13,6 +13,10 @@ def isolated_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Keep chats, logs and registries of the test run out of the user's data dir."""
     path = tmp_path_factory.mktemp("wsd-data")
     os.environ["WSD_DATA_DIR"] = str(path)
+    # Nor read the models of the user's Ollama, LM Studio or llama.cpp: no store exists
+    # unless a test builds one (tests/test_model_stores.py).
+    for variable in ("OLLAMA_MODELS", "WSD_LMSTUDIO_MODELS", "LLAMA_CACHE"):
+        os.environ[variable] = str(path / "no-store" / variable.lower())
     return path
 
 

@@ -117,7 +117,8 @@ def full_report(config: "UserConfig | WsdError | None" = None) -> list[Line]:
     """The short report with the llama.cpp build line, the config, the demo pair, the
     cache. `config`: from `load_config()` (read here when not given)."""
     config = load_config() if config is None else config
-    return [*short_report(system_info=True), config_line(config), *demo_lines(config), hf_cache_line()]
+    return [*short_report(system_info=True), config_line(config), *demo_lines(config), hf_cache_line(),
+            *store_lines()]
 
 
 def config_line(config: "UserConfig | WsdError") -> Line:
@@ -163,6 +164,26 @@ def hf_cache_line() -> Line:
     found = hf_cache.cached_ggufs()
     return Line("Hugging Face cache", f"{hf_cache.cache_folder()}  ({len(found)} GGUF file"
                                       f"{'' if len(found) == 1 else 's'}; `wsd models list` shows them)")
+
+
+def store_lines() -> list[Line]:
+    """Ollama's store, LM Studio's folder and llama.cpp's cache: each folder found with
+    its number of models, or where wsd looked. Not finding one is no problem."""
+    from .models import stores
+
+    found = stores.found_stores()
+    lines = []
+    for kind in stores.KINDS:
+        label = f"{kind.LABEL} models"
+        here = [store for store in found if store.source == kind.SOURCE]
+        for store in here:
+            usable = sum(model.problem is None for model in store.models)
+            lines.append(Line(label, f"{store.folder}  ({usable} model{'' if usable == 1 else 's'}, as "
+                                     f"{kind.SOURCE}:NAME){_origin(kind.ENV)}"))
+        if not here:
+            looked = ", ".join(str(folder) for folder in stores.folders_of(kind)) or "no home folder"
+            lines.append(Line(label, f"none found (looked in {looked}; {kind.ENV} sets the folder)"))
+    return lines
 
 
 def smoke_decode(config: "UserConfig | WsdError | None" = None) -> Line:

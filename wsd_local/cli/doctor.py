@@ -10,8 +10,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("doctor", help="check the installation: versions, compute backend, folders, demo files",
                             description="Prints the versions, the compute backend llama.cpp was built with "
                                         "(CPU, CUDA, Metal, ...) and whether it offloads to a GPU, the data, "
-                                        "models and config locations, the config, which demo files are present "
-                                        "and the GGUF files in the Hugging Face cache. Exit status 1 when "
+                                        "models and config locations, the config, which demo files are present, "
+                                        "the GGUF files in the Hugging Face cache and the models of Ollama, "
+                                        "LM Studio and llama.cpp's cache. Exit status 1 when "
                                         "something is wrong.")
     parser.add_argument("--smoke", action="store_true",
                         help="also load the default model pair and decode one token (default: off)")

@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
     cmds = parser.add_subparsers(dest="models_command", metavar="ACTION")
 
-    p = cmds.add_parser("list", help="installed and available models, and GGUFs in the Hugging Face cache")
+    p = cmds.add_parser("list", help="installed and available models, and GGUFs in the Hugging Face cache, "
+                                     "Ollama, LM Studio and llama.cpp's cache")
     p.add_argument("--json", action="store_true", help="print JSON (default: a table)")
     p.add_argument("--names", action="store_true",
                    help="only the names --drafter and --base accept, one per line (for scripts and "
@@ -36,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="NAME|PATH|URL",
                    help="a model name (`wsd models list`), a .gguf file or a server URL[#MODEL]")
     p.add_argument("--api-key", metavar="KEY", default=None, help="the server's API key (default: $WSD_API_KEY)")
+    p.add_argument("--verify", action="store_true",
+                   help="for a model in Ollama's store: also compare the blob's sha256 with its digest "
+                        "(reads the whole file; default: size and header checks only)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_info)
 
@@ -112,9 +116,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([r.as_dict() for r in rows], indent=2))
         return 0
-    table = [("NAME", "ROLE", "STATUS", "SIZE", "ARCH", "QUANT", "CTX", "WHERE")]
+    table = [("NAME", "ROLE", "STATUS", "SOURCE", "SIZE", "ARCH", "QUANT", "CTX", "WHERE")]
     for r in rows:
-        table.append((r.name, r.role, r.status, format_bytes(r.size_bytes), r.architecture or "-",
+        table.append((r.name, r.role, r.status, r.source or "-", format_bytes(r.size_bytes), r.architecture or "-",
                       r.quantization or "-", str(r.context_length) if r.context_length else "-", r.where))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     for row in table:
@@ -125,11 +129,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 # -- info -------------------------------------------------------------------------------
 
-def _model_path(spec: str) -> tuple[str, Path]:
+def _resolved(spec: str):
     from ..models.resolve import resolve_model
 
-    resolved = resolve_model(spec, "base")
-    return resolved.name, resolved.path
+    return resolve_model(spec, "base")
 
 
 def _remote(spec: str, api_key: str | None):
@@ -168,10 +171,14 @@ def cmd_info(args: argparse.Namespace) -> int:
                            ("prompt logprobs", "yes: it can be the base model")):
             print(f"  {key:<15} {value}")
         return 0
-    name, path = _model_path(args.model)
+    resolved = _resolved(args.model)
+    name, path, store = resolved.name, resolved.path, resolved.store
+    if args.verify:
+        _verify_digest(store)
     info = read_gguf(path, arrays={"tokenizer.ggml.tokens"})
     if args.json:
-        print(json.dumps({"name": name, **info.summary(),
+        origin = {"source": store.source, "store": str(store.store), "store_notes": store.notes} if store else {}
+        print(json.dumps({"name": name, **info.summary(), **origin,
                           "chat_template": info.chat_template}, indent=2))
         return 0
     template = info.chat_template
@@ -192,10 +199,28 @@ def cmd_info(args: argparse.Namespace) -> int:
         ("chat template", template_line),
         ("tensors", f"{len(info.tensors)} (GGUF v{info.version})"),
     ]
+    if store is not None:
+        where = f"{store.label} store {store.store}" + (f"; {store.notes}" if store.notes else "")
+        lines.insert(1, ("source", where))
     print(name)
     for key, value in lines:
         print(f"  {key:<15} {value}")
     return 0
+
+
+def _verify_digest(store) -> None:
+    """The whole blob hashed and compared with the digest Ollama names it by."""
+    if store is None or store.digest is None:
+        raise ModelError("--verify checks a model in Ollama's store against its digest",
+                         "give an ollama:NAME model; other files have no digest to compare")
+    from ..models.checksum import sha256_file
+
+    _say(f"hashing {store.path} ...")
+    actual = sha256_file(store.path)
+    if actual != store.digest:
+        raise ModelError(f"{store.spec} (in the {store.label} store {store.store}): {store.path} does not match "
+                         f"its sha256 digest: a corrupt file", store.refetch or None)
+    _say(f"sha256 matches the digest ({store.digest[:12]}...)")
 
 
 # -- pull / add / remove ------------------------------------------------------------------

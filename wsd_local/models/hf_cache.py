@@ -88,6 +88,11 @@ def _matches(filename: str, tag: str) -> bool:
     return re.search(pattern, name, re.IGNORECASE) is not None
 
 
+def is_split_part(filename: str) -> bool:
+    """One part of a model split into `-0000N-of-0000M.gguf` files."""
+    return _SPLIT.search(filename) is not None
+
+
 def _candidates(names: list[str]) -> list[str]:
     """GGUF model files (not the vision projectors some repositories ship beside them)."""
     return sorted(n for n in names if n.lower().endswith(".gguf") and "mmproj" not in Path(n).name.lower())
@@ -146,9 +151,10 @@ def cached_file(repo: str, filename: str, revision: str | None = None) -> Path |
     return None
 
 
-def cached_ggufs(repo: str | None = None) -> list[CachedGguf]:
+def cached_ggufs(repo: str | None = None, folder: Path | None = None) -> list[CachedGguf]:
     """GGUF files in the cache (of `repo` only, when given). For each file the newest
-    snapshot that has it; a file that several snapshots share is listed once."""
+    snapshot that has it; a file that several snapshots share is listed once. `folder`:
+    another folder in the cache's layout (llama.cpp's, when LLAMA_CACHE is set)."""
     from huggingface_hub import scan_cache_dir
 
     try:
@@ -156,7 +162,7 @@ def cached_ggufs(repo: str | None = None) -> list[CachedGguf]:
     except ImportError:  # pragma: no cover - older huggingface_hub
         from huggingface_hub.utils import CacheNotFound  # type: ignore[no-redef]
     try:
-        info = scan_cache_dir(str(cache_folder()))
+        info = scan_cache_dir(str(folder or cache_folder()))
     except (CacheNotFound, OSError, ValueError):
         return []
     found: dict[tuple[str, str], CachedGguf] = {}

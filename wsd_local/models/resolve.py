@@ -1,10 +1,12 @@
 """Turn what the user typed (`--drafter`, `--base`) into a GGUF file path.
 
-Order: nothing -> the demo model of that role; a demo name; a registered name (pulled,
-converted or added); a catalog name not installed yet (-> "run wsd models pull");
-a path; `OWNER/REPO:QUANT` found in the Hugging Face cache. Every file is checked with `info.read_gguf` (header and tensor data present)
-before it is handed to llama.cpp, so a folder, a text file or a truncated download is a
-one-line error here rather than a crash at load time.
+Order: nothing -> the demo model of that role; a demo name; a store name
+(`ollama:...`, `lmstudio:...`, `llamacpp:...`, see `stores`); a registered name
+(pulled, converted or added); a path; `OWNER/REPO:QUANT` found in the Hugging Face
+cache; a bare name that one model in the stores answers to; a catalog name not
+installed yet (-> "run wsd models pull"). Every file is checked with `info.read_gguf`
+(header and tensor data present) before it is handed to llama.cpp, so a folder, a text
+file or a truncated download is a one-line error here rather than a crash at load time.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 
 from ..backend.remote_spec import RemoteSpec, is_remote_spec, parse_remote_spec
 from ..errors import ConfigError, ModelError
-from . import catalog, demo, registry
+from . import catalog, demo, registry, stores
 from .hf_cache import find_cached, parse_repo_quant
 from .info import read_gguf
 
@@ -27,6 +29,7 @@ class ResolvedModel:
     name: str
     path: Path
     role: str
+    store: stores.StoreModel | None = None  # where another tool keeps it, for a store model
 
 
 def remote_spec_for(spec: str | None, role: str) -> RemoteSpec | None:
@@ -57,6 +60,8 @@ def resolve_model(spec: str | None, role: str) -> ResolvedModel:
         return ResolvedModel(spec, demo.drafter_path(), role)
     if spec == demo.DEMO_BASE:
         return ResolvedModel(spec, demo.base_path(), role)
+    if stores.split_source(spec) is not None:
+        return _from_store(stores.find(spec), role)
 
     looks_like_path = (spec.lower().endswith(".gguf") or "/" in spec or "\\" in spec
                        or Path(spec).expanduser().exists())
@@ -71,6 +76,9 @@ def resolve_model(spec: str | None, role: str) -> ResolvedModel:
                                  f"pull or convert it again, or `wsd models remove {entry.name}`")
             read_gguf(entry.file)
             return ResolvedModel(entry.name, entry.file, role)
+        in_store = stores.find_bare(spec)
+        if in_store is not None:
+            return _from_store(in_store, role)
         item = catalog.get(spec)
         if item is not None:
             how = (f"run `wsd models pull {item.name}`, which converts {item.repo} to GGUF" if item.kind == "convert"
@@ -86,7 +94,11 @@ def resolve_model(spec: str | None, role: str) -> ResolvedModel:
             if cached is not None:
                 read_gguf(cached.path)
                 return ResolvedModel(wanted.spec, cached.path, role)
-            raise ModelError(f"{spec} is not a file, nor a GGUF in the Hugging Face cache",
+        in_store = stores.find_bare(spec)
+        if in_store is not None:
+            return _from_store(in_store, role)
+        if wanted is not None:
+            raise ModelError(f"{spec} is not a file, nor a GGUF in the Hugging Face cache or another tool's store",
                              f"`wsd models pull {spec}` downloads it")
         raise ModelError(f"model file not found: {spec}", "check the path, or `wsd models list`")
     if path.is_dir():
@@ -96,14 +108,19 @@ def resolve_model(spec: str | None, role: str) -> ResolvedModel:
     return ResolvedModel(path.stem, path.resolve(), role)
 
 
+def _from_store(model: stores.StoreModel, role: str) -> ResolvedModel:
+    """A store model found and checked by `stores`: used where it lies."""
+    return ResolvedModel(model.spec, model.path, role, store=model)
+
+
 def known_names() -> list[str]:
-    """Demo, catalog and registered names."""
+    """Demo, catalog and registered names, and the models in other tools' stores."""
     names = [demo.DEMO_DRAFTER, demo.DEMO_BASE] + catalog.names()
     try:
         names += list(registry.load())
     except ModelError:
         pass
-    return sorted(set(names))
+    return sorted(set(names)) + stores.names()
 
 
 def unknown_model_error(spec: str) -> ModelError:
