@@ -41,7 +41,10 @@ class ApiError(Exception):
     headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.message = short_line(self.message)
+        # Both may quote the request: one short line of valid Unicode (a lone surrogate
+        # from the request would make the response itself unencodable).
+        self.message = short_line(_encodable(self.message))
+        self.param = None if self.param is None else short_line(_encodable(self.param))
         super().__init__(self.message)
 
     def body(self) -> dict[str, Any]:
@@ -54,6 +57,10 @@ class ApiError(Exception):
 def error_body(message: str, type: str = INVALID_REQUEST, param: str | None = None,
                code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def _encodable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def short_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
