@@ -21,6 +21,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from ..config import DecodingSettings
@@ -188,11 +189,14 @@ async def _read_limited(request: Request, limits: RequestLimits) -> bytes:
         raise body_too_large(limits)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limits.max_body_bytes:
-            raise body_too_large(limits)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limits.max_body_bytes:
+                raise body_too_large(limits)
+            chunks.append(chunk)
+    except ClientDisconnect:  # left while sending: nobody to answer, and not a bug
+        raise ApiError(499, "the client closed the request", code="client_closed") from None
     return b"".join(chunks)
 
 

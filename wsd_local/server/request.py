@@ -243,8 +243,8 @@ def _checked(spec: SettingSpec, value: Any, param: str, limits: RequestLimits) -
     if spec.name in OPENAI_MAXIMUMS:
         maximum, why = OPENAI_MAXIMUMS[spec.name]
         if value > maximum:
-            raise ApiError(400, f"{param} must be at most {shown_value(maximum)} ({why}), got {shown_value(value)}",
-                           param)
+            raise ApiError(400, f"{param} must be at most {shown_value(maximum)} ({why}), "
+                                f"got {shown_value(value)}", param)
     elif spec.kind is int and value > limits.max_tokens:
         # Token counts (and the window, chunk and repetition counts, which make no sense
         # above them): this server's bound on one answer's work.

@@ -28,7 +28,7 @@ import anyio
 from ..answer import describe_handovers, describe_switch
 from ..trace import Trace
 from .channel import Channel
-from .public import public_settings, public_trace
+from .public import public_settings, public_trace, scrub
 from .relay import HandoverMark, SwitchMark, TextDelta, TokenLogprob
 from .request import ServeRequest
 from .schemas import logprob_entry, usage_body
@@ -111,7 +111,8 @@ def extras(done: Done, request: ServeRequest) -> dict[str, Any]:
     out: dict[str, Any] = {
         "mode": trace.mode, "spans": trace.spans, "switch": switch,
         "stop_reason": trace.stop_reason, "client_stop": done.stopped_by_client,
-        "stop_note": trace.stop_note or None, "counts": trace.counts, "timings": trace.timings,
+        "stop_note": scrub(trace.stop_note, trace.models) or None,
+        "counts": trace.counts, "timings": trace.timings,
         "settings": public_settings(trace.settings, request.server_system),
         "server_system_prompt": request.server_system, "chat_id": done.chat_id,
     }

@@ -27,6 +27,7 @@ from ..events import Finished, PhaseChanged
 from ..trace import Trace
 from .errors import ApiError, from_wsd_error, internal_error
 from .relay import AnswerRelay
+from .public import scrub
 from .request import ServeRequest
 from .storage import ServedAnswers
 
@@ -216,7 +217,9 @@ class ModelWorker:
             log.info("request %d refused: %s", job.number, exc.one_line())
             if self.answers:
                 self.answers.fail(stored, relay.sent, exc.one_line())
-            job.post(Failed(from_wsd_error(exc)))
+            error = from_wsd_error(exc)
+            error.message = scrub(error.message, getattr(self.engine, "identities", {}))
+            job.post(Failed(error))
         except Exception as exc:  # noqa: BLE001 - a bug: logged with its traceback, one line out
             log.error("request %d failed: %s: %s", job.number, type(exc).__name__, exc, exc_info=True)
             if self.answers:
