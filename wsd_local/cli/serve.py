@@ -48,14 +48,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                             f"other users of this machine can read a command line (ps): prefer "
                             f"--api-key-file or ${API_KEY_ENV}")
     group.add_argument("--api-key-file", default=None, metavar="PATH", type=Path,
-                       help="read the API key from this file (its first line)")
+                       help="read the API key from this file (its first line; default: none)")
     group.add_argument("--allow-host", action="append", default=[], metavar="NAME",
                        help="also answer requests addressed to NAME (the Host header; repeatable; "
-                            "* for any). On a loopback --host only loopback names are answered, "
-                            "which keeps web pages that rebind their own name to 127.0.0.1 out")
+                            "* for any). By default, on a loopback --host only loopback names are "
+                            "answered, which keeps web pages that rebind their own name to 127.0.0.1 out")
     group.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                        help="let web pages from ORIGIN (e.g. https://chat.example.org; repeatable; "
-                            "* for any) call the API from a browser; other pages are refused")
+                            "* for any) call the API from a browser (default: none; other pages are refused)")
     group.add_argument("--max-queue", type=int, default=16, metavar="N",
                        help="requests that may wait while one is answered; more get 503 "
                             "(default: %(default)s)")
