@@ -236,7 +236,7 @@ BAD_REQUESTS = [
                          ids=[r[0] for r in BAD_REQUESTS])
 def test_bad_requests_get_openai_errors(raw: httpx.Client, body, status, param, code) -> None:
     if isinstance(body, bytes):
-        response = raw.post("/v1/chat/completions", content=body)
+        response = raw.post("/v1/chat/completions", content=body, headers={"Content-Type": "application/json"})
     else:
         response = raw.post("/v1/chat/completions", json=body)
     _error(response, status, param, code)

@@ -3,6 +3,7 @@ started with its own defaults (no key, no store, a model name)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import socket
 import subprocess
@@ -16,6 +17,8 @@ from openai import OpenAI
 from server_process import ServerProcess
 
 from wsd_local.cli import main
+from wsd_local.config import DecodingSettings
+from wsd_local.cli.serve import register
 
 
 @pytest.fixture(autouse=True)
@@ -38,11 +41,40 @@ def test_without_the_server_extra_it_says_how_to_install(tmp_path: Path) -> None
     (["--port", "70000"], "--port must be in [0, 65535]"),
     (["--threshold", "2"], "threshold must be in (0, 1]"),
     (["--model-name", " "], "--model-name must not be empty"),
+    (["--max-body-mb", "0"], "--max-body-mb must be > 0"),
+    (["--max-tokens-limit", "0"], "--max-tokens-limit must be >= 1"),
+    (["--max-tokens-limit", "100"],  # the default draft length is above it
+     f"--draft-max-tokens {DecodingSettings().draft_max_tokens} is above --max-tokens-limit 100"),
+    (["--request-timeout", "-1"], "--request-timeout must be >= 0"),
+    (["--allow-origin", "evil.example"], "--allow-origin takes an origin"),
+    (["--allow-host", "http://x/"], "--allow-host takes a host name"),
+    (["--api-key", "k", "--api-key-file", "k.txt"], "give --api-key or --api-key-file, not both"),
+    (["--api-key-file", "/no/such/key-file"], "cannot read --api-key-file /no/such/key-file"),
 ])
 def test_bad_flags_fail_in_one_line_before_loading(capsys, flags: list[str], message: str) -> None:
     assert main(["serve", *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_the_key_comes_from_the_flag_the_file_or_the_environment(tmp_path: Path, monkeypatch) -> None:
+    from wsd_local.cli.serve import API_KEY_ENV, api_key_from_args
+
+    def key(*flags: str) -> str | None:
+        parser = argparse.ArgumentParser()
+        sub = parser.add_subparsers()
+        register(sub)
+        return api_key_from_args(parser.parse_args(["serve", *flags]))
+
+    monkeypatch.setenv(API_KEY_ENV, "from-env")
+    (tmp_path / "key").write_text("  from-file  \nsecond line\n")
+    assert key() == "from-env"
+    assert key("--api-key-file", str(tmp_path / "key")) == "from-file"
+    assert key("--api-key", "from-flag") == "from-flag"  # the flag still works
+    monkeypatch.delenv(API_KEY_ENV)
+    assert key() is None
+    (tmp_path / "empty").write_text("\n")
+    assert main(["serve", "--api-key-file", str(tmp_path / "empty")]) == 2
 
 
 def test_a_busy_port_is_one_line(capsys) -> None:
@@ -69,7 +101,8 @@ def test_server_defaults_no_key_no_store_and_model_name(tmp_path: Path) -> None:
         extras = default.model_extra["wsd"]
         assert extras["mode"] == "base" and extras["settings"]["max_tokens"] == 6
         assert {s["model"] for s in extras["spans"]} <= {"base"} and extras["chat_id"] is None
-        assert extras["settings"]["system"] == "Answer briefly."  # the server's default prompt
+        # The server's default prompt applied, and stays the server's own.
+        assert extras["server_system_prompt"] is True and extras["settings"]["system"] is None
         # A request overrides the defaults; its own system message wins over the server's.
         asked = client.chat.completions.create(
             model="team-pair", messages=[{"role": "system", "content": "Be kind."}, *question],

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from wsd_local.config import DecodingSettings
-from wsd_local.server.errors import ApiError
+from wsd_local.server.errors import MAX_MESSAGE_CHARS, ApiError
+from wsd_local.server.limits import RequestLimits
 from wsd_local.server.request import parse_request, read_body
 from wsd_local.server.schemas import ChatCompletionRequest
 
@@ -62,9 +63,69 @@ def test_refusals_name_the_field(body: dict, param: str) -> None:
     assert caught.value.status == 400 and caught.value.param == param
 
 
-def test_json_whatever_the_content_type_and_clear_errors() -> None:
+def test_bodies_that_are_not_a_request_get_clear_errors() -> None:
     assert read_body(b'{"messages": []}').messages == []
     for raw, message in ((b"", "needs a JSON body"), (b"[1]", "must be a JSON object"),
                          (b"\xff", "not valid JSON")):
         with pytest.raises(ApiError, match=message):
             read_body(raw)
+
+
+LIMITS = RequestLimits()
+HUGE = "1" + "0" * 399  # a 400-digit integer: valid JSON, too large for a float
+CRAFTED = [
+    ("temperature-99", '"temperature": 99', "temperature", "at most 2"),
+    ("wsd-temperature-2.5", '"wsd": {"temperature": 2.5}', "wsd.temperature", "at most 2"),
+    ("seed-past-64-bits", f'"seed": {2**64}', "seed", "64-bit"),
+    ("threshold-400-digits", f'"wsd": {{"threshold": {HUGE}}}', "wsd.threshold", "400 digits"),
+    ("window-400-digits", f'"wsd": {{"window": {HUGE}}}', "wsd.window", "400 digits"),
+    ("max-tokens-over-the-limit", f'"max_tokens": {LIMITS.max_tokens + 1}', "max_tokens", "--max-tokens-limit"),
+    ("draft-tokens-over-the-limit", f'"wsd": {{"draft_max_tokens": {LIMITS.max_tokens + 1}}}',
+     "wsd.draft_max_tokens", "--max-tokens-limit"),
+    ("nan", '"temperature": NaN', None, "NaN"),
+    ("nested-3000", '"x": ' + "[" * 3000 + "]" * 3000, None, "nested too deeply"),
+    ("nested-past-the-limit", '"x": ' + "[" * LIMITS.max_json_depth + "]" * LIMITS.max_json_depth, None,
+     "nested too deeply"),
+    ("stop-too-long", f'"stop": "{"x" * (LIMITS.max_stop_chars + 1)}"', "stop", "characters"),
+    ("too-many-stops", '"stop": [' + ", ".join(['"s"'] * (LIMITS.max_stop_strings + 1)) + "]", "stop", "at most"),
+]
+
+
+@pytest.mark.parametrize("fragment, param, words", [c[1:] for c in CRAFTED], ids=[c[0] for c in CRAFTED])
+def test_crafted_values_are_400s_in_one_short_line(fragment: str, param: str | None, words: str) -> None:
+    raw = ('{"messages": [{"role": "user", "content": "Hi"}], ' + fragment + "}").encode()
+    with pytest.raises(ApiError) as caught:
+        parse_request(read_body(raw), DEFAULTS, MODEL)
+    error = caught.value
+    assert (error.status, error.param) == (400, param) and words in error.message
+    assert "\n" not in error.message and len(error.message) <= MAX_MESSAGE_CHARS
+
+
+def test_lone_surrogates_are_400s_naming_where() -> None:
+    for raw, param in ((b'{"messages": [{"role": "user", "content": "\\ud800"}]}', "messages[0].content"),
+                       (b'{"messages": [{"role": "user", "content": "Hi"}], "wsd": {"system": "a\\udfffb"}}',
+                        "wsd.system"),
+                       (b'{"messages": [{"role": "user", "content": "Hi"}], "\\ud800": 1}', "\\ud800")):
+        with pytest.raises(ApiError, match="lone UTF-16 surrogate") as caught:
+            read_body(raw)
+        assert caught.value.status == 400 and caught.value.param == param
+        caught.value.response()  # the error itself is valid Unicode (no surrogate in it)
+
+
+def test_messages_cap_and_the_server_system_prompt_flag() -> None:
+    with pytest.raises(ApiError, match="at most 3") as caught:
+        parse_request(ChatCompletionRequest.model_validate({"messages": USER * 4}), DEFAULTS, MODEL,
+                      RequestLimits(max_messages=3))
+    assert caught.value.param == "messages"
+    assert parse().server_system is True  # the server's prompt applies: not shown to the client
+    assert parse(messages=[{"role": "system", "content": "Mine."}, *USER]).server_system is False
+    assert parse(wsd={"system": "Sent."}).server_system is False
+    assert parse(DecodingSettings()).server_system is False
+
+
+def test_body_over_the_limit_is_a_413() -> None:
+    raw = b'{"messages": [{"role": "user", "content": "' + b"a" * 100 + b'"}]}'
+    with pytest.raises(ApiError, match="larger than") as caught:
+        read_body(raw, RequestLimits(max_body_bytes=len(raw) - 1))
+    assert caught.value.status == 413
+    assert read_body(raw, RequestLimits(max_body_bytes=len(raw))).messages[0].content == "a" * 100

@@ -99,10 +99,11 @@ class SettingSpec:
         if self.kind is int:
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ConfigError(f"{self.key} must be a whole number, got {value!r}", self.hint)
-        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ConfigError(f"{self.key} must be a number, got {value!r}", self.hint)
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+            what = "a number" + (f" {self.range_text()}" if isinstance(value, int) else "")
+            raise ConfigError(f"{self.key} must be {what}, got {shown_value(value)}", self.hint)
         if not self._in_range(value):
-            raise ConfigError(f"{self.key} must be {self.range_text()}, got {value:g}", self.hint)
+            raise ConfigError(f"{self.key} must be {self.range_text()}, got {shown_value(value)}", self.hint)
         return float(value) if self.kind is float else value
 
     def _in_range(self, value: float) -> bool:
@@ -154,6 +155,24 @@ class SettingSpec:
         if self.maximum is not None:
             schema["maximum"] = self.maximum
         return schema
+
+
+def _finite(value: int | float) -> bool:
+    """False for inf, nan and integers too large for a float (a 400-digit number)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def shown_value(value: Any) -> str:
+    """A number as an error message quotes it: a 400-digit one by its length."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        text = str(value)
+        return text if len(text) <= 24 else f"a number of {len(text.lstrip('-'))} digits"
+    return repr(value)
 
 
 def setting(default: Any, help: str, *, label: str, **spec: Any) -> Any:

@@ -7,16 +7,24 @@ The decoding flags are the server's defaults; each request may override them in 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
+from ..config import SETTINGS, DecodingSettings
 from ..errors import ConfigError, UsageError
+from ..server.limits import MIB, RequestLimits
 from .options import (add_decoding_options, add_model_options, remote_from_args, runtime_from_args,
                       settings_from_args)
 
+if TYPE_CHECKING:
+    from ..server.guard import AccessPolicy
+
 #: This server's own key (what its clients send); WSD_API_KEY is a remote base model's key.
 API_KEY_ENV = "WSD_SERVE_API_KEY"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,15 +44,90 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="port (default: %(default)s; 0 picks a free one)")
     group.add_argument("--api-key", default=None, metavar="KEY",
                        help=f"require 'Authorization: Bearer KEY' on every route but /health "
-                            f"(default: ${API_KEY_ENV} if set, else no key)")
+                            f"(default: --api-key-file, else ${API_KEY_ENV} if set, else no key); "
+                            f"other users of this machine can read a command line (ps): prefer "
+                            f"--api-key-file or ${API_KEY_ENV}")
+    group.add_argument("--api-key-file", default=None, metavar="PATH", type=Path,
+                       help="read the API key from this file (its first line; default: none)")
+    group.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="also answer requests addressed to NAME (the Host header; repeatable; "
+                            "* for any). By default, on a loopback --host only loopback names are "
+                            "answered, which keeps web pages that rebind their own name to 127.0.0.1 out")
+    group.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="let web pages from ORIGIN (e.g. https://chat.example.org; repeatable; "
+                            "* for any) call the API from a browser (default: none; other pages are refused)")
     group.add_argument("--max-queue", type=int, default=16, metavar="N",
                        help="requests that may wait while one is answered; more get 503 "
                             "(default: %(default)s)")
+    group.add_argument("--max-body-mb", type=float, default=RequestLimits.max_body_bytes / MIB,
+                       metavar="MB", help="largest request body in MiB; larger ones get 413 "
+                                          "(default: %(default)g)")
+    group.add_argument("--max-tokens-limit", type=int, default=RequestLimits.max_tokens, metavar="N",
+                       help="most tokens a request may ask for (max_tokens, wsd.draft_max_tokens, ...); "
+                            "more is a 400 (default: %(default)s)")
+    group.add_argument("--request-timeout", type=float, default=RequestLimits.deadline_s,
+                       metavar="SECONDS", help="seconds one answer may run; then it stops and what "
+                                               "was written is sent and stored, marked (0: no limit; "
+                                               "default: %(default)g)")
     group.add_argument("--no-store", action="store_true",
                        help="do not record answers in the chat store")
     group.add_argument("--model-name", default=None, metavar="NAME",
                        help="the model id in /v1/models (default: wsd:<drafter>+<base>)")
     parser.set_defaults(func=run)
+
+
+def api_key_from_args(args: argparse.Namespace) -> str | None:
+    """The key clients must send: --api-key, --api-key-file, then the environment."""
+    if args.api_key is not None and args.api_key_file is not None:
+        raise UsageError("give --api-key or --api-key-file, not both")
+    if args.api_key is not None:
+        if not args.api_key.strip():
+            raise ConfigError("--api-key must not be empty")
+        return args.api_key
+    if args.api_key_file is not None:
+        try:
+            lines = args.api_key_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise ConfigError(f"cannot read --api-key-file {args.api_key_file}: {reason}") from None
+        key = lines[0].strip() if lines else ""
+        if not key:
+            raise ConfigError(f"--api-key-file {args.api_key_file} is empty",
+                              "put the key on its first line")
+        return key
+    return os.environ.get(API_KEY_ENV) or None
+
+
+def limits_from_args(args: argparse.Namespace, settings: DecodingSettings) -> RequestLimits:
+    if not (math.isfinite(args.max_body_mb) and args.max_body_mb > 0):
+        raise ConfigError(f"--max-body-mb must be > 0, got {args.max_body_mb:g}")
+    if args.max_tokens_limit < 1:
+        raise ConfigError(f"--max-tokens-limit must be >= 1, got {args.max_tokens_limit}")
+    if not (math.isfinite(args.request_timeout) and args.request_timeout >= 0):
+        raise ConfigError(f"--request-timeout must be >= 0 seconds, got {args.request_timeout:g}")
+    # The server's own defaults must be answers it would accept from a client.
+    for spec in SETTINGS:
+        value = getattr(settings, spec.name)
+        if spec.kind is int and spec.name != "seed" and value is not None and value > args.max_tokens_limit:
+            raise ConfigError(f"{spec.flag} {value} is above --max-tokens-limit {args.max_tokens_limit}",
+                              f"lower {spec.flag} or raise --max-tokens-limit")
+    return RequestLimits(max_body_bytes=max(1, int(args.max_body_mb * MIB)),
+                         max_tokens=args.max_tokens_limit, deadline_s=args.request_timeout)
+
+
+def access_from_args(args: argparse.Namespace) -> "AccessPolicy":
+    from ..server.guard import ANY, AccessPolicy
+
+    for name in args.allow_host:
+        if not name.strip() or any(c in name for c in "/ "):
+            raise ConfigError(f"--allow-host takes a host name (e.g. wsd.lan), got {name!r}")
+    for origin in args.allow_origin:
+        parts = urlsplit(origin.strip())
+        if origin.strip() != ANY and not (parts.scheme in ("http", "https") and parts.netloc
+                                          and parts.path in ("", "/")):
+            raise ConfigError(f"--allow-origin takes an origin such as https://chat.example.org, "
+                              f"got {origin!r}")
+    return AccessPolicy.for_bind(args.host, args.allow_host, args.allow_origin)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,19 +144,22 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--max-queue must be >= 1, got {args.max_queue}")
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be in [0, 65535], got {args.port}")
-    api_key = args.api_key if args.api_key is not None else os.environ.get(API_KEY_ENV) or None
+    api_key = api_key_from_args(args)
     if args.model_name is not None and not args.model_name.strip():
         raise ConfigError("--model-name must not be empty")
+    limits = limits_from_args(args, settings)
+    access = access_from_args(args)
 
     from ..engine import Engine
     from ..server.app import ServerConfig, create_app
+    from ..server.guard import is_loopback
     from ..server.logs import configure_logging
     from ..server.runner import bind, serve
     from ..store import Store
 
-    if not api_key and args.host not in LOOPBACK:
+    if not api_key and not is_loopback(args.host):
         print(f"wsd: warning: listening on {args.host} without an API key: anyone who can reach "
-              f"this machine can use the models (add --api-key)", file=sys.stderr)
+              f"this machine can use the models (add --api-key-file)", file=sys.stderr)
     sock = bind(args.host, args.port)
     try:
         engine = Engine.load(args.drafter, args.base, runtime, remote=remote_from_args(args))
@@ -87,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
     store = None if args.no_store else Store()
     log_file = configure_logging()
     app = create_app(engine, ServerConfig(model_name=model_name, defaults=settings,
-                                          max_queue=args.max_queue, api_key=api_key, store=store))
+                                          max_queue=args.max_queue, api_key=api_key, store=store,
+                                          limits=limits, access=access))
 
     def ready(url: str) -> None:
         details = [f"model {model_name}", f"mode {settings.mode}",

@@ -12,6 +12,9 @@
   as the base model confirms it, the switch, the end, the client's stop strings.
 - `streaming` formats the chunks (SSE) and the non-stream response; `storage` records
   every answer in the chat store; `errors` and `auth` speak OpenAI's error format.
+- `guard` keeps web pages out (Host, Origin, Content-Type); `limits` bounds what one
+  request may ask (size, nesting, counts, tokens, time); `public` keeps the server's
+  model paths and system prompt out of what clients see (docs/SECURITY.md).
 
 The server's dependencies (FastAPI, uvicorn, sse-starlette) are the optional extra
 `wsd-local[server]`; `missing_dependency()` says which one is absent.

@@ -1,24 +1,27 @@
 """The FastAPI application: `/v1/chat/completions`, `/v1/models`, `/health`.
 
 `create_app(engine, config)` wires the parts: the model worker (started and stopped
-with the application), the API key, the OpenAI-shaped errors. Handlers never call the
-engine: they queue a job and wait for its items on a `Channel`.
+with the application), the guard against web pages (`guard.py`), CORS for the origins
+allowed, the API key, the OpenAI-shaped errors. Handlers never call the engine: they
+queue a job and wait for its items on a `Channel`. The body is read up to its limit and
+parsed in a thread, so no request can hold the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
-from dataclasses import dataclass
-from typing import Any, AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Callable
 
 import anyio
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sse_starlette.sse import EventSourceResponse
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from ..config import DecodingSettings
@@ -26,7 +29,10 @@ from ..store import Store
 from .auth import RequireApiKey
 from .channel import Channel
 from .errors import ApiError, CatchBugs, install_error_handlers
-from .request import parse_request, read_body
+from .guard import ANY, AccessPolicy, BrowserGuard
+from .limits import RequestLimits
+from .public import public_defaults
+from .request import ServeRequest, body_too_large, parse_request, read_body
 from .schemas import ChatCompletionRequest
 from .storage import ServedAnswers
 from .streaming import Completion, collect, sse_events
@@ -46,11 +52,13 @@ class ServerConfig:
     max_queue: int = 16
     api_key: str | None = None
     store: Store | None = None  # None: answers are not recorded (--no-store)
+    limits: RequestLimits = field(default_factory=RequestLimits)
+    access: AccessPolicy = field(default_factory=AccessPolicy)
 
 
 def create_app(engine: Any, config: ServerConfig) -> FastAPI:
     worker = ModelWorker(engine, ServedAnswers(config.store) if config.store else None,
-                         config.max_queue)
+                         config.max_queue, config.limits.deadline_s)
     started_at = int(time.time())
     fingerprint = f"wsd-local-{__version__}-{getattr(engine, 'backend_name', 'unknown')}"
 
@@ -70,8 +78,16 @@ def create_app(engine: Any, config: ServerConfig) -> FastAPI:
                     "in `wsd` fields that OpenAI clients ignore (see docs/SERVER.md).")
     app.state.worker = worker
     install_error_handlers(app)
+    # Outermost last: CatchBugs, the guard, CORS (answers preflights without the key),
+    # the API key, the routes.
     if config.api_key:
         app.add_middleware(RequireApiKey, api_key=config.api_key)
+    origins = config.access.allowed_origins
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=["*"] if ANY in origins else sorted(origins),
+                           allow_methods=["GET", "POST"], allow_headers=["*"],
+                           expose_headers=["Retry-After"], max_age=600)
+    app.add_middleware(BrowserGuard, policy=config.access)
     app.add_middleware(CatchBugs)
 
     def model_card() -> dict[str, Any]:
@@ -81,7 +97,8 @@ def create_app(engine: Any, config: ServerConfig) -> FastAPI:
                 "wsd": {"models": {role: {"name": m.name, "quantization": m.quantization,
                                           "architecture": m.architecture}
                                    for role, m in identities.items()},
-                        "defaults": config.defaults.to_dict()}}
+                        "defaults": public_defaults(config.defaults),
+                        "server_system_prompt": config.defaults.system is not None}}
 
     @app.get("/health", summary="Liveness and queue state (no API key needed)")
     async def health() -> dict[str, Any]:
@@ -102,10 +119,10 @@ def create_app(engine: Any, config: ServerConfig) -> FastAPI:
     @app.post("/v1/chat/completions", summary="Answer a conversation with weak-to-strong decoding",
               response_model=None, openapi_extra=_REQUEST_BODY)
     async def chat_completions(request: Request) -> Any:
-        # The body is read here, not by FastAPI, so that JSON sent with any Content-Type
-        # is accepted and every problem gets OpenAI's error shape.
-        body = read_body(await request.body())
-        plan = parse_request(body, config.defaults, config.model_name)
+        # The body is read here, not by FastAPI, so that every problem gets OpenAI's
+        # error shape; it is parsed in a thread (a large or deep body takes time).
+        raw = await _read_limited(request, config.limits)
+        plan = await anyio.to_thread.run_sync(_parse, raw, config)
         channel = Channel()
         job = Job(plan, channel.post)
         try:
@@ -114,7 +131,7 @@ def create_app(engine: Any, config: ServerConfig) -> FastAPI:
             raise ApiError(503, f"the server is busy: {worker.max_queue} requests are already "
                                 f"waiting; retry in {full.retry_after} s", type="server_error",
                            code="queue_full", headers={"Retry-After": str(full.retry_after)}) from None
-        watcher = asyncio.create_task(_cancel_on_disconnect(request, job.cancel))
+        watcher = asyncio.create_task(_withdraw_on_disconnect(request, lambda: worker.withdraw(job)))
         try:
             first = await channel.get()  # Started, or Failed (e.g. the prompt is too long)
             if isinstance(first, Failed):
@@ -133,7 +150,7 @@ def create_app(engine: Any, config: ServerConfig) -> FastAPI:
                 raise result.error
             return JSONResponse(completion.completion(result, logprobs))
         except BaseException:
-            job.cancel.set()
+            worker.withdraw(job)
             raise
         finally:
             watcher.cancel()
@@ -160,11 +177,35 @@ _REQUEST_BODY = {"requestBody": {"required": True, "content": {"application/json
     "schema": {"$ref": "#/components/schemas/ChatCompletionRequest"}}}}}
 
 
-async def _cancel_on_disconnect(request: Request, cancel: threading.Event) -> None:
-    """Set `cancel` when the client closes the connection (the body is already read, so
-    the next ASGI message is the disconnect)."""
+def _parse(raw: bytes, config: ServerConfig) -> ServeRequest:
+    return parse_request(read_body(raw, config.limits), config.defaults, config.model_name, config.limits)
+
+
+async def _read_limited(request: Request, limits: RequestLimits) -> bytes:
+    """The body, refused (413) as soon as it is known to exceed the limit: from its
+    declared length before reading, or while reading a chunked one."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limits.max_body_bytes:
+        raise body_too_large(limits)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limits.max_body_bytes:
+                raise body_too_large(limits)
+            chunks.append(chunk)
+    except ClientDisconnect:  # left while sending: nobody to answer, and not a bug
+        raise ApiError(499, "the client closed the request", code="client_closed") from None
+    return b"".join(chunks)
+
+
+async def _withdraw_on_disconnect(request: Request, withdraw: Callable[[], None]) -> None:
+    """Withdraw the request when the client closes the connection (the body is already
+    read, so the next ASGI message is the disconnect): it stops if it runs, and leaves
+    the queue at once if it waits."""
     while True:
         message = await request.receive()
         if message["type"] == "http.disconnect":
-            cancel.set()
+            withdraw()
             return

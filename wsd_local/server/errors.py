@@ -24,6 +24,9 @@ log = logging.getLogger("wsd_local.server")
 
 INVALID_REQUEST = "invalid_request_error"
 SERVER_ERROR = "server_error"
+#: An error message is one line of at most this many characters: it may quote what the
+#: client sent (a 4 MB string, a 400-digit number), and that is cut in the middle.
+MAX_MESSAGE_CHARS = 300
 
 
 @dataclass
@@ -38,6 +41,10 @@ class ApiError(Exception):
     headers: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # Both may quote the request: one short line of valid Unicode (a lone surrogate
+        # from the request would make the response itself unencodable).
+        self.message = short_line(_encodable(self.message))
+        self.param = None if self.param is None else short_line(_encodable(self.param))
         super().__init__(self.message)
 
     def body(self) -> dict[str, Any]:
@@ -50,6 +57,20 @@ class ApiError(Exception):
 def error_body(message: str, type: str = INVALID_REQUEST, param: str | None = None,
                code: str | None = None) -> dict[str, Any]:
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def _encodable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def short_line(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`text` in one line of at most `limit` characters (the middle cut, so that the
+    end, which says what to do, stays)."""
+    text = " ".join(text.splitlines())
+    if len(text) <= limit:
+        return text
+    tail = limit // 3
+    return f"{text[:limit - tail - 3]} … {text[-tail:]}"
 
 
 def from_wsd_error(exc: WsdError, param: str | None = None) -> ApiError:

@@ -6,6 +6,11 @@ flags), the OpenAI fields (`max_tokens` / `max_completion_tokens`, `temperature`
 `top_p`, `seed`), then the request's `wsd` object. Every value is checked against the
 setting's declaration in `config.py`, and an error names the field as the client sent
 it (`temperature`, `wsd.threshold`).
+
+Everything in a request is untrusted: the body is checked for size, nesting and
+invalid text before pydantic sees it, and every value against this server's limits
+(`limits.RequestLimits`) as well as the setting's own range, so that any body gets
+either a parsed request or an `ApiError` (4xx), never another exception.
 """
 
 from __future__ import annotations
@@ -16,11 +21,15 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from ..config import SETTING_NAMES, SETTINGS, SETTINGS_BY_NAME, DecodingSettings, SettingSpec
+from ..config import (SETTING_NAMES, SETTINGS, SETTINGS_BY_NAME, DecodingSettings, SettingSpec,
+                      shown_value)
 from ..errors import ConfigError, WsdError
 from ..messages import Message, normalize
 from .errors import ApiError, from_wsd_error, validation_error
+from .limits import RequestLimits
 from .schemas import WSD_OPTIONS_SCHEMA, ChatCompletionRequest
+
+DEFAULT_LIMITS = RequestLimits()
 
 #: OpenAI fields that are decoding settings: request field -> setting name.
 OPENAI_SETTINGS = (("max_completion_tokens", "max_tokens"), ("max_tokens", "max_tokens"),
@@ -29,7 +38,12 @@ OPENAI_SETTINGS = (("max_completion_tokens", "max_tokens"), ("max_tokens", "max_
 #: OpenAI roles and the role the models see (`developer` is the newer name of `system`).
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 
-MAX_STOP_STRINGS = 16
+#: OpenAI's own bounds on settings whose declarations allow more (a temperature of 99
+#: is refused by OpenAI, so it is here too): setting name -> (maximum, why).
+OPENAI_MAXIMUMS: dict[str, tuple[float, str]] = {
+    "temperature": (2.0, "OpenAI's range is 0 to 2"),
+    "seed": (2**63 - 1, "a 64-bit integer"),
+}
 
 
 def _text_only(field: str) -> Callable[[Any], str | None]:
@@ -68,26 +82,97 @@ class ServeRequest:
     stops: tuple[str, ...] = ()
     logprobs: bool = False
     want_trace: bool = False
+    #: The system prompt is the server's own (`--system`), which clients are not shown.
+    server_system: bool = False
 
 
-def read_body(raw: bytes) -> ChatCompletionRequest:
-    """The body as JSON, whatever the Content-Type says (`curl -d` sends a form type)."""
+def read_body(raw: bytes, limits: RequestLimits = DEFAULT_LIMITS) -> ChatCompletionRequest:
+    """The body as a request: JSON (standard JSON only: no NaN or Infinity), an object,
+    nested at most `limits.max_json_depth` deep, its text valid Unicode."""
+    if len(raw) > limits.max_body_bytes:
+        raise body_too_large(limits)
     if not raw.strip():
         raise ApiError(400, "the request needs a JSON body", code="invalid_json")
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
+        data = json.loads(raw, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise _too_deep(limits) from None
+    except ValueError as exc:  # also bytes that are not UTF-8 (UnicodeDecodeError)
         raise ApiError(400, f"the request body is not valid JSON: {exc}", code="invalid_json") from None
     if not isinstance(data, dict):
         raise ApiError(400, "the request body must be a JSON object", code="invalid_json")
+    _check_json(data, limits)
     try:
         return ChatCompletionRequest.model_validate(data)
     except ValidationError as exc:
         raise validation_error(exc.errors()) from None
 
 
-def parse_request(body: ChatCompletionRequest, defaults: DecodingSettings,
-                  model_name: str) -> ServeRequest:
+def body_too_large(limits: RequestLimits) -> ApiError:
+    return ApiError(413, f"the request body is larger than this server's limit of "
+                         f"{limits.max_body_text} (wsd serve --max-body-mb)", code="request_too_large")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _too_deep(limits: RequestLimits) -> ApiError:
+    return ApiError(400, f"the request body is nested too deeply (at most {limits.max_json_depth} "
+                         f"levels of arrays and objects)", code="invalid_json")
+
+
+def _check_json(data: Any, limits: RequestLimits) -> None:
+    """Depth and text of every value, without recursion (a deep body must not exhaust
+    the stack here either). A value's place is kept as a (parent, key) chain and only
+    spelled out for the error."""
+    stack: list[tuple[Any, int, tuple | None]] = [(data, 1, None)]
+    while stack:
+        value, depth, place = stack.pop()
+        if isinstance(value, dict):
+            if depth > limits.max_json_depth:
+                raise _too_deep(limits)
+            for key, item in value.items():
+                _check_text(key, (place, key), "a key")
+                stack.append((item, depth + 1, (place, key)))
+        elif isinstance(value, list):
+            if depth > limits.max_json_depth:
+                raise _too_deep(limits)
+            stack.extend((item, depth + 1, (place, i)) for i, item in enumerate(value))
+        elif isinstance(value, str):
+            _check_text(value, place, "text")
+
+
+def _check_text(text: str, place: tuple | None, what: str) -> None:
+    """Refuse a lone UTF-16 surrogate (`"\\ud800"` is valid JSON but not Unicode text: it
+    cannot be tokenized, stored or sent back)."""
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        param = _place_name(place)
+        raise ApiError(400, f"{param or 'the request'}: {what} contains {ascii(text[exc.start])}, a lone "
+                            f"UTF-16 surrogate, which is not valid Unicode", param or None) from None
+
+
+def _place_name(place: tuple | None) -> str:
+    """(((None, "messages"), 0), "content") -> "messages[0].content"."""
+    parts: list[Any] = []
+    while place is not None:
+        place, key = place
+        parts.append(key)
+    out = ""
+    for key in reversed(parts):
+        if isinstance(key, int):
+            out += f"[{key}]"
+        else:
+            out += f".{key}" if out else key
+    return out
+
+
+def parse_request(body: ChatCompletionRequest, defaults: DecodingSettings, model_name: str,
+                  limits: RequestLimits = DEFAULT_LIMITS) -> ServeRequest:
     """The request as the worker runs it; ApiError (4xx) for anything wrong."""
     if body.model is not None and body.model != model_name:
         raise ApiError(404, f"model {body.model!r} is not served here; this server serves "
@@ -114,24 +199,25 @@ def parse_request(body: ChatCompletionRequest, defaults: DecodingSettings,
     for field, name in OPENAI_SETTINGS:
         value = getattr(body, field)
         if value is not None and name not in changes:
-            changes[name] = _checked(SETTINGS_BY_NAME[name], value, field)
+            changes[name] = _checked(SETTINGS_BY_NAME[name], value, field, limits)
     for key, value in wsd.items():
         name = SETTING_NAMES.get(key)
         if name is None:
             raise ApiError(400, f"unknown setting wsd.{key} (known: "
                                 f"{', '.join([s.name for s in SETTINGS] + list(WSD_OPTIONS_SCHEMA))})",
                            f"wsd.{key}", "unknown_setting")
-        changes[name] = _checked(SETTINGS_BY_NAME[name], value, f"wsd.{key}")
+        changes[name] = _checked(SETTINGS_BY_NAME[name], value, f"wsd.{key}", limits)
     try:
         settings = defaults.with_changes(**changes)
     except ConfigError as exc:  # each value was valid alone; this is a combination
         raise from_wsd_error(exc, "wsd") from None
 
-    turns = _messages(body)
+    turns = _messages(body, limits)
     # The conversation's own system message wins over the server's default prompt; a
     # `wsd.system` in the request wins over both.
     has_system = any(m.role == "system" for m in turns)
     system = settings.system if ("system" in changes or not has_system) else None
+    server_system = system is not None and "system" not in changes
     try:
         messages = normalize(turns, system)
     except WsdError as exc:
@@ -142,20 +228,37 @@ def parse_request(body: ChatCompletionRequest, defaults: DecodingSettings,
     return ServeRequest(
         messages=messages, settings=settings, stream=bool(body.stream),
         include_usage=bool(body.stream_options and body.stream_options.include_usage),
-        stops=_stops(body.stop), logprobs=bool(body.logprobs), want_trace=want_trace)
+        stops=_stops(body.stop, limits), logprobs=bool(body.logprobs), want_trace=want_trace,
+        server_system=server_system)
 
 
-def _checked(spec: SettingSpec, value: Any, param: str) -> Any:
+def _checked(spec: SettingSpec, value: Any, param: str, limits: RequestLimits) -> Any:
     try:
-        return spec.check(value)
+        value = spec.check(value)
     except ConfigError as exc:
         # The message names the setting as the CLI does (`max-tokens`); name the field.
         raise ApiError(400, exc.one_line().replace(spec.key, param, 1), param) from None
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if spec.name in OPENAI_MAXIMUMS:
+        maximum, why = OPENAI_MAXIMUMS[spec.name]
+        if value > maximum:
+            raise ApiError(400, f"{param} must be at most {shown_value(maximum)} ({why}), "
+                                f"got {shown_value(value)}", param)
+    elif spec.kind is int and value > limits.max_tokens:
+        # Token counts (and the window, chunk and repetition counts, which make no sense
+        # above them): this server's bound on one answer's work.
+        raise ApiError(400, f"{param} must be at most {limits.max_tokens} on this server "
+                            f"(wsd serve --max-tokens-limit), got {shown_value(value)}", param)
+    return value
 
 
-def _messages(body: ChatCompletionRequest) -> list[Message]:
+def _messages(body: ChatCompletionRequest, limits: RequestLimits) -> list[Message]:
     if not body.messages:
         raise ApiError(400, "messages must not be empty: send at least one user message", "messages")
+    if len(body.messages) > limits.max_messages:
+        raise ApiError(400, f"messages holds {len(body.messages)} messages; this server takes at most "
+                            f"{limits.max_messages}", "messages")
     out = []
     for i, message in enumerate(body.messages):
         role = ROLES.get(message.role)
@@ -175,12 +278,14 @@ def _messages(body: ChatCompletionRequest) -> list[Message]:
     return out
 
 
-def _stops(stop: str | list[str] | None) -> tuple[str, ...]:
+def _stops(stop: str | list[str] | None, limits: RequestLimits) -> tuple[str, ...]:
     if stop is None:
         return ()
     stops = [stop] if isinstance(stop, str) else list(stop)
-    if len(stops) > MAX_STOP_STRINGS:
-        raise ApiError(400, f"stop takes at most {MAX_STOP_STRINGS} strings", "stop")
+    if len(stops) > limits.max_stop_strings:
+        raise ApiError(400, f"stop takes at most {limits.max_stop_strings} strings", "stop")
     if any(s == "" for s in stops):
         raise ApiError(400, "stop strings must not be empty", "stop")
+    if any(len(s) > limits.max_stop_chars for s in stops):
+        raise ApiError(400, f"stop strings may be at most {limits.max_stop_chars} characters long", "stop")
     return tuple(stops)

@@ -28,6 +28,7 @@ import anyio
 from ..answer import describe_handovers, describe_switch
 from ..trace import Trace
 from .channel import Channel
+from .public import public_settings, public_trace, scrub
 from .relay import HandoverMark, SwitchMark, TextDelta, TokenLogprob
 from .request import ServeRequest
 from .schemas import logprob_entry, usage_body
@@ -64,11 +65,11 @@ class Completion:
     def completion(self, done: Done, logprobs: list[TokenLogprob]) -> dict[str, Any]:
         trace = done.trace
         choice = {"index": 0, "message": {"role": "assistant", "content": trace.answer},
-                  "finish_reason": finish_reason(trace), "logprobs": self._logprobs(tuple(logprobs))}
+                  "finish_reason": finish_reason(done), "logprobs": self._logprobs(tuple(logprobs))}
         return {"id": self.id, "object": "chat.completion", "created": self.created,
                 "model": self.model, "system_fingerprint": self.system_fingerprint,
                 "choices": [choice], "usage": usage(trace),
-                "wsd": extras(done, self.request.want_trace)}
+                "wsd": extras(done, self.request)}
 
     def _logprobs(self, entries: tuple[TokenLogprob, ...] | None) -> dict[str, Any] | None:
         if not self.request.logprobs:
@@ -76,8 +77,12 @@ class Completion:
         return {"content": [logprob_entry(e.token, e.logprob) for e in entries or ()]}
 
 
-def finish_reason(trace: Trace) -> str:
-    return FINISH_REASONS.get(trace.stop_reason, "stop")
+def finish_reason(done: Done) -> str:
+    """OpenAI's word for why the answer ended; an answer stopped by the server's deadline
+    is cut by a limit, as one that reached `max_tokens` ("length")."""
+    if done.timed_out:
+        return "length"
+    return FINISH_REASONS.get(done.trace.stop_reason, "stop")
 
 
 def usage(trace: Trace) -> dict[str, int]:
@@ -96,8 +101,9 @@ def usage(trace: Trace) -> dict[str, int]:
     return usage_body(c.get("prompt_tokens_base", 0), completion)
 
 
-def extras(done: Done, want_trace: bool) -> dict[str, Any]:
-    """The `wsd` object of the last chunk and of a non-stream response."""
+def extras(done: Done, request: ServeRequest) -> dict[str, Any]:
+    """The `wsd` object of the last chunk and of a non-stream response (without the
+    server's system prompt or model paths: `public.py`)."""
     trace = done.trace
     switch = SwitchMark.from_trace(trace).to_dict() if trace.switch_index is not None else None
     if switch is not None:
@@ -105,14 +111,16 @@ def extras(done: Done, want_trace: bool) -> dict[str, Any]:
     out: dict[str, Any] = {
         "mode": trace.mode, "spans": trace.spans, "switch": switch,
         "stop_reason": trace.stop_reason, "client_stop": done.stopped_by_client,
-        "counts": trace.counts, "timings": trace.timings, "settings": trace.settings.to_dict(),
-        "chat_id": done.chat_id,
+        "stop_note": scrub(trace.stop_note, trace.models) or None,
+        "counts": trace.counts, "timings": trace.timings,
+        "settings": public_settings(trace.settings, request.server_system),
+        "server_system_prompt": request.server_system, "chat_id": done.chat_id,
     }
     if trace.mode == "nudging":  # the spans carry each turn's hand-over record
         out["handovers"] = {"count": trace.counts.get("handovers", 0),
                             "description": describe_handovers(trace)}
-    if want_trace:
-        out["trace"] = trace.to_dict()
+    if request.want_trace:
+        out["trace"] = public_trace(trace, request.server_system)
     return out
 
 
@@ -149,8 +157,8 @@ async def sse_events(completion: Completion, job: Job, channel: Channel,
             elif isinstance(item, HandoverMark):
                 yield _data(completion.chunk({}, wsd={"handover": item.to_dict()}))
             elif isinstance(item, Done):
-                yield _data(completion.chunk({}, finish_reason(item.trace),
-                                             wsd=extras(item, request.want_trace)))
+                yield _data(completion.chunk({}, finish_reason(item),
+                                             wsd=extras(item, request)))
                 if request.include_usage:
                     yield _data(completion.usage_chunk(item.trace))
                 yield {"data": "[DONE]"}

@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import queue
 import statistics
 import threading
 import time
@@ -28,6 +27,7 @@ from ..events import Finished, PhaseChanged
 from ..trace import Trace
 from .errors import ApiError, from_wsd_error, internal_error
 from .relay import AnswerRelay
+from .public import scrub
 from .request import ServeRequest
 from .storage import ServedAnswers
 
@@ -46,6 +46,7 @@ class Done:
     trace: Trace  # the answer the client got (cut at its stop string)
     stopped_by_client: bool  # the client's stop string ended it
     chat_id: int | None
+    timed_out: bool = False  # the server's deadline stopped it (the trace's stop_note says so)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,11 @@ class Job:
     cancel: threading.Event = field(default_factory=threading.Event)
     number: int = field(default_factory=lambda: next(_job_numbers))
     submitted_at: float = field(default_factory=time.monotonic)
+    timed_out: bool = False  # stopped by the server's deadline
+
+    def expire(self) -> None:
+        self.timed_out = True
+        self.cancel.set()
 
 
 class QueueFull(Exception):
@@ -69,11 +75,16 @@ class QueueFull(Exception):
 
 
 class ModelWorker:
-    def __init__(self, engine: Any, answers: ServedAnswers | None, max_queue: int) -> None:
+    def __init__(self, engine: Any, answers: ServedAnswers | None, max_queue: int,
+                 deadline_s: float | None = None) -> None:
         self.engine = engine
         self.answers = answers
         self.max_queue = max_queue
-        self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=max_queue)
+        self.deadline_s = deadline_s
+        # A deque under a condition, not a queue.Queue: a job whose client left must
+        # leave the queue at once, wherever it stands.
+        self._waiting: deque[Job] = deque()
+        self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="wsd-model-worker", daemon=True)
         self._stopping = False
         self._durations: deque[float] = deque(maxlen=20)
@@ -86,16 +97,28 @@ class ModelWorker:
 
     def submit(self, job: Job) -> None:
         """Queue `job`; QueueFull when `max_queue` requests are already waiting."""
-        if self._stopping:
-            raise ApiError(503, "the server is shutting down", type="server_error", code="shutting_down")
-        try:
-            self._queue.put_nowait(job)
-        except queue.Full:
-            raise QueueFull(self.retry_after()) from None
+        with self._changed:
+            if self._stopping:
+                raise ApiError(503, "the server is shutting down", type="server_error", code="shutting_down")
+            if len(self._waiting) >= self.max_queue:
+                raise QueueFull(self.retry_after())
+            self._waiting.append(job)
+            self._changed.notify()
+
+    def withdraw(self, job: Job) -> None:
+        """The client left: stop `job`, and if it still waits, free its place now."""
+        job.cancel.set()
+        with self._changed:
+            try:
+                self._waiting.remove(job)
+            except ValueError:
+                return  # running or done: the cancel flag stops it
+        log.info("request %d: the client left while it waited; not run", job.number)
+        job.post(Failed(ApiError(499, "the client closed the request", code="client_closed")))
 
     @property
     def waiting(self) -> int:
-        return self._queue.qsize()
+        return len(self._waiting)
 
     @property
     def alive(self) -> bool:
@@ -112,38 +135,44 @@ class ModelWorker:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the answer in progress and refuse the waiting ones; wait for the thread."""
-        self._stopping = True
+        with self._changed:
+            self._stopping = True
+            refused = list(self._waiting)
+            self._waiting.clear()
+            self._changed.notify_all()
         current = self.current
         if current is not None:
             current.cancel.set()
-        while True:
-            try:
-                job = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if job is not None:
-                self._refuse(job)
-        self._queue.put(None)
+        for job in refused:
+            self._refuse(job)
         self._thread.join(timeout)
 
     # -- the worker thread ----------------------------------------------------------------
+    def _next(self) -> Job | None:
+        with self._changed:
+            while not self._waiting and not self._stopping:
+                self._changed.wait()
+            return None if self._stopping else self._waiting.popleft()
+
     def _run(self) -> None:
         while True:
-            job = self._queue.get()
+            job = self._next()
             if job is None:
                 return
-            if self._stopping:
-                self._refuse(job)
-                continue
-            if job.cancel.is_set():
-                log.info("request %d: the client left while it waited; not run", job.number)
+            if job.cancel.is_set():  # left just as it was taken
                 job.post(Failed(ApiError(499, "the client closed the request", code="client_closed")))
                 continue
             self.current = job
             start = time.monotonic()
+            deadline = threading.Timer(self.deadline_s, job.expire) if self.deadline_s else None
+            if deadline is not None:
+                deadline.daemon = True
+                deadline.start()
             try:
                 self._serve(job)
             finally:
+                if deadline is not None:
+                    deadline.cancel()
                 self.current = None
                 self._durations.append(time.monotonic() - start)
                 self.served += 1
@@ -166,10 +195,14 @@ class ModelWorker:
                     stored = self.answers.begin(request.messages, request.settings) if self.answers else None
                     job.post(Started(stored.chat_id if stored else None))
                 if isinstance(event, Finished):
+                    timed_out = job.timed_out and event.trace.stop_reason == "cancelled"
+                    if timed_out:
+                        event.trace.stop_note = deadline_note(self.deadline_s)
                     trace, outs = relay.finish(event.trace)
                     if self.answers:
                         self.answers.finish(stored, trace)
-                    job.post(*outs, Done(trace, relay.stopped_by_client, stored.chat_id if stored else None))
+                    job.post(*outs, Done(trace, relay.stopped_by_client,
+                                         stored.chat_id if stored else None, timed_out))
                     log.info("request %d: %s", job.number, _summary(trace, time.monotonic() - job.submitted_at))
                     return
                 outs = relay.feed(event)
@@ -184,12 +217,18 @@ class ModelWorker:
             log.info("request %d refused: %s", job.number, exc.one_line())
             if self.answers:
                 self.answers.fail(stored, relay.sent, exc.one_line())
-            job.post(Failed(from_wsd_error(exc)))
+            error = from_wsd_error(exc)
+            error.message = scrub(error.message, getattr(self.engine, "identities", {}))
+            job.post(Failed(error))
         except Exception as exc:  # noqa: BLE001 - a bug: logged with its traceback, one line out
             log.error("request %d failed: %s: %s", job.number, type(exc).__name__, exc, exc_info=True)
             if self.answers:
                 self.answers.fail(stored, relay.sent, f"internal error: {type(exc).__name__}")
             job.post(Failed(internal_error()))
+
+
+def deadline_note(seconds: float | None) -> str:
+    return f"stopped at the server's deadline of {seconds:g} s per answer (wsd serve --request-timeout)"
 
 
 def _summary(trace: Trace, seconds: float) -> str:
