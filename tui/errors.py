@@ -11,6 +11,7 @@ import time
 import traceback
 
 from wsd_local.errors import WsdError
+from wsd_local.fsutil import private_opener
 from wsd_local.paths import data_dir
 
 ERROR_LOG = "tui-errors.log"
@@ -23,7 +24,7 @@ def describe_error(error: BaseException | None) -> str:
         return "unknown error"
     try:
         log = data_dir() / ERROR_LOG
-        with log.open("a", encoding="utf-8") as fh:
+        with open(log, "a", encoding="utf-8", opener=private_opener) as fh:
             fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + "".join(
                 traceback.format_exception(type(error), error, error.__traceback__)) + "\n")
         where = f" (details in {log})"

@@ -325,7 +325,7 @@ def _rewrite(path: Path, edit: Callable[[str], str], current: str) -> None:
     except tomlfile.EditRefused as exc:
         raise ConfigError(f"cannot change {path} safely ({exc})", "edit the file by hand") from None
     _validate(parse_text(new, path), path)  # never write a file that would not load
-    write_text_atomic(path, new)
+    write_text_atomic(path, new, private=True)
 
 
 __all__ = ["ConfigKey", "UserConfig", "declare", "keys", "sections", "load", "find_key",

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .fsutil import write_text_atomic
 from .markdown_text import inert_markdown
 from .paths import data_dir
 from .store import ChatRecord, MessageRecord, Store
@@ -136,11 +137,8 @@ def export_chat(store: Store, chat_id: int, fmt: str, folder: str | Path | None 
         from .errors import WsdError
         raise WsdError(f"unknown export format {fmt!r}", "use markdown or json")
     target_dir = Path(folder) if folder is not None else data_dir() / "exports"
-    target_dir.mkdir(parents=True, exist_ok=True)
     path = target_dir / f"{_slug(chat.title)}-{chat.id}{suffix}"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)  # never leave a half-written export behind
+    write_text_atomic(path, text, private=True)  # a chat is its owner's; never half-written
     return path
 
 
