@@ -119,6 +119,11 @@ def cmd_list(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+    problems = [r for r in rows if r.status in ("broken", "missing")]
+    if problems:
+        print()
+        for r in problems:  # why a file cannot be used, one line each
+            print(f"{r.name}: {r.notes}")
     print(f"\nmodels folder: {models_dir()}  (get one with `wsd models pull NAME`)")
     return 0
 
