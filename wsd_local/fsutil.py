@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
@@ -75,5 +75,19 @@ def write_text_atomic(path: Path, text: str, private: bool = False) -> None:
         raise
 
 
-__all__ = ["write_text_atomic", "private_dir", "private_opener", "create_private_file",
+def path_inside(folder: Path, name: str) -> Path | None:
+    """`folder / name` for a relative name that came from outside (a spec, a server's
+    file list, an index file), or None when it could land anywhere else: an absolute
+    path or a drive, a `..` or `.` part, a backslash, a NUL. Checked on the text, so a
+    name is refused the same way on every system, before anything touches the disk."""
+    if not isinstance(name, str) or not name or "\\" in name or "\x00" in name:
+        return None
+    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).drive:
+        return None
+    if any(part in ("", ".", "..") for part in name.split("/")):
+        return None
+    return Path(folder) / name
+
+
+__all__ = ["write_text_atomic", "path_inside", "private_dir", "private_opener", "create_private_file",
            "PRIVATE_DIR", "PRIVATE_FILE"]
