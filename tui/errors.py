@@ -12,6 +12,7 @@ import traceback
 
 from wsd_local.errors import WsdError
 from wsd_local.fsutil import private_opener
+from wsd_local.terminal_text import terminal_safe
 from wsd_local.paths import data_dir
 
 ERROR_LOG = "tui-errors.log"
@@ -19,7 +20,7 @@ ERROR_LOG = "tui-errors.log"
 
 def describe_error(error: BaseException | None) -> str:
     if isinstance(error, WsdError):
-        return error.one_line()
+        return terminal_safe(error.one_line(), one_line=True)  # it may quote a file, a server, a prompt
     if error is None:
         return "unknown error"
     try:
@@ -31,7 +32,7 @@ def describe_error(error: BaseException | None) -> str:
     except OSError:
         where = ""
     message = " ".join(str(error).split())
-    return f"internal error: {type(error).__name__}: {message}{where}"
+    return terminal_safe(f"internal error: {type(error).__name__}: {message}{where}", one_line=True)
 
 
 __all__ = ["describe_error", "ERROR_LOG"]
