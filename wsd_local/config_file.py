@@ -215,6 +215,9 @@ def parse_text(text: str, path: Path) -> dict[str, Any]:
     except tomlfile.TOMLDecodeError as exc:
         raise ConfigError(f"the config file {path} is not valid TOML: {exc}",
                           "fix that line, or delete the file to start again") from None
+    except RecursionError:  # tomllib recurses once per nested array or table
+        raise ConfigError(f"the config file {path} nests arrays or tables too deeply",
+                          "fix the file, or delete it to start again") from None
 
 
 def _validate(data: dict[str, Any], path: Path) -> dict[str, Any]:
