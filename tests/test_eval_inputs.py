@@ -150,3 +150,62 @@ def test_command_line_shape(capsys: pytest.CaptureFixture[str]) -> None:
         parser.parse_args(["eval", "reprot", "r.jsonl"])
     assert caught.value.code == 2
     assert "'reprot' is neither a subcommand nor a file: did you mean 'report'?" in capsys.readouterr().err
+
+
+ALPACA_EVAL = [  # AlpacaEval's records: no id, written by json.dump without indent
+    {"dataset": "helpful_base", "instruction": "What are the names of some famous actors?",
+     "output": "...", "generator": "gpt4"},
+    {"dataset": "helpful_base", "instruction": "How did US states get their names?",
+     "output": "...", "generator": "gpt4"},
+    {"dataset": "koala", "instruction": "Hi, how do I make a cake?", "output": "...", "generator": "gpt4"},
+]
+
+
+@pytest.mark.parametrize("name", ["alpaca_eval.json", "alpaca_eval.jsonl", "alpaca_eval.txt"])
+def test_a_json_list_on_one_line_is_a_list_whatever_the_file_is_called(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    with path.open("w", encoding="utf-8") as fh:
+        json.dump(ALPACA_EVAL, fh)
+    assert path.read_text(encoding="utf-8").count("\n") == 0
+    prompts = load_prompts(path)
+    assert prompts.bad == []
+    assert [i.prompt(0) for i in prompts.items] == [r["instruction"] for r in ALPACA_EVAL]
+    assert [i.dataset for i in prompts.items] == [r["dataset"] for r in ALPACA_EVAL]
+    ids = [i.id for i in prompts.items]
+    assert len(set(ids)) == 3 and all(i.startswith("L1.") for i in ids)
+
+
+def test_the_same_records_read_the_same_with_or_without_line_breaks(tmp_path: Path) -> None:
+    one_line = write(tmp_path / "a.json", json.dumps(ALPACA_EVAL))
+    indented = write(tmp_path / "b.json", json.dumps(ALPACA_EVAL, indent=2))
+    jsonl = write(tmp_path / "c.jsonl", "".join(json.dumps(r) + "\n" for r in ALPACA_EVAL))
+    shapes = [[(i.chunks, i.dataset) for i in load_prompts(p).items] for p in (one_line, indented, jsonl)]
+    assert shapes[0] == shapes[1] == shapes[2] and len(shapes[0]) == 3
+    single = write(tmp_path / "one.json", json.dumps(ALPACA_EVAL[0], indent=2))  # one record, indented
+    assert [i.prompt(0) for i in load_prompts(single).items] == [ALPACA_EVAL[0]["instruction"]]
+
+
+def test_only_ids_the_file_gave_can_be_duplicates(tmp_path: Path) -> None:
+    records = [{"prompt": "a"}, {"prompt": "b"}, {"id": "L2", "prompt": "c"}, {"id": "x", "prompt": "d"},
+               {"id": "x", "prompt": "e"}]
+    path = write(tmp_path / "p.jsonl", "".join(json.dumps(r) + "\n" for r in records))
+    prompts = load_prompts(path)
+    # The record on line 2 gives no id and must not take the one the file gave on line 3.
+    assert [(i.id, i.prompt(0)) for i in prompts.items] == [("L1", "a"), ("L2~2", "b"), ("L2", "c"), ("x", "d")]
+    assert [b.describe(path) for b in prompts.bad] == [f"{path}:5: duplicate id 'x' (first on line 4)"]
+    one_line = write(tmp_path / "p.json", json.dumps(records))
+    prompts = load_prompts(one_line)
+    assert [i.prompt(0) for i in prompts.items] == ["a", "b", "c", "d"]
+    assert len({i.id for i in prompts.items}) == 4
+    assert [b.describe(one_line) for b in prompts.bad] == [
+        f"{one_line}:1: record 5: duplicate id 'x' (first on line 1)"]
+
+
+def test_deeply_nested_json_is_a_one_line_error(tmp_path: Path) -> None:
+    nested = write(tmp_path / "deep.json", "[" * 100_000 + "]" * 100_000)
+    with pytest.raises(InputError, match="nested too deeply"):
+        load_prompts(nested)
+    lines = write(tmp_path / "deep.jsonl", '{"prompt": "ok"}\n{"prompt": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    prompts = load_prompts(lines)
+    assert [i.prompt(0) for i in prompts.items] == ["ok"]
+    assert [b.problem for b in prompts.bad] == ["JSON nested too deeply"]

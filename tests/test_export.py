@@ -103,3 +103,44 @@ def test_markdown_marks_every_nudging_turn(store: Store) -> None:
             expected += mark + ("" if span["text"][:1].isspace() else " ") + span["text"]
     assert body == expected
     assert body.count(TO_DRAFTER_MARK) == sum(s["model"] == "drafter" and s["text"] != "" for s in trace.spans[1:]) > 3
+
+
+HOSTILE = ('Click <a href="https://evil.example">here</a><script>alert(1)</script>, '
+           'see ![pixel](https://evil.example/p.png?u=1) and ![ref][r]\n\n[r]: https://evil.example/q.png')
+
+
+def test_markdown_carries_no_raw_html_and_no_remote_images(store: Store) -> None:
+    """Rendered by a CommonMark renderer with HTML on (markdown-it, as editors and sites
+    use it): no tag or image from a prompt, an answer or a name survives; code shows
+    exactly as written and ordinary Markdown stays Markdown."""
+    from markdown_it import MarkdownIt
+
+    code_answer = "Use **this**:\n\n```c\n#include <stdio.h>\n```\n\nor `a<b>` in a [link](https://x.example)."
+    chat = store.create_chat('<img src="https://evil.example/t.png">', settings={"system": HOSTILE})
+    store.add_message(chat.id, "user", HOSTILE + "\n```\n<b>an unclosed fence")
+    trace = make_trace(kept="<iframe src=x>", discarded=" ![d](https://evil.example/d.png)",
+                       continuation=" " + HOSTILE)
+    store.add_message(chat.id, "assistant", trace.answer, trace=trace)
+    store.add_message(chat.id, "assistant", code_answer)
+    store.add_message(chat.id, "assistant", "", status=ERROR, error="<b>bad</b> server")
+    md = chat_to_markdown(store.get_chat(chat.id), store.messages(chat.id))
+    html = MarkdownIt("commonmark").render(md)
+    for raw in ("<script", "<a href=\"https://evil.example\">here", "<iframe", "<img", "<b>"):
+        assert raw not in html
+    assert "evil.example" in html  # still there, as text or as a link to click
+    # The unclosed fence in the question ends with the question: the answer after it is
+    # still a heading and marked text, not code.
+    assert "<h2>Assistant (wsd" in html and html.count("<h2>") == 4
+    assert '<pre><code class="language-c">#include &lt;stdio.h&gt;\n</code></pre>' in html
+    assert "<code>a&lt;b&gt;</code>" in html and "<strong>this</strong>" in html
+    assert '<a href="https://x.example">link</a>' in html
+    assert "#include <stdio.h>" in md  # code is written as it came
+
+
+def test_inert_markdown_keeps_plain_markdown_unchanged() -> None:
+    from wsd_local.markdown_text import inert_markdown
+
+    plain = "# Title\n\n- one *two* **three**\n- [a link](https://example.org)\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    assert inert_markdown(plain) == plain
+    # A backslash before a backtick opens no code span: the HTML after it is not code.
+    assert inert_markdown("\\`<b>x\\`") == "\\`&lt;b>x\\`"

@@ -376,3 +376,30 @@ def test_stale_partials_of_dead_conversions_are_removed(tmp_path: Path) -> None:
         path.write_bytes(b"GGUF")
     assert convert.remove_stale_partials(tmp_path) == [stale]
     assert not stale.exists() and mine.exists()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"vocab_size": 1e10}, "vocab_size is 10000000000.0, expected a whole number from 1 to 4,194,304"),
+    ({"vocab_size": 10**10}, "vocab_size is 10000000000, expected a whole number"),
+    ({"num_hidden_layers": -1}, "num_hidden_layers is -1, expected a whole number"),
+    ({"hidden_size": "64"}, "hidden_size is '64', expected a whole number"),
+    ({"num_key_value_heads": 3}, "impossible shape"),
+    # In range, but not what the weights hold: refused from the safetensors headers,
+    # before the tokenizer is laid out to 4 million entries.
+    ({"vocab_size": 4_000_000}, r"model.embed_tokens.weight has shape \(320, 64\), config.json implies \(4000000, 64\)"),
+], ids=["float-vocab", "huge-vocab", "negative-layers", "text-size", "heads", "vocab-vs-weights"])
+def test_absurd_config_shapes_are_refused_before_anything_is_sized_by_them(
+        env, isolated: Path, monkeypatch: pytest.MonkeyPatch, change: dict, message: str) -> None:
+    folder = _copy_checkpoint(env, isolated / "absurd")
+    config = json.loads((folder / "config.json").read_text())
+    config.update(change)
+    (folder / "config.json").write_text(json.dumps(config))
+
+    def no_tokenizer_yet(*args, **kwargs):
+        raise AssertionError("the tokenizer was laid out before the shapes were checked")
+
+    monkeypatch.setattr(convert, "load_vocab", no_tokenizer_yet)
+    with pytest.raises(ModelError, match=message) as caught:
+        convert.convert(str(folder))
+    assert "\n" not in caught.value.one_line()
+    _nothing_left(isolated)

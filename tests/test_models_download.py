@@ -40,6 +40,33 @@ def test_parse_hf_spec() -> None:
         download.parse_hf_spec("hf:a/b/model.safetensors")
 
 
+@pytest.mark.parametrize("spec", ["hf:owner/repo/../../x.gguf", "hf:owner/repo/sub/../../../x.gguf",
+                                  "hf:owner/repo/..\\x.gguf", "hf:owner/repo/./x.gguf"])
+def test_a_spec_cannot_name_a_file_outside_the_models_folder(isolated: Path, spec: str,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ModelError, match="it would be written outside the models folder"):
+        download.parse_hf_spec(spec)
+    from wsd_local.cli import main
+
+    assert main(["models", "pull", spec]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "would be written outside the models folder" in err
+    assert not (isolated / "x.gguf").exists() and not (isolated.parent / "x.gguf").exists()
+
+
+def test_a_file_list_from_the_hub_cannot_place_a_file_outside(isolated: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The names a server lists are untrusted too: a repository (or a mirror set in
+    HF_ENDPOINT) listing `../../evil.Q4_K_M.gguf` is refused before any transfer."""
+    monkeypatch.setattr(pull, "list_repo_files", lambda repo, revision=None: ["../../evil.Q4_K_M.gguf"])
+    monkeypatch.setattr(download, "fetch_file", lambda *a, **k: pytest.fail("nothing may be fetched"))
+    with pytest.raises(ModelError, match=r"refusing to download '\.\./\.\./evil.Q4_K_M.gguf' from owner/repo: "
+                                         r"it would be written outside"):
+        pull.pull("owner/repo:Q4_K_M")
+    with pytest.raises(ModelError, match="refusing to download '/etc/x.gguf'"):
+        download.download_gguf(download.HfFile("owner/repo", "/etc/x.gguf"))
+
+
 def test_unknown_name_suggests_close_names(isolated: Path) -> None:
     with pytest.raises(ModelError) as err:
         pull.pull("llama3.1-8")

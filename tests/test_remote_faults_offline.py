@@ -5,6 +5,7 @@ tests/remote/ (`make test-remote`)."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -135,3 +136,77 @@ def test_cli_refuses_a_drafter_url(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["generate", "--drafter", "http://127.0.0.1:9/v1", "Hi"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "the drafter cannot be on a server" in err and err.count("\n") == 0
+
+
+@pytest.mark.models
+def test_a_token_id_past_the_vocabulary_stops_the_answer_and_keeps_it(
+        capsys: pytest.CaptureFixture[str], demo_engine) -> None:
+    """A server whose tokenizer is the demo drafter's (so its vocabulary is adopted and
+    its ids are detokenized locally) streams a token id past the end of that
+    vocabulary. llama.cpp would abort the process on it; instead the answer stops there,
+    keeps what was written, and the command says why in one line (exit 1)."""
+    from fake_servers import FakeHandler
+
+    local = demo_engine.drafter  # the server's tokenizer (read only: no decoding)
+    bad_id = local.n_vocab + 5
+    good = local.tokenize(" Fine, thanks", add_bos=False)
+
+    def tokenize(h: FakeHandler, body) -> None:
+        ids = local.tokenize(str(body.get("prompt", "")), add_bos=bool(body.get("add_special_tokens")), special=True)
+        h.send_json({"tokens": ids, "token_strs": [local.token_text(t) for t in ids], "count": len(ids),
+                     "max_model_len": 2048})
+
+    def completions(h: FakeHandler, body) -> None:
+        if not body.get("stream"):  # scoring: every draft token is likely, so the switch comes early
+            prompt = body.get("prompt") or []
+            entries = [None] + [{str(t): {"logprob": -0.01, "rank": 1}} for t in prompt[1:]]
+            h.send_json({"choices": [{"index": 0, "text": "", "prompt_logprobs": entries, "finish_reason": "length"}]})
+            return
+        h.send_response(200)
+        h.send_header("Content-Type", "text/event-stream")
+        h.end_headers()
+        for token in [*good, bad_id, *good]:
+            event = {"choices": [{"index": 0, "text": local.token_bytes(token).decode() if token != bad_id else "?",
+                                  "finish_reason": None, "logprobs": {
+                                      "tokens": [f"token_id:{token}"], "token_logprobs": [-0.1],
+                                      "top_logprobs": [{f"token_id:{token}": -0.1}]}}]}
+            h.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+        h.wfile.write(b"data: [DONE]\n\n")
+        h.wfile.flush()
+
+    routes = {"GET /v1/models": models("vllm", "fake", max_model_len=2048), "POST /tokenize": tokenize,
+              "POST /v1/completions": completions}
+    with FakeServer(routes) as server:
+        code = main(["generate", "--base", server.url, "--mode", "paper", "--draft-max-tokens", "8",
+                     "--max-tokens", "40", "--json", "--no-log", "Say something."])
+    out, err = capsys.readouterr()
+    trace = json.loads(out)
+    assert code == 1
+    assert trace["models"]["base"]["n_vocab"] == local.n_vocab  # the vocabulary was adopted
+    assert trace["stop_reason"] == "server_error"
+    note = f"the server sent token id {bad_id}, outside the vocabulary ({local.n_vocab} tokens)"
+    assert note in trace["stop_note"]
+    assert trace["answer"].endswith(" Fine, thanks")  # what came before the bad id is kept
+    assert err.strip().count("\n") == 0 and note in err and "Traceback" not in err
+
+
+def test_a_tokenizer_answer_with_a_negative_id_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    def tokenize(h, body) -> None:
+        h.send_json({"tokens": [5, -3], "token_strs": ["a", "b"], "count": 2})
+
+    routes = {"GET /v1/models": models("vllm", "fake", max_model_len=2048), "POST /tokenize": tokenize}
+    with FakeServer(routes) as server:
+        line = _error(server.url)
+    assert "answered /tokenize with token id -3, outside the vocabulary (ids start at 0)" in line
+
+
+@pytest.mark.models
+def test_the_local_tokenizer_refuses_ids_outside_its_vocabulary(demo_engine) -> None:
+    """The last guard, whatever the path an id took: an exception, not an abort."""
+    from wsd_local.errors import WsdError
+
+    drafter = demo_engine.drafter
+    for token in (-1, drafter.n_vocab, 2**40):
+        for read in (drafter.token_bytes, drafter.token_text, drafter.is_end_of_generation):
+            with pytest.raises(WsdError, match=f"token id {token} is outside the vocabulary"):
+                read(token)

@@ -68,3 +68,44 @@ def test_a_template_that_rejects_the_conversation_says_why_in_one_line() -> None
         render_chat(template("gemma-style"), chat, "<bos>", "<eos>")
     with pytest.raises(ModelError, match="chat template failed"):
         render_chat("{{ messages[0]['content'] | nosuchfilter }}", chat, "", "")
+
+
+@pytest.mark.parametrize("source, problem", [
+    # Nested loops that write nothing: 10^15 iterations, stopped by the deadline.
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% for k in range(100000) %}"
+     "{% endfor %}{% endfor %}{% endfor %}", "took longer than 0.3 s"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+     "wrote more than"),
+    ("{{ 'x' * 10000000000 }}", "repeats a value"),
+    ("{{ 10 ** 100000000 }}", "computes a power too large"),
+    ("{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+     "{% endfor %}{{ ns.s|length }}", "builds a text over the size limit"),
+    ("{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}"
+     "{% endfor %}{{ ns.s|length }}", "builds a value over the size limit"),
+    ("x" * 300_000, "is 300,000 characters long, over the limit"),
+], ids=["silent-loops", "huge-output", "repeat", "power", "doubling-concat", "doubling-plus", "huge-template"])
+def test_a_hostile_template_is_stopped_with_one_line(source: str, problem: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each case meets the one limit it is about: the deadline is short only where the
+    deadline is tested, the output limit small only where size is."""
+    import sys
+
+    from wsd_local import template_limits
+
+    timed = "took longer" in problem
+    monkeypatch.setattr(template_limits, "TIME_LIMIT_S", 0.3 if timed else 600)
+    if "wrote more" in problem:
+        monkeypatch.setattr(template_limits, "MAX_OUTPUT_CHARS", 10_000)
+    tracer = sys.gettrace()
+    with pytest.raises(ModelError, match=f"the drafter's chat template {problem}") as caught:
+        render_chat(source, [Message("user", "Hi")], "", "")
+    assert "\n" not in caught.value.one_line()
+    assert sys.gettrace() is tracer  # the render's deadline is gone with it
+
+
+def test_the_limits_leave_real_templates_alone() -> None:
+    for name in ("llama-3.1-style", "llama-3.2-style", "gemma-style"):
+        source = template(name)
+        assert render_chat(source, CHAT, "<bos>", "<eos>") == _environment().from_string(source).render(
+            messages=[m.to_dict() for m in CHAT], add_generation_prompt=True, bos_token="<bos>",
+            eos_token="<eos>", tools=None, documents=None)

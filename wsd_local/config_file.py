@@ -215,6 +215,9 @@ def parse_text(text: str, path: Path) -> dict[str, Any]:
     except tomlfile.TOMLDecodeError as exc:
         raise ConfigError(f"the config file {path} is not valid TOML: {exc}",
                           "fix that line, or delete the file to start again") from None
+    except RecursionError:  # tomllib recurses once per nested array or table
+        raise ConfigError(f"the config file {path} nests arrays or tables too deeply",
+                          "fix the file, or delete it to start again") from None
 
 
 def _validate(data: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -325,7 +328,7 @@ def _rewrite(path: Path, edit: Callable[[str], str], current: str) -> None:
     except tomlfile.EditRefused as exc:
         raise ConfigError(f"cannot change {path} safely ({exc})", "edit the file by hand") from None
     _validate(parse_text(new, path), path)  # never write a file that would not load
-    write_text_atomic(path, new)
+    write_text_atomic(path, new, private=True)
 
 
 __all__ = ["ConfigKey", "UserConfig", "declare", "keys", "sections", "load", "find_key",

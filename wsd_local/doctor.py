@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import WsdError
+from .terminal_text import terminal_safe
 
 if TYPE_CHECKING:
     from .config_file import UserConfig
@@ -218,5 +219,6 @@ def format_lines(lines: list[Line]) -> str:
     for line in lines:
         mark = "  <- problem" if line.problem else ""
         hint = f" ({line.hint})" if line.problem and line.hint else ""
-        out.append(f"{line.label:<{width}}  {line.value}{mark}{hint}")
+        # Values quote paths, model names, config values and errors: from outside.
+        out.append(terminal_safe(f"{line.label:<{width}}  {line.value}{mark}{hint}", one_line=True))
     return "\n".join(out)

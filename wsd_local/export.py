@@ -2,7 +2,9 @@
 
 Markdown marks who wrote what without relying on colour: the drafter's span starts
 with `[drafter ▸]`, the switch point is `[⟫ base ▸]`, and the draft the base model did
-not keep follows the answer as a quoted block. Never imports Textual.
+not keep follows the answer as a quoted block. Every text that came from a user, a
+model or a file goes through `inert_markdown` (no raw HTML, no remote images, no fence
+left open). Never imports Textual.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .fsutil import write_text_atomic
+from .markdown_text import inert_markdown
 from .paths import data_dir
 from .store import ChatRecord, MessageRecord, Store
 from .trace import Trace
@@ -27,10 +31,10 @@ TO_DRAFTER_MARK = "**[⟪ drafter ▸]**"  # nudging: the drafter takes the turn
 
 
 def chat_to_markdown(chat: ChatRecord, messages: list[MessageRecord]) -> str:
-    lines: list[str] = [f"# {chat.title}", ""]
+    lines: list[str] = [f"# {_inline(chat.title)}", ""]
     settings = chat.settings or {}
     if settings:
-        shown = ", ".join(f"{k} {settings[k]}" for k in ("mode", "threshold", "window",
+        shown = ", ".join(f"{k} {_inline(str(settings[k]))}" for k in ("mode", "threshold", "window",
                                                           "max_tokens", "temperature", "seed")
                           if k in settings)
         lines += [f"_Exported from wsd-local on {_date(time.time())}. Settings: {shown}._", ""]
@@ -43,7 +47,7 @@ def chat_to_markdown(chat: ChatRecord, messages: list[MessageRecord]) -> str:
                  if any(m.trace is not None and m.trace.mode == "nudging" for m in messages) else ""), ""]
     for message in messages:
         if message.role == "user":
-            lines += ["## You", "", message.content, ""]
+            lines += ["## You", "", inert_markdown(message.content), ""]
         elif message.role == "assistant":
             lines += _answer_markdown(message)
     return "\n".join(lines).rstrip() + "\n"
@@ -65,14 +69,14 @@ def _answer_markdown(message: MessageRecord) -> list[str]:
             heading += f", {n} hand-over{'s' if n != 1 else ''}"
         heading += ")"
         if names:
-            notes.append(" · ".join(f"{role}: {name}" for role, name in names.items()))
+            notes.append(" · ".join(f"{role}: {_inline(name)}" for role, name in names.items()))
     if message.status != "complete":
         notes.append({"stopped": "stopped by the user", "pending": "interrupted, not finished",
-                      "error": f"failed: {message.error or 'error'}"}.get(message.status, message.status))
+                      "error": f"failed: {_inline(message.error or 'error')}"}.get(message.status, message.status))
     lines = [heading, ""]
     if notes:
         lines += [f"_{' — '.join(notes)}_", ""]
-    lines += [_marked_answer(message, trace), ""]
+    lines += [inert_markdown(_marked_answer(message, trace)), ""]
     if trace is not None and trace.discarded_draft.strip():
         lines += ["> _Draft not kept by the base model:_", ">", _quote(trace.discarded_draft.strip()), ""]
     return lines
@@ -133,16 +137,19 @@ def export_chat(store: Store, chat_id: int, fmt: str, folder: str | Path | None 
         from .errors import WsdError
         raise WsdError(f"unknown export format {fmt!r}", "use markdown or json")
     target_dir = Path(folder) if folder is not None else data_dir() / "exports"
-    target_dir.mkdir(parents=True, exist_ok=True)
     path = target_dir / f"{_slug(chat.title)}-{chat.id}{suffix}"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)  # never leave a half-written export behind
+    write_text_atomic(path, text, private=True)  # a chat is its owner's; never half-written
     return path
 
 
 def _quote(text: str) -> str:
-    return "\n".join(f"> {line}" if line else ">" for line in text.strip("\n").splitlines())
+    text = inert_markdown(text.strip("\n"))
+    return "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
+
+
+def _inline(text: str) -> str:
+    """Text for one line of the document (a title, a name, an error): one line, inert."""
+    return inert_markdown(" ".join(text.split()))
 
 
 def _slug(title: str) -> str:

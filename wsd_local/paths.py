@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .fsutil import private_dir
+
 APP_NAME = "wsd-local"
 _SOURCE_MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
 def data_dir() -> Path:
-    """User data directory; `WSD_DATA_DIR` overrides it (tests use this to run isolated)."""
+    """User data directory; `WSD_DATA_DIR` overrides it (tests use this to run isolated).
+    Created 0700."""
     override = os.environ.get("WSD_DATA_DIR")
     if override:
         path = Path(override).expanduser()
@@ -19,8 +22,7 @@ def data_dir() -> Path:
         from platformdirs import user_data_dir
 
         path = Path(user_data_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return private_dir(path)  # chats, logs, the registry: the owner's only
 
 
 def models_dir() -> Path:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import WsdError
+from .fsutil import create_private_file, private_dir
 from .paths import data_dir
 from .trace import Trace
 
@@ -122,7 +123,9 @@ class Store:
         self.path = Path(path) if path is not None else default_path()
         self._lock = threading.RLock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                private_dir(self.path.parent)
+                create_private_file(self.path)  # chats are the owner's only (SQLite keeps the mode)
             # Autocommit mode: transactions are explicit (BEGIN IMMEDIATE ... COMMIT).
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                        timeout=5.0)

@@ -16,6 +16,7 @@ from typing import Any, Sequence
 
 from .errors import ModelError
 from .messages import Message
+from .template_limits import TemplateLimit, bounded_binop, check_template_size, render_within_limits
 
 _TAGS = {"system": "[System]", "user": "[User]", "assistant": "[Assistant]"}
 
@@ -41,14 +42,24 @@ def render_chat(template: str | None, messages: Sequence[Message], bos_token: st
     (`{% break %}`, `{% continue %}`), `{% generation %}` blocks passed through, a
     `tojson` filter with transformers' semantics (no HTML escaping, keys in their order,
     `indent` etc. as `json.dumps` takes them), and the globals `raise_exception` and
-    `strftime_now` (today's date: Llama 3.2 writes it into the system header)."""
+    `strftime_now` (today's date: Llama 3.2 writes it into the system header).
+
+    The template comes from a model file: its size, its output and its rendering time are
+    limited (template_limits.py)."""
     if not template:
         raise ModelError("the drafter has no chat template in its GGUF metadata",
                          "pick an instruction-tuned drafter (see `wsd models info`)")
+    from jinja2 import runtime
+
     try:
+        check_template_size(template)
         compiled = _environment().from_string(template)
-        return compiled.render(messages=[m.to_dict() for m in messages], add_generation_prompt=True,
-                               bos_token=bos_token, eos_token=eos_token, tools=None, documents=None)
+        pieces = compiled.generate(messages=[m.to_dict() for m in messages], add_generation_prompt=True,
+                                   bos_token=bos_token, eos_token=eos_token, tools=None, documents=None)
+        return render_within_limits(pieces, joins=(runtime.str_join.__code__, runtime.markup_join.__code__))
+    except TemplateLimit as exc:
+        raise ModelError(f"the drafter's chat template {exc}",
+                         "the model file's template is not usable; pick another drafter") from None
     except _TemplateRejected as exc:
         raise ModelError(f"the drafter's chat template rejected the conversation: {exc}") from None
     except Exception as exc:  # a template error is the model file's problem, said in one line
@@ -89,8 +100,15 @@ def _environment():
             next(parser.stream)
             return parser.parse_statements(("name:endgeneration",), drop_needle=True)
 
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                        extensions=[GenerationBlocks, ext.loopcontrols])
+    class BoundedSandbox(ImmutableSandboxedEnvironment):
+        """The sandbox, with `+`, `*` and `**` bounded in size (template_limits.py)."""
+
+        intercepted_binops = frozenset({"+", "*", "**"})
+
+        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+            return bounded_binop(operator, left, right)
+
+    env = BoundedSandbox(trim_blocks=True, lstrip_blocks=True, extensions=[GenerationBlocks, ext.loopcontrols])
     env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now

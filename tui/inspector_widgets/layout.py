@@ -14,6 +14,8 @@ from typing import Literal
 
 from rich.cells import cell_len
 
+from wsd_local.terminal_text import terminal_safe
+
 ItemKind = Literal["token", "marker", "header", "text", "break"]
 
 NEWLINE_GLYPH = "↵"
@@ -57,7 +59,7 @@ def text_items(text: str) -> list[Item]:
     for n, line in enumerate(text.split("\n")):
         if n:
             items.append(Item("", "break"))
-        for word in re.findall(r"\S+\s*|\s+", line):
+        for word in re.findall(r"\S+\s*|\s+", terminal_safe(line)):
             items.append(Item(word.replace("\t", TAB_GLYPH), "text"))
     return items
 

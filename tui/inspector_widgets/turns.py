@@ -12,6 +12,7 @@ from rich.text import Text
 
 from wsd_local.answer import Turn, describe_turn, turns_of
 from wsd_local.nudge_rule import split_words, words_text
+from wsd_local.terminal_text import terminal_safe
 from wsd_local.trace import Trace
 
 from ..widgets.spans import DISCARDED_STYLE, STYLES, handover_marker
@@ -43,7 +44,7 @@ class TurnsView:
                 marker, style = handover_marker(turn.model)
                 text.append(marker, style=style + SELECTED if i == selected else style)
             style = STYLES[turn.model] + SELECTED if i == selected else STYLES[turn.model]
-            text.append(turn.text, style=style)
+            text.append(terminal_safe(turn.text), style=style)
         if not text.plain:
             text.append("(no text)", style="dim italic")
         return text
@@ -75,7 +76,7 @@ class TurnsView:
 def turn_row(turn: Turn, index: int) -> tuple[str, str, str, str, str]:
     """#, who, why, the base model's top-1 p, and the text, for the turn table."""
     p = "-" if turn.base_top_prob is None else f"{turn.base_top_prob:.3f}"
-    preview = " ".join(turn.text.split())
+    preview = terminal_safe(" ".join(turn.text.split()), one_line=True)
     if len(preview) > 60:
         preview = preview[:59] + "…"
     return str(index), turn.model, turn.reason.replace("_", " "), p, preview or "(empty)"
@@ -84,8 +85,8 @@ def turn_row(turn: Turn, index: int) -> tuple[str, str, str, str, str]:
 def _drafter_details(out: Text, span: dict, threshold: float) -> None:
     written, kept = span.get("written", span["text"]), span["text"]
     out.append(f"wrote {span.get('tokens', 0)} tokens: ")
-    out.append(kept, style=STYLES["drafter"])
-    out.append(written[len(kept):] if written.startswith(kept) else "", style=DISCARDED_STYLE)
+    out.append(terminal_safe(kept), style=STYLES["drafter"])
+    out.append(terminal_safe(written[len(kept):]) if written.startswith(kept) else "", style=DISCARDED_STYLE)
     out.append(f"\nkept {span.get('kept_tokens', 0)} tokens")
     probes = span.get("probes", [])
     if not probes:
@@ -117,9 +118,9 @@ def _base_details(out: Text, span: dict, pieces: list[str], threshold: float) ->
                f"(all but the first ≥ {threshold:g}):\n")
     used = 0
     for piece, p in zip(pieces, tops):
-        out.append(piece, style=_prob_style(p))
+        out.append(terminal_safe(piece), style=_prob_style(p))
         used += len(piece)
-    out.append(span["text"][used:], style=STYLES["base"])
+    out.append(terminal_safe(span["text"][used:]), style=STYLES["base"])
 
 
 def _prob_style(p: float) -> str:

@@ -26,6 +26,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from wsd_local.events import Event, Finished, PhaseChanged
 from wsd_local.store import COMPLETE, ERROR, PENDING, STOPPED
+from wsd_local.terminal_text import terminal_safe
 from wsd_local.trace import SERVER_STOPS, Trace
 
 from ..errors import describe_error
@@ -175,7 +176,8 @@ class AnswerLifecycle:
         self._done("model server failed" if trace.stop_reason in SERVER_STOPS
                    else "stopped" if stopped else "ready")
         if trace.stop_reason in SERVER_STOPS:
-            self.screen.notify(f"The answer is incomplete: {trace.stop_note}", severity="warning", timeout=10)
+            self.screen.notify(f"The answer is incomplete: {terminal_safe(trace.stop_note, one_line=True)}",
+                               severity="warning", timeout=10, markup=False)  # the note quotes the server
         self.screen.update_legend()
 
     def _done(self, phase_label: str) -> None:

@@ -24,6 +24,7 @@ from wsd_local.errors import ConfigError, WsdError
 from wsd_local.events import Event
 from wsd_local.export import export_chat
 from wsd_local.store import ChatRecord, context_messages, title_from
+from wsd_local.terminal_text import terminal_safe
 from wsd_local.trace import Trace
 
 from ..actions import chat_bindings, empty_chat_hint
@@ -80,7 +81,7 @@ class ChatScreen(Screen[None]):
                 yield ChatView(id="conversation")
                 with Horizontal(id="loading"):
                     yield LoadingIndicator()
-                    yield Label("Loading the models…", id="loading-label")
+                    yield Label("Loading the models…", id="loading-label", markup=False)
                 yield ChatInput(id="input")
         yield StatusBar(id="status")
         yield Footer()
@@ -126,7 +127,7 @@ class ChatScreen(Screen[None]):
     # -- models --------------------------------------------------------------------
     def set_loading(self, loading: bool, label: str = "Loading the models…") -> None:
         self.query_one("#loading").display = loading
-        self.query_one("#loading-label", Label).update(label)
+        self.query_one("#loading-label", Label).update(terminal_safe(label, one_line=True))  # model names
         if loading:
             self.status.set(phase="loading models")
 
@@ -186,7 +187,7 @@ class ChatScreen(Screen[None]):
         self._show_hint(not widgets)
         view.call_after_refresh(view.follow)
         self.call_after_refresh(self.update_legend)
-        self.sub_title = chat.title
+        self.sub_title = terminal_safe(chat.title, one_line=True)
         self.refresh_chat_list()
 
     def _show_hint(self, show: bool) -> None:
@@ -248,7 +249,7 @@ class ChatScreen(Screen[None]):
             if self.chat is not None and self.chat.id == chat_id:
                 self.new_chat()
             self.refresh_chat_list()
-            self.notify(f"Deleted “{chat.title}”.")
+            self.notify(f"Deleted “{terminal_safe(chat.title, one_line=True)}”.", markup=False)
 
         self.app.push_screen(ConfirmDialog(f"Delete the chat “{chat.title}” and all its answers?",
                                            yes="Delete"), done)
@@ -272,7 +273,7 @@ class ChatScreen(Screen[None]):
         store = app.store
         if self.chat is None:
             self.chat = store.create_chat(title_from(text), settings=self.settings.to_dict())
-            self.sub_title = self.chat.title
+            self.sub_title = terminal_safe(self.chat.title, one_line=True)
         # Stored before generation starts: whatever happens next, the question is saved.
         record = store.add_message(self.chat.id, "user", text)
         self.input.clear()
@@ -439,7 +440,7 @@ class ChatScreen(Screen[None]):
             if title:
                 self.wsd_app.store.rename_chat(chat.id, title)
                 self.chat = self.wsd_app.store.get_chat(chat.id)
-                self.sub_title = self.chat.title if self.chat else ""
+                self.sub_title = terminal_safe(self.chat.title, one_line=True) if self.chat else ""
                 self.refresh_chat_list()
 
         self.app.push_screen(PromptDialog("Rename the chat", chat.title), done)
@@ -463,7 +464,7 @@ class ChatScreen(Screen[None]):
         except (OSError, WsdError) as exc:
             self.app.push_screen(ErrorDialog("Export failed", describe_error(exc)))
             return
-        self.notify(f"Exported to {path}", timeout=8)
+        self.notify(terminal_safe(f"Exported to {path}", one_line=True), timeout=8, markup=False)
 
     def action_compare(self) -> None:
         engine = self.wsd_app.engine

@@ -24,6 +24,7 @@ from textual.worker import get_current_worker
 
 from wsd_local.config import DecodingSettings
 from wsd_local.events import Event
+from wsd_local.terminal_text import terminal_safe
 
 from ..errors import describe_error
 from ..widgets.spans import legend
@@ -108,7 +109,7 @@ class CompareScreen(Screen[None]):
         if len(first) > 90:
             first = first[:89] + "…"
         s = self.settings
-        head = Text(f"Compare · “{first}”\n")  # Text, not markup: prompts may hold [brackets]
+        head = Text(f"Compare · “{terminal_safe(first, one_line=True)}”\n")  # Text, not markup: prompts may hold [brackets]
         head.append(f"γ {s.threshold:g} · w {s.window} · max {s.max_tokens} tokens")
         nudging = any(c.mode == "nudging" for c in self.columns)
         if nudging:
@@ -198,7 +199,7 @@ class CompareScreen(Screen[None]):
 
     def _set_status(self, text: str, error: bool = False) -> None:
         status = self.query_one("#compare-status", Static)
-        status.update(Text(text))
+        status.update(Text(terminal_safe(text, one_line=True)))  # errors quote servers and files
         status.set_class(error, "-error")
 
     # -- closing ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ from rich.text import Text
 
 from wsd_local.answer import LiveAnswer, Span, describe_handovers, describe_switch
 from wsd_local.events import Event
+from wsd_local.terminal_text import terminal_safe
 from wsd_local.trace import Trace
 
 from ..widgets.spans import answer_body
@@ -80,7 +81,7 @@ class ColumnState:
         if not out.plain and self.status not in ("done", "stopped", "error"):
             out.append("…" if self.started is not None else "waiting", style="dim")
         if self.error:
-            out.append(("\n" if out.plain else "") + self.error, style="bold red")
+            out.append(("\n" if out.plain else "") + terminal_safe(self.error, one_line=True), style="bold red")
         return out
 
     def stats(self) -> str:

@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from wsd_local.terminal_text import terminal_safe  # messages quote chat titles and errors
+
 
 class ErrorDialog(ModalScreen[None]):
     """A problem explained in a line or two; Enter or Esc closes it."""
@@ -22,7 +24,7 @@ class ErrorDialog(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog error-dialog"):
             yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.message, markup=False, classes="dialog-body")
+            yield Static(terminal_safe(self.message), markup=False, classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("OK", variant="primary", id="ok")
 
@@ -47,7 +49,7 @@ class ConfirmDialog(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, markup=False, classes="dialog-body")
+            yield Static(terminal_safe(self.question), markup=False, classes="dialog-body")
             with Horizontal(classes="dialog-buttons"):
                 yield Button(self.yes, variant="error", id="yes")
                 yield Button("Cancel", id="no")
@@ -76,7 +78,7 @@ class PromptDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.label, classes="dialog-title")
-            yield Input(self.value, id="prompt-input")
+            yield Input(terminal_safe(self.value, one_line=True), id="prompt-input")
             yield Static("Enter saves, Esc cancels", classes="dialog-hint")
 
     def on_mount(self) -> None:

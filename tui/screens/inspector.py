@@ -23,6 +23,7 @@ from textual.widgets import Button, Footer, Input, Label, Static
 from wsd_local.answer import describe_switch
 from wsd_local.config import SETTINGS_BY_NAME, SettingSpec
 from wsd_local.errors import ConfigError
+from wsd_local.terminal_text import terminal_safe
 from wsd_local.trace import Trace
 
 from ..inspector_widgets.cell_view import CellView
@@ -148,7 +149,7 @@ class InspectorScreen(Screen[int | None]):
     # -- layout --------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         # Text, not markup: token texts and model names may hold [brackets]
-        yield Static(Text(self._summary()), id="summary")
+        yield Static(Text(terminal_safe(self._summary())), id="summary")  # model names: from files, servers
         heatmap = TokenHeatmap(self.views, self.trace.switch_index, answer=self.trace.answer,
                                id="heatmap")
         heatmap.border_title = "Tokens, coloured by probability"

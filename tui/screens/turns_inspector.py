@@ -17,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from wsd_local.answer import describe_handovers
+from wsd_local.terminal_text import terminal_safe
 from wsd_local.trace import Trace
 
 from ..inspector_widgets.colors import legend
@@ -54,14 +55,14 @@ class TurnsInspectorScreen(Screen[None]):
         self.selected: int | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(self._summary()), id="summary")
+        yield Static(Text(terminal_safe(self._summary())), id="summary")  # model names: from files, servers
         with VerticalScroll(id="answer-box") as box:
             box.border_title = "The answer: ⟫ the base model takes over, ⟪ the drafter does"
             yield Static(self.view.answer_text(None), id="answer")
         table: DataTable = DataTable(id="turns", cursor_type="row", zebra_stripes=True)
         table.add_columns("#", "who", "why the turn began", "base p", "text")
         for i, turn in enumerate(self.turns):
-            table.add_row(*turn_row(turn, i), key=str(i))
+            table.add_row(*map(Text, turn_row(turn, i)), key=str(i))  # Text: a DataTable reads str as markup
         yield table
         with VerticalScroll(id="details-box"):
             yield Static("", id="details")

@@ -17,6 +17,7 @@ from textual.widgets import Static
 from wsd_local.answer import LiveAnswer, describe_handovers, describe_switch
 from wsd_local.events import BaseToken, DraftToken, Event, Finished
 from wsd_local.store import COMPLETE, ERROR, PENDING, STOPPED, MessageRecord
+from wsd_local.terminal_text import terminal_safe
 from wsd_local.trace import SERVER_STOPS, Trace
 
 from ..actions import ANSWER, bindings
@@ -133,7 +134,7 @@ def render_answer(state: AnswerState) -> Text:
     out.append_text(_header(state))
     out.append("\n")
     if state.plain is not None and state.live.trace is None:  # stored without a trace
-        body, discarded = Text(state.plain), ""
+        body, discarded = Text(terminal_safe(state.plain)), ""
     else:
         body, discarded = answer_body(state.live, state.streaming), state.live.discarded
     if state.streaming:
@@ -146,14 +147,15 @@ def render_answer(state: AnswerState) -> Text:
         out.append("\n\n")
         out.append("✂ draft after the switch, not kept: ", style=DISCARDED_LABEL_STYLE)
         lines = [line.strip() for line in discarded.strip().splitlines() if line.strip()]
-        out.append(" ↵ ".join(lines), style=DISCARDED_STYLE)
+        out.append(terminal_safe(" ↵ ".join(lines), one_line=True), style=DISCARDED_STYLE)
     if state.status == STOPPED_S and state.trace is not None and state.trace.stop_reason in SERVER_STOPS:
         what = "connection lost" if state.trace.stop_reason == "connection_lost" else "server error"
-        out.append(f"\n■ {what} — what was written is kept ({state.trace.stop_note})", style="bold #cc79a7")
+        out.append(f"\n■ {what} — what was written is kept ({terminal_safe(state.trace.stop_note, one_line=True)})",
+                   style="bold #cc79a7")
     elif state.status == STOPPED_S:
         out.append("\n■ stopped — what was written is kept", style="bold #cc79a7")
     elif state.status == FAILED:
-        out.append(f"\n⚠ failed: {state.error or 'error'}", style="bold #d55e00")
+        out.append(f"\n⚠ failed: {terminal_safe(state.error or 'error', one_line=True)}", style="bold #d55e00")
     elif state.status == INTERRUPTED:
         out.append("\n⚠ interrupted: the app closed before this answer finished "
                    "(ctrl+r writes it again)", style="bold #d55e00")
@@ -163,7 +165,7 @@ def render_answer(state: AnswerState) -> Text:
 def _header(state: AnswerState) -> Text:
     head = Text("Assistant", style="bold")
     if state.label:
-        head.append(f" · {state.label}", style="italic")
+        head.append(f" · {terminal_safe(state.label, one_line=True)}", style="italic")
     live = state.live
     if state.streaming:
         if state.status == STOPPING:
@@ -249,7 +251,7 @@ class UserMessage(Static):
     def on_mount(self) -> None:
         body = Text()
         body.append("You\n", style="bold")
-        body.append(self.text)  # a Text, not markup: brackets in questions stay as typed
+        body.append(terminal_safe(self.text))  # a Text, not markup: brackets in questions stay as typed
         self.update(body)
 
 

@@ -7,6 +7,7 @@ from textual.message import Message
 from textual.widgets import Label, ListItem, ListView
 
 from wsd_local.store import ChatRecord
+from wsd_local.terminal_text import terminal_safe
 
 from ..actions import CHAT_LIST, bindings
 
@@ -20,7 +21,7 @@ class ChatItem(ListItem):
         self.chat = chat
         title = Text(no_wrap=True, overflow="ellipsis")
         title.append(SOURCE_MARKS.get(chat.source, ""), style="dim")
-        title.append(chat.title)
+        title.append(terminal_safe(chat.title, one_line=True))  # from a prompt, maybe a client's
         super().__init__(Label(title))
 
 

@@ -1,5 +1,9 @@
 """Who wrote what: the two span styles, the switch marker, and the legend.
 
+Text from the models and model names pass through `terminal_safe` here, where every
+view of an answer is built: a Rich `Text` is not markup, but control characters in it
+would reach the terminal as they are.
+
 Colour-blind-safe (the Okabe–Ito blue/orange pair) and never colour alone: the
 drafter's span is underlined, the switch point carries a `⟫` marker, and the draft the
 base model did not keep is struck through in a block of its own. Nudging answers take
@@ -13,6 +17,7 @@ from rich.style import Style
 from rich.text import Text
 
 from wsd_local.answer import LiveAnswer
+from wsd_local.terminal_text import terminal_safe
 
 DRAFTER_COLOR = "#56b4e9"
 BASE_COLOR = "#e69f00"
@@ -44,7 +49,7 @@ def legend(drafter: str | None, base: str | None, handovers: bool = False) -> Te
     `handovers`, also nudging's marker for the drafter taking the turn back)."""
     text = Text()
     text.append("drafter ", style="dim")
-    text.append(drafter or "(not loaded)", style=DRAFTER_STYLE)
+    text.append(terminal_safe(drafter, one_line=True) if drafter else "(not loaded)", style=DRAFTER_STYLE)
     text.append("   ")
     text.append(SWITCH_MARKER, style=MARKER_STYLE)
     text.append(" base takes over   " if handovers else " switch   ", style="dim")
@@ -52,7 +57,7 @@ def legend(drafter: str | None, base: str | None, handovers: bool = False) -> Te
         text.append(TO_DRAFTER_MARKER, style=TO_DRAFTER_MARKER_STYLE)
         text.append(" drafter takes over   ", style="dim")
     text.append("base ", style="dim")
-    text.append(base or "(not loaded)", style=BASE_STYLE)
+    text.append(terminal_safe(base, one_line=True) if base else "(not loaded)", style=BASE_STYLE)
     return text
 
 
@@ -78,7 +83,7 @@ def span_text(segments: list[tuple[str, str]], *, marker_after_drafter: bool,
         if model == "base" and marker_after_drafter and not placed:
             text.append(SWITCH_MARKER, style=MARKER_STYLE)
             placed = True
-        text.append(piece, style=STYLES.get(model, ""))
+        text.append(terminal_safe(piece), style=STYLES.get(model, ""))
     if marker_after_drafter and not placed:  # switch found, the base model has not written yet
         text.append(SWITCH_MARKER, style=MARKER_STYLE)
     return text
@@ -90,10 +95,10 @@ def _turns_text(segments: list[tuple[str, str]], pending: str) -> Text:
     for model, piece in segments:
         if previous is not None and model != previous:
             text.append(*handover_marker(model))
-        text.append(piece, style=STYLES.get(model, ""))
+        text.append(terminal_safe(piece), style=STYLES.get(model, ""))
         previous = model
     if pending:
         if previous == "base":
             text.append(*handover_marker("drafter"))
-        text.append(pending, style=PENDING_STYLE)
+        text.append(terminal_safe(pending), style=PENDING_STYLE)
     return text

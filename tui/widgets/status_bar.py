@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
+from wsd_local.terminal_text import terminal_safe
+
 from .spans import BASE_STYLE, DRAFTER_STYLE
 
 
@@ -40,9 +42,9 @@ class StatusBar(Static):
     def show(self) -> None:
         s = self.status
         text = Text()
-        text.append(s.drafter or "drafter …", style=DRAFTER_STYLE)
+        text.append(terminal_safe(s.drafter, one_line=True) if s.drafter else "drafter …", style=DRAFTER_STYLE)
         text.append(" ⟫ ")
-        text.append(s.base or "base …", style=BASE_STYLE)
+        text.append(terminal_safe(s.base, one_line=True) if s.base else "base …", style=BASE_STYLE)
         text.append(f"  │ {s.backend or '…'}  │ mode {s.mode}  │ {s.phase}")
         if s.tokens_per_second is not None:
             text.append(f"  │ {s.tokens_per_second:.1f} tok/s")

@@ -23,7 +23,7 @@ import llama_cpp
 import numpy as np
 
 from ..config import RuntimeSettings
-from ..errors import ModelLoadError, PromptError
+from ..errors import ModelLoadError, PromptError, WsdError
 from ..models.filetypes import file_type_name
 from ..models.memory import ContextNeeds
 from ..paths import log_path
@@ -141,8 +141,16 @@ class LlamaBackend:
             digest.update(b"\0%d\0" % llama_cpp.llama_vocab_get_attr(self._vocab, token))
         return digest.hexdigest()
 
+    def _check_token(self, token: int) -> None:
+        """llama.cpp aborts the process on an id outside its vocabulary: refuse it here
+        (ids from a server are checked where they arrive; this is the last guard)."""
+        if not 0 <= token < self.n_vocab:
+            raise WsdError(f"token id {token} is outside the vocabulary of {self.identity.name} "
+                           f"({self.n_vocab} tokens)")
+
     def token_text(self, token: int) -> str:
         """The vocabulary entry of a token as stored (e.g. `Ġthe`, `▁the`, `<|eot_id|>`)."""
+        self._check_token(token)
         return (llama_cpp.llama_vocab_get_text(self._vocab, token) or b"").decode("utf-8", errors="replace")
 
     # -- text ----------------------------------------------------------------------
@@ -156,6 +164,7 @@ class LlamaBackend:
         """The exact bytes of one token (special tokens render as nothing)."""
         piece = self._pieces.get(token)
         if piece is None:
+            self._check_token(token)
             size = 64
             while True:
                 buf = ctypes.create_string_buffer(size)
@@ -189,6 +198,7 @@ class LlamaBackend:
         return [self.token_bytes(t) for t in range(self.n_vocab)]
 
     def is_end_of_generation(self, token: int) -> bool:
+        self._check_token(token)
         return bool(llama_cpp.llama_vocab_is_eog(self._vocab, token))
 
     # -- the KV cache ----------------------------------------------------------------

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import llama_cpp
 
+from ..fsutil import private_dir, private_opener
+
 _lock = threading.Lock()
 _state: dict[str, object] = {}
 
@@ -18,9 +20,10 @@ def route_llama_logs(path: Path) -> None:
     with _lock:
         if _state.get("path") == path:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
         old = _state.get("file")
-        log_file = open(path, "a", encoding="utf-8", errors="replace", buffering=1)
+        # Private: llama.cpp may log prompt text.
+        log_file = open(path, "a", encoding="utf-8", errors="replace", buffering=1, opener=private_opener)
 
         @llama_cpp.llama_log_callback
         def _callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:

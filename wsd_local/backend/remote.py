@@ -142,10 +142,25 @@ class RemoteBackend:
         try:
             ids = [int(t) for t in data["tokens"]]
             raws = [str(s) for s in (data.get("token_strs") or [""] * len(ids))]
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise RemoteError(f"{self.client.where} answered /tokenize without token ids",
                               "WSD's base model needs a vLLM server (vllm serve MODEL)") from None
+        bad = self._outside_vocabulary(ids)
+        if bad is not None:
+            raise RemoteError(f"{self.client.where} answered /tokenize with {self._describe_outside(bad)}",
+                              "the server must serve the model whose tokenizer it was checked against")
         return ids, raws
+
+    def _outside_vocabulary(self, ids: Sequence[int]) -> int | None:
+        """The first id no token can have: negative, or (once a local twin's vocabulary
+        is adopted) past its end. llama.cpp aborts the whole process on such an id, so
+        every id from the server is checked before a local tokenizer sees it."""
+        limit = getattr(self, "n_vocab", 0)
+        return next((t for t in ids if t < 0 or (limit and t >= limit)), None)
+
+    def _describe_outside(self, token: int) -> str:
+        size = f"{self.n_vocab} tokens" if getattr(self, "n_vocab", 0) else "ids start at 0"
+        return f"token id {token}, outside the vocabulary ({size})"
 
     def detokenize(self, tokens: Sequence[int]) -> bytes:
         return b"".join(self.token_bytes(t) for t in tokens)
@@ -287,6 +302,12 @@ class RemoteBackend:
         try:
             for event in self.client.stream_events("/v1/completions", payload, cancel):
                 streamed, finish_now = _stream_tokens(event)
+                bad = self._outside_vocabulary([token.id for token, _ in streamed])
+                if bad is not None:  # stop here, keeping what was written (as for a lost stream)
+                    self.stop_reason = "server_error"
+                    self.lost = self.lost or (self.stop_reason,
+                                              f"the continuation stopped: the server sent {self._describe_outside(bad)}")
+                    break
                 for token, delta in streamed:
                     waiting.append(token)
                     for token_id, piece, exact in splitter.push(token.id, delta):
@@ -354,6 +375,9 @@ def _token_id(name: Any) -> int:
     """`token_id:123` (return_tokens_as_token_ids) -> 123."""
     text = str(name)
     if text.startswith("token_id:"):
-        return int(text[len("token_id:"):])
+        try:
+            return int(text[len("token_id:"):])
+        except ValueError:
+            pass
     raise RemoteError(f"the model server sent a token as text ({text!r}), not as an id",
                       "WSD's base model needs a vLLM server (vllm serve MODEL)")

@@ -66,7 +66,7 @@ def same_vocabulary(remote: "RemoteBackend", local: Backend) -> bool:
         ids, raws = remote._tokenize_raw(text, add_special=False)
     except RemoteError:
         return False
-    if any(t >= local.n_vocab or token_text(t) != raw for t, raw in zip(ids, raws)):
+    if any(t < 0 or t >= local.n_vocab or token_text(t) != raw for t, raw in zip(ids, raws)):
         return False
     if 2 * len(set(ids) & set(sampled)) < len(sampled):
         return False

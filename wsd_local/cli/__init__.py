@@ -12,13 +12,14 @@ from importlib import metadata
 from typing import Sequence
 
 from ..errors import WsdError
+from ..terminal_text import terminal_safe
 
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but usage errors are one line and exit 2 (no usage dump)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+        self.exit(2, f"{self.prog}: error: {terminal_safe(message, one_line=True)} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             apply_config(args)  # flags > config.toml > built-in defaults
         return int(args.func(args) or 0)
     except WsdError as exc:
-        print(f"wsd: error: {exc.one_line()}", file=sys.stderr)
+        # Errors quote what came from outside (names, paths, what a server said).
+        print(f"wsd: error: {terminal_safe(exc.one_line(), one_line=True)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("wsd: interrupted", file=sys.stderr)

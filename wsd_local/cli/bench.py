@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..bench.prompts import BENCH_PROMPTS
 from ..config import DecodingSettings
+from ..terminal_text import terminal_safe
 from .options import (add_decoding_options, add_model_options, parse_modes, remote_from_args,
                       runtime_from_args, settings_from_args)
 
@@ -54,11 +55,12 @@ def run(args: argparse.Namespace) -> int:
     remote_base = engine.base.identity.remote
     prompts = BENCH_PROMPTS[: args.prompts]
     base = engine.base.identity
-    print(f"wsd bench · backend {engine.backend_name} · drafter {engine.drafter.identity.name} "
+    print(terminal_safe(  # model names come from files and servers
+          f"wsd bench · backend {engine.backend_name} · drafter {engine.drafter.identity.name} "
           f"({engine.drafter.identity.quantization}) · base "
           f"{base.label if base.remote else f'{base.name} ({base.quantization})'} · {len(prompts)} prompts · max_tokens "
           f"{settings.max_tokens}, draft_max_tokens {settings.draft_max_tokens}, threshold "
-          f"{settings.threshold}, window {settings.window}, chunk {settings.chunk_tokens}", flush=True)
+          f"{settings.threshold}, window {settings.window}, chunk {settings.chunk_tokens}", one_line=True), flush=True)
 
     def progress(text: str) -> None:
         # A live line on a terminal; a plain line per step in logs.
@@ -89,11 +91,11 @@ def run(args: argparse.Namespace) -> int:
         engine = Engine.load(args.drafter, args.compare_local, runtime_from_args(args))
         local = run_bench(engine, prompts, settings, modes, progress)
     progress("")
-    print(table(result))
+    print(terminal_safe(table(result)))
     print()
-    print(summary(result, settings.chunk_tokens, settings.window))
+    print(terminal_safe(summary(result, settings.chunk_tokens, settings.window)))
     if remote_base:
         print()
-        print(remote_summary(result, local, args.compare_local or ""))
+        print(terminal_safe(remote_summary(result, local, args.compare_local or "")))
     engine.close()
     return 0

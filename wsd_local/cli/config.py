@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from ..terminal_text import terminal_safe
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("config", help="show or change defaults in config.toml",
@@ -55,7 +57,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                                      for k in keys}}, indent=2))
         return 0
     state = "" if config.exists else " (not created yet: `wsd config set KEY VALUE` writes it)"
-    print(f"# {config.path}{state}")
+    print(terminal_safe(f"# {config.path}{state}", one_line=True))
     print("# values marked `default` are built in; the others come from the file")
     section = None
     for key in keys:
@@ -67,7 +69,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         if value is None:
             print(f"# {key.name} = (not set)  # {key.help}")
         else:
-            print(f"{key.name} = {tomlfile.format_value(value)}  # {origin}")
+            print(terminal_safe(f"{key.name} = {tomlfile.format_value(value)}  # {origin}", one_line=True))
     return 0
 
 
@@ -76,7 +78,7 @@ def cmd_set(args: argparse.Namespace) -> int:
 
     key, value, path = config_file.set_value(args.key, args.value)
     shown = "(removed: built-in default)" if value is None else tomlfile.format_value(value)
-    print(f"{key.dotted} = {shown}", file=sys.stdout)
+    print(terminal_safe(f"{key.dotted} = {shown}", one_line=True), file=sys.stdout)
     print(f"wsd: wrote {path}", file=sys.stderr)
     return 0
 

@@ -24,7 +24,13 @@ from ..config import DecodingSettings
 from ..eval.export import FORMATS as EXPORT_FORMATS
 from .options import (add_decoding_options, add_model_options, given_settings, merged_defaults,
                       parse_modes, remote_from_args, runtime_from_args)
+from ..terminal_text import terminal_safe, terminal_safe_json
 from .term import ctrl_c_stops
+
+
+def _print(text: str, **kwargs: Any) -> None:
+    """Reports and notes quote prompt files, run files, ids and errors: all from outside."""
+    print(terminal_safe(text), **kwargs)
 
 #: `wsd eval` answers with the paper's settings unless flags say otherwise: no
 #: repetition stop (`--repetition-stop N` asks for one), so every mode's answers are
@@ -138,7 +144,7 @@ def run_command(args: argparse.Namespace) -> int:
             raise InputError(f"malformed record: {first.describe(prompts.path)}",
                              f"{len(prompts.bad)} in all; fix them, or leave out --strict to skip them")
         for bad in prompts.bad:
-            print(f"wsd: skipped {bad.describe(prompts.path)}", file=sys.stderr)
+            _print(f"wsd: skipped {bad.describe(prompts.path)}", file=sys.stderr)
     if args.limit is not None and args.limit < 1:
         raise InputError("--limit must be at least 1")
     items = prompts.items[: args.limit]
@@ -149,7 +155,7 @@ def run_command(args: argparse.Namespace) -> int:
                         args.decoding_defaults, args.force)
     plan = plan_run(items, choice.modes, choice.fp, choice.settings, contents, args.force)
     if plan.answers_left == 0:
-        print(f"wsd eval: nothing to do: all {plan.done} answers are in {args.output}", file=sys.stderr)
+        _print(f"wsd eval: nothing to do: all {plan.done} answers are in {args.output}", file=sys.stderr)
         code = 0
     else:
         code = _answer(args, prompts, choice, plan)
@@ -187,16 +193,16 @@ def _answer(args: argparse.Namespace, prompts: Any, choice: Any, plan: Any) -> i
         finally:
             engine.close()
     total = plan.done + summary.written
-    print(f"wsd eval: wrote {summary.written} answers to {args.output} ({total} in the file for "
+    _print(f"wsd eval: wrote {summary.written} answers to {args.output} ({total} in the file for "
           f"this run)", file=sys.stderr)
     if summary.cancelled:
-        print("wsd eval: stopped; the finished answers are saved: run the same command to resume",
+        _print("wsd eval: stopped; the finished answers are saved: run the same command to resume",
               file=sys.stderr)
         return 130
     if summary.failed:
         for line in summary.failed:
-            print(f"wsd eval: failed: {line}", file=sys.stderr)
-        print(f"wsd eval: {len(summary.failed)} answers failed (tried again on resume)", file=sys.stderr)
+            _print(f"wsd eval: failed: {line}", file=sys.stderr)
+        _print(f"wsd eval: {len(summary.failed)} answers failed (tried again on resume)", file=sys.stderr)
         return 1
     return 0
 
@@ -204,7 +210,7 @@ def _answer(args: argparse.Namespace, prompts: Any, choice: Any, plan: Any) -> i
 def _warn_bad_lines(contents: Any) -> None:
     if contents.bad_lines:
         lines = ", ".join(map(str, contents.bad_lines[:5]))
-        print(f"wsd: warning: {contents.path}: line(s) {lines} are not wsd eval records and are "
+        _print(f"wsd: warning: {contents.path}: line(s) {lines} are not wsd eval records and are "
               "ignored", file=sys.stderr)
 
 
@@ -229,9 +235,9 @@ def report_command(args: argparse.Namespace) -> int:
 
     contents = _read_existing(args.run)
     report = build_report(contents)
-    print(report.to_json() if args.json else report.markdown())
+    print(terminal_safe_json(report.to_json()) if args.json else terminal_safe(report.markdown()))
     for path in write_outputs(report, args.html, args.plots):
-        print(f"wsd eval: wrote {path}", file=sys.stderr)
+        _print(f"wsd eval: wrote {path}", file=sys.stderr)
     return 0
 
 
@@ -288,9 +294,9 @@ def sweep_command(args: argparse.Namespace) -> int:
             return code
     contents = _read_existing(args.run)
     result = sweep.sweep_run(contents, thresholds, windows)
-    print(result.to_json() if args.json else result.markdown())
+    print(terminal_safe_json(result.to_json()) if args.json else terminal_safe(result.markdown()))
     for path in sweep.write_outputs(result, args.html, args.plots):
-        print(f"wsd eval: wrote {path}", file=sys.stderr)
+        _print(f"wsd eval: wrote {path}", file=sys.stderr)
     if cells:
         output = args.rerun_output or args.run.with_name(args.run.name.removesuffix(".jsonl") + ".rerun.jsonl")
         return _rerun(args, contents, result, cells, output)
@@ -306,13 +312,13 @@ def _rerun(args: argparse.Namespace, contents: Any, result: Any, cells: list, ou
         summary = rerun_cells(contents, result, cells, output, runtime_from_args(args),
                               args.drafter, args.base, cancel)
     if summary.cancelled:
-        print("wsd eval: stopped; the finished re-runs are saved: run the same command to resume",
+        _print("wsd eval: stopped; the finished re-runs are saved: run the same command to resume",
               file=sys.stderr)
         return 130
     if not summary.todo:
-        print(f"wsd eval: nothing to re-run: all answers are in {output}", file=sys.stderr)
+        _print(f"wsd eval: nothing to re-run: all answers are in {output}", file=sys.stderr)
     assert summary.table is not None
-    print("\n" + table_markdown(summary.table))
+    _print("\n" + table_markdown(summary.table))
     return 0
 
 
@@ -370,4 +376,4 @@ def _export(run: Path, fmt: str, folder: Path, generator: str | None, run_id: st
         raise RunFileError(f"no run {run_id!r} in {run}", "runs: " + ", ".join(contents.runs))
     for path, count, left_out in export_run(contents, run_id, fmt, folder, generator):
         note = f" ({left_out} multi-turn prompts left out)" if left_out else ""
-        print(f"wsd eval: wrote {path}: {count} answers{note}", file=sys.stderr)
+        _print(f"wsd eval: wrote {path}: {count} answers{note}", file=sys.stderr)

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from ..errors import PromptError, WsdError
+from ..terminal_text import terminal_safe, terminal_safe_json
 from ..trace import SERVER_STOPS
 from .options import (add_decoding_options, add_model_options, remote_from_args, runtime_from_args,
                       settings_from_args)
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     engine = Engine.load(args.drafter, args.base, runtime, roles=ROLES_FOR_MODE[settings.mode],
                          remote=remote_from_args(args))
     for warning in engine.warnings:
-        print(f"wsd: warning: {warning}", file=sys.stderr)
+        print(f"wsd: warning: {terminal_safe(warning, one_line=True)}", file=sys.stderr)
     log = _open_log(args, messages, settings)
     cancel = threading.Event()
     printer = AnswerPrinter(out=sys.stdout, err=sys.stderr, color=use_color(sys.stdout, args.no_color),
@@ -130,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         if log is not None:
             log.close()
     if args.json and trace is not None:
-        print(trace.to_json())
+        print(terminal_safe_json(trace.to_json()))
     return _exit_code(trace, cancel)
 
 
@@ -139,7 +140,8 @@ def _exit_code(trace, cancel: threading.Event) -> int:  # noqa: ANN001 - a Trace
     while it ran) when the model server was lost mid-answer: the partial answer was
     printed and is kept in the log."""
     if trace is not None and trace.stop_reason in SERVER_STOPS:
-        print(f"wsd: warning: the answer is incomplete: {trace.stop_note}", file=sys.stderr)
+        print(f"wsd: warning: the answer is incomplete: {terminal_safe(trace.stop_note, one_line=True)}",
+              file=sys.stderr)
         return 1
     return 130 if cancel.is_set() else 0
 
@@ -159,5 +161,6 @@ def _open_log(args: argparse.Namespace, messages, settings):
     try:
         return AnswerLog(Store(), messages, settings)
     except WsdError as exc:
-        print(f"wsd: warning: the answer is not logged: {exc.one_line()}", file=sys.stderr)
+        print(f"wsd: warning: the answer is not logged: {terminal_safe(exc.one_line(), one_line=True)}",
+              file=sys.stderr)
         return None

@@ -9,6 +9,7 @@ import sys
 import time
 
 from ..store import SOURCES
+from ..terminal_text import terminal_safe, terminal_safe_json
 from .term import use_color
 
 DIM, BOLD, RESET = "\x1b[2m", "\x1b[1m", "\x1b[0m"
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     with Store() as store:
         answers = recent_answers(store, args.count or None, None if args.source == "all" else args.source)
     if args.json:
-        print(json.dumps([_as_dict(a) for a in answers], indent=2, ensure_ascii=False))
+        print(terminal_safe_json(json.dumps([_as_dict(a) for a in answers], indent=2, ensure_ascii=False)))
         return 0
     if not answers:
         print("no answers logged yet: `wsd generate \"...\"` saves each answer here", file=sys.stderr)
@@ -63,6 +64,10 @@ def _style(code: str, text: str, color: bool) -> str:
     return f"{code}{text}{RESET}" if color else text
 
 
+# Questions and answers came from users, models and the server's clients; model names
+# and errors from files and servers: all of it is shown through terminal_safe.
+
+
 def _header(logged) -> str:
     from ..answer import describe_handovers, describe_switch
 
@@ -79,19 +84,20 @@ def _header(logged) -> str:
     if answer.status != "complete":
         parts.append(answer.status + (f": {answer.error}" if answer.error else ""))
     parts.append(f"wsd chat --open {logged.chat.id}")
-    return " · ".join(parts)
+    return terminal_safe(" · ".join(parts), one_line=True)
 
 
 def _print_entry(logged, color: bool) -> None:
     print(_style(DIM, _header(logged), color))
     if logged.question is not None:
-        print(_style(BOLD, "> " + logged.question.content.strip().replace("\n", "\n> "), color))
-    print(logged.answer.content.strip() or _style(DIM, "(empty)", color))
+        question = terminal_safe(logged.question.content.strip())
+        print(_style(BOLD, "> " + question.replace("\n", "\n> "), color))
+    print(terminal_safe(logged.answer.content.strip()) or _style(DIM, "(empty)", color))
 
 
 def _short_line(logged, color: bool) -> str:
     def clip(text: str, limit: int) -> str:
-        flat = " ".join(text.split())
+        flat = terminal_safe(" ".join(text.split()), one_line=True)
         return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
     answer = logged.answer

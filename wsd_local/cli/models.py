@@ -12,10 +12,16 @@ import sys
 from pathlib import Path
 
 from ..errors import ModelError
+from ..terminal_text import terminal_safe
 
 
 def _say(text: str) -> None:
-    print(f"wsd: {text}", file=sys.stderr, flush=True)
+    print(f"wsd: {terminal_safe(text)}", file=sys.stderr, flush=True)
+
+
+def _out(text: str = "") -> None:
+    """Tables and reports: names, paths and metadata come from model files and servers."""
+    print(terminal_safe(text))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -110,20 +116,26 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.names:
         from ..models.resolve import known_names
 
-        print("\n".join(known_names()))
+        _out("\n".join(known_names()))
         return 0
     rows = list_models()
     if args.json:
-        print(json.dumps([r.as_dict() for r in rows], indent=2))
+        _out(json.dumps([r.as_dict() for r in rows], indent=2))
         return 0
     table = [("NAME", "ROLE", "STATUS", "SOURCE", "SIZE", "ARCH", "QUANT", "CTX", "WHERE")]
     for r in rows:
-        table.append((r.name, r.role, r.status, r.source or "-", format_bytes(r.size_bytes), r.architecture or "-",
-                      r.quantization or "-", str(r.context_length) if r.context_length else "-", r.where))
+        cells = (r.name, r.role, r.status, r.source or "-", format_bytes(r.size_bytes), r.architecture or "-",
+                 r.quantization or "-", str(r.context_length) if r.context_length else "-", r.where)
+        table.append(tuple(terminal_safe(cell, one_line=True) for cell in cells))  # widths of what is shown
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
-    print(f"\nmodels folder: {models_dir()}  (get one with `wsd models pull NAME`)")
+        _out("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+    problems = [r for r in rows if r.status in ("broken", "missing")]
+    if problems:
+        _out()
+        for r in problems:  # why a file cannot be used, one line each
+            _out(terminal_safe(f"{r.name}: {r.notes}", one_line=True))
+    _out(f"\nmodels folder: {models_dir()}  (get one with `wsd models pull NAME`)")
     return 0
 
 
@@ -161,15 +173,15 @@ def cmd_info(args: argparse.Namespace) -> int:
         info = _remote_info(remote)
         remote.close()
         if args.json:
-            print(json.dumps(info, indent=2))
+            _out(json.dumps(info, indent=2))
             return 0
-        print(info["name"])
+        _out(info["name"])
         for key, value in (("server", f"{info['url']} ({info['engine']})"),
                            ("serves", ", ".join(info["served"])),
                            ("context length", str(info["context_length"])),
                            ("tokenizer", info["tokenizer"]),
                            ("prompt logprobs", "yes: it can be the base model")):
-            print(f"  {key:<15} {value}")
+            _out(f"  {key:<15} {terminal_safe(value, one_line=True)}")
         return 0
     resolved = _resolved(args.model)
     name, path, store = resolved.name, resolved.path, resolved.store
@@ -178,7 +190,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     info = read_gguf(path, arrays={"tokenizer.ggml.tokens"})
     if args.json:
         origin = {"source": store.source, "store": str(store.store), "store_notes": store.notes} if store else {}
-        print(json.dumps({"name": name, **info.summary(), **origin,
+        _out(json.dumps({"name": name, **info.summary(), **origin,
                           "chat_template": info.chat_template}, indent=2))
         return 0
     template = info.chat_template
@@ -202,9 +214,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     if store is not None:
         where = f"{store.label} store {store.store}" + (f"; {store.notes}" if store.notes else "")
         lines.insert(1, ("source", where))
-    print(name)
+    _out(name)
     for key, value in lines:
-        print(f"  {key:<15} {value}")
+        _out(f"  {key:<15} {terminal_safe(value, one_line=True)}")
     return 0
 
 
@@ -229,7 +241,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     from ..models.pull import pull
 
     entry = pull(args.model, name=args.name, role=args.role, revision=args.revision, quant=args.quant, say=_say)
-    print(f"{entry.name}: {entry.role}, {entry.path}")
+    _out(f"{entry.name}: {entry.role}, {entry.path}")
     return 0
 
 
@@ -251,7 +263,7 @@ def cmd_add(args: argparse.Namespace) -> int:
         remote.close()
         url = f"{info['url']}#{info['name']}"
         reg = registry.register(name, url, "base", "remote")
-        print(f"{reg.name}: base, {info['engine']} at {info['url']}, model {info['name']}, "
+        _out(f"{reg.name}: base, {info['engine']} at {info['url']}, model {info['name']}, "
               f"context {info['context_length']}")
         return 0
     entry = catalog.get(name)
@@ -260,7 +272,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     if entry is not None and entry.role != args.role:
         raise ModelError(f"{name} is a {entry.role} in the catalog", "choose another --name")
     reg = registry.register(name, path, args.role, "local")
-    print(f"{reg.name}: {reg.role}, {info.architecture} {info.quantization}, {reg.path}")
+    _out(f"{reg.name}: {reg.role}, {info.architecture} {info.quantization}, {reg.path}")
     for warning in _role_warnings(args.role, info.chat_template is not None, path):
         _say(f"warning: {warning}")
     return 0
@@ -279,13 +291,13 @@ def cmd_remove(args: argparse.Namespace) -> int:
     from ..paths import models_dir
 
     entry = registry.unregister(args.name)
-    print(f"unregistered {entry.name} ({entry.path})")
+    _out(f"unregistered {entry.name} ({entry.path})")
     if args.delete:
         file = entry.file.resolve()
         folder = models_dir().resolve()
         if folder in file.parents and file.is_file():
             file.unlink()
-            print(f"deleted {file}")
+            _out(f"deleted {file}")
         else:
             _say(f"kept {file}: only files inside the models folder ({folder}) are deleted")
     return 0
@@ -300,7 +312,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     result = convert(args.source, quant=args.quant, name=args.name, role=args.role, outfile=args.outfile,
                      revision=args.revision, threads=args.threads, say=_say, progress=sys.stderr.isatty())
     info = result.info
-    print(f"{result.registered.name}: {info.architecture}, {format_count(info.parameter_count)} parameters, "
+    _out(f"{result.registered.name}: {info.architecture}, {format_count(info.parameter_count)} parameters, "
           f"{info.quantization}, {format_bytes(info.file_size)}, {result.path} ({result.seconds:.1f} s)")
     return 0
 
@@ -318,18 +330,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     base = resolve_model(args.base, "base")
     report = check_pair(drafter.path, base.path)
     if args.json:
-        print(json.dumps({"drafter_name": drafter.name, "base_name": base.name, **report.as_dict()}, indent=2))
+        _out(json.dumps({"drafter_name": drafter.name, "base_name": base.name, **report.as_dict()}, indent=2))
         return 0
-    print(f"drafter  {drafter.name}: {report.drafter_tokenizer}, {report.drafter_vocab} tokens, "
+    _out(f"drafter  {drafter.name}: {report.drafter_tokenizer}, {report.drafter_vocab} tokens, "
           f"chat template {'yes' if report.drafter_has_chat_template else 'no'}")
-    print(f"base     {base.name}: {report.base_tokenizer}, {report.base_vocab} tokens, "
+    _out(f"base     {base.name}: {report.base_tokenizer}, {report.base_vocab} tokens, "
           f"chat template {'yes' if report.base_has_chat_template else 'no'}")
     if report.shared_tokenizer:
-        print(f"shared tokenizer: yes ({report.reason}); draft token ids go to the base model as they are")
+        _out(f"shared tokenizer: yes ({report.reason}); draft token ids go to the base model as they are")
     else:
-        print(f"shared tokenizer: no ({report.reason}); the draft text is re-tokenized for the base model")
+        _out(f"shared tokenizer: no ({report.reason}); the draft text is re-tokenized for the base model")
     for warning in report.warnings:
-        print(f"warning: {warning}")
+        _out(f"warning: {warning}")
     return 0
 
 
@@ -347,13 +359,13 @@ def _check_remote_pair(drafter, remote, as_json: bool) -> int:
         remote.close()
         local.close()
     if as_json:
-        print(json.dumps({"drafter_name": drafter.name, "base": info, "shared_tokenizer": shared}, indent=2))
+        _out(json.dumps({"drafter_name": drafter.name, "base": info, "shared_tokenizer": shared}, indent=2))
         return 0
-    print(f"drafter  {drafter.name}: {local.n_vocab} tokens")
-    print(f"base     {info['name']} at {info['url']} ({info['engine']}, {info['tokenizer']} tokenizer)")
+    _out(f"drafter  {drafter.name}: {local.n_vocab} tokens")
+    _out(f"base     {info['name']} at {info['url']} ({info['engine']}, {info['tokenizer']} tokenizer)")
     if shared:
-        print("shared tokenizer: yes (every probed id means the same text on the server); "
+        _out("shared tokenizer: yes (every probed id means the same text on the server); "
               "draft token ids go to the base model as they are")
     else:
-        print("shared tokenizer: no; the draft text is re-tokenized by the server")
+        _out("shared tokenizer: no; the draft text is re-tokenized by the server")
     return 0

@@ -8,6 +8,9 @@ mixed into the answer: it is listed afterwards, struck through.
 Nudging answers take turns: each turn is printed in its model's colour once it is part
 of the answer (the drafter's words once the base model has checked them), with ⟫ where
 the base model takes over and ⟪ where the drafter does.
+
+What the models wrote is made terminal-safe as it streams (`TerminalStream`); the
+colours and marks around it are ours.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import TextIO
 from ..answer import LiveAnswer, describe_handovers, describe_switch
 from ..events import (BaseToken, DraftScored, DraftToken, Event, Finished, Handover, PhaseChanged,
                       SwitchFound, WordsKept)
+from ..terminal_text import TerminalStream, terminal_safe
 from ..trace import SERVER_STOPS, Trace
 
 DRAFTER = "\x1b[38;5;33m"  # blue
@@ -40,9 +44,14 @@ class AnswerPrinter:
     answer: LiveAnswer = field(default_factory=LiveAnswer)
     _printed: int = 0  # characters of the drafter's span already printed
     _progress_shown: bool = False
+    _safe: TerminalStream = field(default_factory=TerminalStream)  # the answer's text, as it streams
 
     def _style(self, code: str, text: str) -> str:
         return f"{code}{text}{RESET}" if self.color and text else text
+
+    def _answer(self, code: str, text: str) -> None:
+        """A piece of the answer (model output): made safe, then coloured."""
+        self._write(self._style(code, self._safe.push(text)))
 
     def _write(self, text: str) -> None:
         self._clear_progress()
@@ -76,9 +85,9 @@ class AnswerPrinter:
                 mark = SWITCH_MARK if event.to_model == "base" else TO_DRAFTER_MARK
                 self._write(self._style(MARKER, mark))
         elif isinstance(event, WordsKept):
-            self._write(self._style(DRAFTER, event.text))
+            self._answer(DRAFTER, event.text)
         elif isinstance(event, BaseToken):
-            self._write(self._style(BASE, event.text))
+            self._answer(BASE, event.text)
         elif isinstance(event, PhaseChanged) and event.phase == "continuing":
             self._clear_progress()
         elif isinstance(event, Finished):
@@ -87,14 +96,14 @@ class AnswerPrinter:
     def _print_drafter(self, text: str) -> None:
         """Draft text is printed as the base model confirms it, never past the switch."""
         if len(text) > self._printed:
-            self._write(self._style(DRAFTER, text[self._printed:]))
+            self._answer(DRAFTER, text[self._printed:])
             self._printed = len(text)
 
     def _finish(self, trace: Trace) -> None:
         if not self.answer.switched and trace.mode not in ("base", "nudging"):
             # Drafter-only answers (or one stopped while drafting) were never checked.
             self._print_drafter(trace.answer)
-        self._write("\n")
+        self._write(self._safe.finish() + "\n")
         if trace.stop_reason == "cancelled":
             self._write(self._style(DIM, "[stopped]") + "\n")
         elif trace.stop_reason in SERVER_STOPS:
@@ -104,9 +113,9 @@ class AnswerPrinter:
                                          f"(--repetition-stop {trace.settings.repetition_stop})]") + "\n")
         discarded = trace.discarded_draft
         if discarded.strip():
-            self._write(self._style(DIM, "discarded draft: ") + self._style(DIM_STRIKE, discarded.strip())
-                        + "\n")
-        self._write(self._style(DIM, summary_line(trace)) + "\n")
+            self._write(self._style(DIM, "discarded draft: ")
+                        + self._style(DIM_STRIKE, terminal_safe(discarded.strip())) + "\n")
+        self._write(self._style(DIM, terminal_safe(summary_line(trace), one_line=True)) + "\n")
 
 
 def summary_line(trace: Trace) -> str:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from ..config import SETTINGS, DecodingSettings
 from ..errors import ConfigError, UsageError
 from ..server.limits import MIB, RequestLimits
+from ..terminal_text import terminal_safe
 from .options import (add_decoding_options, add_model_options, remote_from_args, runtime_from_args,
                       settings_from_args)
 
@@ -167,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         sock.close()
         raise
     for warning in engine.warnings:
-        print(f"wsd: warning: {warning}", file=sys.stderr)
+        print(f"wsd: warning: {terminal_safe(warning, one_line=True)}", file=sys.stderr)
     names = engine.identities
     model_name = args.model_name or f"wsd:{names['drafter'].name}+{names['base'].name}"
     store = None if args.no_store else Store()

@@ -14,9 +14,16 @@ to answer one after the other. Recognised fields (the first that is present wins
 - `chosen` holding an Anthropic HH-RLHF transcript (`\\n\\nHuman: ...\\n\\nAssistant: ...`):
   the conversation up to its last assistant reply.
 
-Optional: `id` (or `question_id`; else `L<line>`), `category` (or `dataset`,
-`cluster`, `Category`), `system`. A record that cannot be read is a `BadLine` with
-its line number; the caller reports and skips it, or stops (`--strict`).
+Optional: `id` (or `question_id`), `category` (or `dataset`, `cluster`, `Category`),
+`system`. A record without an id gets one of its own, unique in the set: `L<line>`,
+or `L<line>.<k>` for the k-th of several records on one line (a JSON list written on one
+line). A record that cannot be read is a `BadLine` with its line number; the caller
+reports and skips it, or stops (`--strict`). Only an id the file gave twice is a
+duplicate.
+
+The format follows the content, never the line breaks or the file name (CSV/TSV
+aside): text that starts with `[` is one JSON list of records, text that is one JSON
+object is one record, anything else is JSONL (one record per line).
 """
 
 from __future__ import annotations
@@ -49,9 +56,11 @@ class InputError(UsageError):
 class BadLine:
     line: int
     problem: str
+    record: int | None = None  # the record's number in a JSON list (several may share a line)
 
     def describe(self, path: Path | str) -> str:
-        return f"{path}:{self.line}: {self.problem}"
+        where = f"{path}:{self.line}: " + (f"record {self.record}: " if self.record is not None else "")
+        return where + self.problem
 
 
 @dataclass
@@ -115,31 +124,70 @@ def load_prompts(spec: str | Path, field_name: str | None = None) -> PromptSet:
         raise InputError(f"{path} is not UTF-8 text (byte {exc.start})", "save it as UTF-8") from None
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        records = _csv_records(text, "\t" if suffix == ".tsv" else ",")
+        records = list(_csv_records(text, "\t" if suffix == ".tsv" else ","))
     elif text.lstrip().startswith("["):
-        records = _json_array_records(text, path)
+        records = list(_json_array_records(text, path))
     else:
-        records = _jsonl_records(text)
+        records = _single_object_record(text) or list(_jsonl_records(text))
     items: list[EvalItem] = []
     bad: list[BadLine] = []
-    seen: dict[str, int] = {}
-    for line, record in records:
+    seen: dict[str, int] = {}  # ids the file gave -> the line of their first record
+    unnamed: list[tuple[EvalItem, str]] = []  # named once every id the file gave is known
+    for place, (line, record) in zip(_places(records), records):
         if isinstance(record, BadLine):
-            bad.append(record)
+            bad.append(BadLine(record.line, record.problem, place.record))
             continue
         try:
             item = _item(record, line, field_name)
         except ValueError as exc:
-            bad.append(BadLine(line, str(exc)))
+            bad.append(BadLine(line, str(exc), place.record))
             continue
-        if item.id in seen:
-            bad.append(BadLine(line, f"duplicate id {item.id!r} (first on line {seen[item.id]})"))
+        if not item.id:
+            unnamed.append((item, place.generated_id))
+        elif item.id in seen:
+            bad.append(BadLine(line, f"duplicate id {item.id!r} (first on line {seen[item.id]})", place.record))
             continue
-        seen[item.id] = line
+        else:
+            seen[item.id] = line
         items.append(item)
+    for item, ident in unnamed:
+        item.id = _unique(ident, seen)
+        seen[item.id] = item.line
     if not items and not bad:
         raise InputError(f"{path} holds no prompts")
     return PromptSet(path, items, bad, hashlib.sha256(raw).hexdigest())
+
+
+@dataclass(frozen=True)
+class _Place:
+    """Where a record is: the id it gets when the file gives none, and its number when
+    several records share its line (a JSON list on one line)."""
+
+    generated_id: str
+    record: int | None
+
+
+def _places(records: list[tuple[int, Any]]) -> list[_Place]:
+    per_line: dict[int, int] = {}
+    for line, _ in records:
+        per_line[line] = per_line.get(line, 0) + 1
+    places, k_on_line = [], dict.fromkeys(per_line, 0)
+    for number, (line, _) in enumerate(records, start=1):
+        k_on_line[line] += 1
+        if per_line[line] == 1:
+            places.append(_Place(f"L{line}", None))
+        else:
+            places.append(_Place(f"L{line}.{k_on_line[line]}", number))
+    return places
+
+
+def _unique(ident: str, taken: dict[str, int]) -> str:
+    """`ident`, or `ident~2`, `ident~3`... when the file gave that id to another record."""
+    candidate, n = ident, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{ident}~{n}"
+    return candidate
 
 
 def resolve_prompt_file(spec: str | Path) -> Path:
@@ -165,6 +213,9 @@ def _jsonl_records(text: str) -> Iterator[tuple[int, dict | BadLine]]:
             continue
         try:
             record = json.loads(line)
+        except RecursionError:
+            yield number, BadLine(number, "JSON nested too deeply")
+            continue
         except ValueError as exc:
             yield number, BadLine(number, f"not valid JSON ({_json_problem(exc)})")
             continue
@@ -177,6 +228,8 @@ def _json_array_records(text: str, path: Path) -> Iterator[tuple[int, dict | Bad
     so an element's line is known without a position-tracking parser)."""
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise InputError(f"{path} is JSON nested too deeply to be a prompt list") from None
     except ValueError as exc:
         raise InputError(f"{path} is not valid JSON: {_json_problem(exc)}",
                          "fix the file, or use JSONL (one record per line) so that one bad "
@@ -185,10 +238,12 @@ def _json_array_records(text: str, path: Path) -> Iterator[tuple[int, dict | Bad
         raise InputError(f"{path} must hold a JSON list of records")
     decoder = json.JSONDecoder()
     position = text.index("[") + 1
+    line, counted = 1, 0  # newlines are counted once, from where the last count stopped
     for element in data:
         while text[position] in " \t\r\n,":
             position += 1
-        line = text.count("\n", 0, position) + 1
+        line += text.count("\n", counted, position)
+        counted = position
         _, position = decoder.raw_decode(text, position)
         yield line, element if isinstance(element, dict) else BadLine(
             line, f"expected a JSON object, got {type(element).__name__}")
@@ -206,6 +261,19 @@ def _csv_records(text: str, delimiter: str) -> Iterator[tuple[int, dict | BadLin
             start = reader.line_num + 1
     except csv.Error as exc:
         raise InputError(f"CSV error on line {reader.line_num}: {exc}") from None
+
+
+def _single_object_record(text: str) -> list[tuple[int, dict]] | None:
+    """The whole text as one JSON object (a record written with indentation), or None
+    when it is not one (then it is JSONL)."""
+    if not text.lstrip().startswith("{"):
+        return None
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    line = text.count("\n", 0, len(text) - len(text.lstrip())) + 1
+    return [(line, record)] if isinstance(record, dict) else None
 
 
 def _json_problem(exc: ValueError) -> str:
@@ -242,7 +310,7 @@ def _item(record: dict[str, Any], line: int, field_name: str | None) -> EvalItem
     ident = next((_get(record, n) for n in ID_FIELDS if _get(record, n) not in (None, "")), None)
     category = next((_get(record, n) for n in CATEGORY_FIELDS if _get(record, n) not in (None, "")), "")
     dataset = record.get("dataset")
-    return EvalItem(id=str(ident) if ident is not None else f"L{line}", line=line, chunks=chunks,
+    return EvalItem(id=str(ident) if ident is not None else "", line=line, chunks=chunks,
                     category=str(category), dataset=str(dataset) if isinstance(dataset, str) else None)
 
 

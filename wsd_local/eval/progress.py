@@ -12,12 +12,13 @@ import time
 from typing import Any, TextIO
 
 from ..answer import LiveAnswer
+from ..terminal_text import terminal_safe
 
 
 def answer_label(ident: str, mode: str, turn: int, turns: int) -> str:
     """`everyday-03 · wsd` or `mt-1 · paper · turn 2/2`."""
     turn_text = f" · turn {turn + 1}/{turns}" if turns > 1 else ""
-    return f"{ident} · {mode}{turn_text}"
+    return f"{terminal_safe(ident, one_line=True)} · {mode}{turn_text}"  # the id is the prompt file's
 
 
 class Progress:
@@ -56,7 +57,7 @@ class Progress:
         pass
 
     def _line(self, text: str) -> None:
-        self.stream.write(text + "\n")
+        self.stream.write(terminal_safe(text, one_line=True) + "\n")
         self.stream.flush()
 
 
@@ -99,12 +100,12 @@ class BarProgress(Progress):
 
     def failed(self, label: str, message: str) -> None:
         self.count += 1
-        self.bar.write(f"{label}: failed: {message}", file=self.stream)
+        self.bar.write(terminal_safe(f"{label}: failed: {message}", one_line=True), file=self.stream)
         self.bar.update(1)
 
     def note(self, text: str) -> None:
         if self.bar is not None:
-            self.bar.write(text, file=self.stream)
+            self.bar.write(terminal_safe(text, one_line=True), file=self.stream)
         else:
             self._line(text)
 

@@ -33,7 +33,7 @@ from . import catalog, registry
 from .download import checkpoint_dir, download_checkpoint, is_offline, is_repo_id
 from .filetypes import CONVERT_TARGETS, FLOAT_TYPES
 from .gguf_writer import quantize, write_gguf
-from .hf_llama import load_config
+from .hf_llama import load_config, plan_tensors
 from .hf_tokenizer import load_vocab
 from .info import GGUFInfo, read_gguf
 from .safetensors_reader import SafetensorsIndex
@@ -101,6 +101,11 @@ def convert(source: str, quant: str = "Q4_K_M", name: str | None = None, role: s
         name = registry.check_name(name)
     folder, repo = resolve_source(source, revision, say)
     cfg = load_config(folder)  # fail fast on the architecture and tokenizer before anything heavy
+    with SafetensorsIndex(folder) as st:  # headers only
+        source_dtype = st.weight_dtype()
+        # Every tensor's shape against config.json's (reads no data): the tokenizer is
+        # laid out to vocab_size only once the embedding is known to have that many rows.
+        plan_tensors(cfg, st, source_dtype)
     vocab = load_vocab(folder, cfg.vocab_size)
     name = name or default_name(source, folder, repo)
     basename = (repo.split("/")[-1] if repo else folder.resolve().name) or "model"
@@ -111,8 +116,6 @@ def convert(source: str, quant: str = "Q4_K_M", name: str | None = None, role: s
     remove_stale_partials(dest.parent)
     _check_disk(folder, dest.parent, quant)
 
-    with SafetensorsIndex(folder) as st:
-        source_dtype = st.weight_dtype()
     # Lossless intermediate: the checkpoint's own float type, unless the target is a
     # float type we can write directly.
     direct = quant in ("F32", "F16") or (quant == "BF16" and source_dtype == "BF16")

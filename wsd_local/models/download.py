@@ -30,6 +30,7 @@ from typing import Callable, Iterator
 from urllib.parse import urlparse
 
 from ..errors import DownloadError, ModelError
+from ..fsutil import path_inside
 from ..paths import models_dir
 from .checksum import sha256_file
 from .info import format_bytes
@@ -107,6 +108,9 @@ def parse_hf_spec(spec: str) -> HfFile:
                          "write hf:OWNER/REPO/FILE.gguf, e.g. hf:QuantFactory/Llama-3.2-3B-GGUF/Llama-3.2-3B.Q4_K_M.gguf")
     repo = "/".join(parts[:2])
     filename = "/".join(parts[2:])
+    if path_inside(Path("."), filename) is None:
+        raise ModelError(f"bad file name {filename!r} in {spec!r}: it would be written outside the models folder",
+                         "name a file inside the repository, e.g. hf:OWNER/REPO/FILE.gguf")
     if not is_repo_id(repo):
         raise ModelError(f"bad Hugging Face repository id {repo!r}", "write OWNER/REPO")
     if not filename.lower().endswith(".gguf"):
@@ -218,7 +222,7 @@ def download_gguf(item: HfFile, revision: str | None = None, dest: Path | None =
                   say: Callable[[str], None] = lambda s: None) -> Path:
     """Fetch one GGUF file into the models folder and return the complete file's path."""
     dest = dest or models_dir()
-    final = dest / item.filename
+    final = target_in(dest, item.filename, item.repo)
     if is_offline():
         if final.is_file():
             return final
@@ -288,6 +292,16 @@ def fetch_file(repo: str, filename: str, final: Path, revision: str | None = Non
     return final
 
 
+def target_in(folder: Path, name: str, repo: str) -> Path:
+    """Where a file of `repo` goes: inside `folder`, whatever the name a spec or the
+    Hub's file list gave (`../../x.gguf` and absolute names are refused)."""
+    target = path_inside(folder, name)
+    if target is None:
+        raise ModelError(f"refusing to download {name!r} from {repo}: it would be written outside {folder}",
+                         "name a file inside the repository")
+    return target
+
+
 def _lock_or_fail(fh, name: str) -> None:
     """Two pulls of one file must not append to the same partial file."""
     try:
@@ -336,7 +350,7 @@ def download_checkpoint(repo: str, revision: str | None = None,
     check_checkpoint_files(repo, files)
     wanted = [f for f in files if "/" not in f and any(fnmatch.fnmatch(f, p) for p in CHECKPOINT_PATTERNS)]
     for name in wanted:
-        fetch_file(repo, name, folder / name, revision, say)
+        fetch_file(repo, name, target_in(folder, name, repo), revision, say)
     (folder / ".complete").write_text("\n".join(wanted) + "\n")
     return folder
 

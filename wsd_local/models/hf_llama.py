@@ -39,6 +39,12 @@ _BIASED = {_MT.ATTN_Q, _MT.ATTN_K, _MT.ATTN_V, _MT.ATTN_OUT, _MT.FFN_GATE, _MT.F
 # GPT-J's transformer.h.N...), whose q/k rows are not in rotate-half order: those are
 # not taken for a Hugging Face Llama.
 _HF_PREFIXES = ("model.", "lm_head.")
+# The shape config.json may give, checked before anything is sized by it (a tokenizer
+# laid out to vocab_size, tensors planned per layer): far above any Llama released,
+# far below what would exhaust memory.
+_LIMITS = {"vocab_size": 1 << 22, "hidden_size": 1 << 17, "num_hidden_layers": 1024,
+           "num_attention_heads": 4096, "num_key_value_heads": 4096, "head_dim": 4096,
+           "intermediate_size": 1 << 20, "max_position_embeddings": 1 << 24}
 
 
 # -- config.json --------------------------------------------------------------------------
@@ -61,16 +67,21 @@ class LlamaConfig:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any], folder: Path) -> "LlamaConfig":
+        if not isinstance(raw, dict):
+            raise ModelError(f"config.json in {folder} is not a JSON object", "download the checkpoint again")
         archs = raw.get("architectures") or [raw.get("model_type", "unknown")]
+        if not isinstance(archs, list):
+            archs = [archs]
         if not any(a in SUPPORTED_ARCHITECTURES for a in archs):
             raise ModelError(f"unsupported architecture {', '.join(map(str, archs))} in {folder}",
                              "only LlamaForCausalLM (the Llama family, e.g. Pilot-3B) can be converted; "
                              "look for a ready-made GGUF of this model")
+        _check_shape(raw, folder)
         try:
             hidden = int(raw["hidden_size"])
             heads = int(raw["num_attention_heads"])
             rope_scaling = raw.get("rope_scaling") or None
-            return cls(
+            cfg = cls(
                 vocab_size=int(raw["vocab_size"]), hidden=hidden,
                 layers=int(raw["num_hidden_layers"]), heads=heads,
                 kv_heads=int(raw.get("num_key_value_heads") or heads),
@@ -85,6 +96,24 @@ class LlamaConfig:
         except (KeyError, TypeError, ValueError, ZeroDivisionError, AttributeError) as exc:
             raise ModelError(f"config.json in {folder} lacks or garbles {exc}",
                              "a Hugging Face Llama config is needed") from None
+        if cfg.heads % cfg.kv_heads or cfg.head_dim < 2 or cfg.head_dim % 2 or not (
+                math.isfinite(cfg.rms_eps) and cfg.rms_eps > 0 and math.isfinite(cfg.rope_theta) and cfg.rope_theta > 0):
+            raise ModelError(f"config.json in {folder} describes an impossible shape ({cfg.heads} heads, "
+                             f"{cfg.kv_heads} key/value heads, head size {cfg.head_dim}, rms_norm_eps "
+                             f"{cfg.rms_eps}, rope_theta {cfg.rope_theta})", "the checkpoint is inconsistent")
+        return cfg
+
+
+def _check_shape(raw: dict[str, Any], folder: Path) -> None:
+    """Every size config.json gives is a whole number in range, said in one line before
+    anything is allocated from it (`"vocab_size": 1e10` is refused here)."""
+    for key, limit in _LIMITS.items():
+        value = raw.get(key)
+        if value is None and key in ("num_key_value_heads", "head_dim", "max_position_embeddings"):
+            continue  # optional: derived from the others
+        if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= limit):
+            raise ModelError(f"config.json in {folder}: {key} is {value!r}, expected a whole number "
+                             f"from 1 to {limit:,}", "the checkpoint's config.json is damaged or not a Llama's")
 
 
 def _rope_kind(rope_scaling: dict[str, Any] | None) -> str | None:
@@ -103,8 +132,10 @@ def load_config(folder: Path) -> LlamaConfig:
         raise ModelError(f"{folder} has no config.json", "a checkpoint in Hugging Face layout is needed")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ModelError(f"{path} is not valid JSON", "download the checkpoint again") from None
+    except OSError as exc:
+        raise ModelError(f"cannot read {path}: {exc.strerror or exc}", "download the checkpoint again") from None
     return LlamaConfig.from_json(raw, folder)
 
 

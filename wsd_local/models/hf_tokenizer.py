@@ -51,9 +51,12 @@ def load_vocab(folder: Path, vocab_size: int) -> Vocab:
         raise ModelError(f"{folder} has no tokenizer.json", hint)
     try:
         tok = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ModelError(f"{path} is not valid JSON", "download the checkpoint again") from None
-    model = tok.get("model") or {}
+    model = (tok.get("model") or {}) if isinstance(tok, dict) else None
+    if not isinstance(model, dict) or not isinstance(tok.get("decoder") or {}, dict):
+        raise ModelError(f"{path} is not a tokenizer.json (no model and decoder objects)",
+                         "download the checkpoint again")
     if model.get("type") != "BPE" or model.get("byte_fallback") or (tok.get("decoder") or {}).get("type") != "ByteLevel":
         raise ModelError("the tokenizer is not a byte-level BPE like Llama 3's",
                          "only Llama-3 style tokenizers can be converted")
@@ -61,10 +64,15 @@ def load_vocab(folder: Path, vocab_size: int) -> Vocab:
         raise ModelError("the tokenizer's pre-tokenizer is not Llama 3's",
                          f"only Llama-3 style tokenizers (llama.cpp pre-tokenizer {PRE_TOKENIZER}) can be converted")
 
-    by_id: dict[int, str] = {int(i): t for t, i in model["vocab"].items()}
-    added: dict[int, dict[str, Any]] = {int(a["id"]): a for a in tok.get("added_tokens") or []}
-    for tid, item in added.items():
-        by_id[tid] = item["content"]
+    try:
+        by_id: dict[int, str] = {int(i): str(t) for t, i in model["vocab"].items()}
+        added: dict[int, dict[str, Any]] = {int(a["id"]): a for a in tok.get("added_tokens") or []}
+        for tid, item in added.items():
+            by_id[tid] = str(item["content"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelError(f"{path} lacks or garbles {exc}", "download the checkpoint again") from None
+    if by_id and min(by_id) < 0:
+        raise ModelError(f"the tokenizer has a negative token id ({min(by_id)})", "the checkpoint is inconsistent")
     if by_id and max(by_id) >= vocab_size:
         raise ModelError(f"the tokenizer has token id {max(by_id)} but config.json says vocab_size {vocab_size}",
                          "the checkpoint is inconsistent")

@@ -9,6 +9,13 @@ Large arrays (token lists, merges) are skipped unless asked for.
 
 The reader also checks that the tensor data the header promises is all in the file, so
 a truncated download is reported as such instead of crashing llama.cpp later.
+
+A model file is untrusted input: whatever its bytes, `read_gguf` returns a `GGUFInfo`
+whose values have the types and ranges its properties rely on, or raises `ModelError`
+(one line). Counts are checked against the bytes that remain before anything loops
+over them, arrays nest at most `_MAX_NESTING` deep, and every key this module
+interprets is checked for its type (a string where a number belongs, an alignment that
+is not a power of two).
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ _DEFAULT_ALIGNMENT = 32
 # Arrays longer than this are skipped unless their key is asked for (token lists,
 # scores, merges); everything else in a model header is small.
 _SMALL_ARRAY = 64
+_MAX_NESTING = 4  # arrays of arrays: GGUF allows them, models use one level at most
+_MAX_COUNT = 2**32  # a context length, a layer count, a size: past this, no real model
 
 _SCALAR_FORMATS: dict[int, str] = {
     gguf.GGUFValueType.UINT8: "<B",
@@ -113,12 +122,16 @@ class GGUFInfo:
             kv_heads = heads
         if not layers or not embedding or not heads or kv_heads is None:
             return None
-        per_layer = list(kv_heads) if isinstance(kv_heads, list) else [int(kv_heads)] * layers
         head = int(heads[0] if isinstance(heads, list) else heads)
+        if head <= 0:
+            return None
         key_length = int(self.arch_value("attention.key_length") or embedding // head)
         value_length = int(self.arch_value("attention.value_length") or embedding // head)
-        per_token = sum(int(h) * (key_length + value_length) for h in per_layer[:layers])
-        return 2 * n_ctx * per_token
+        if isinstance(kv_heads, list):
+            kv_total = sum(int(h) for h in kv_heads[:layers])
+        else:
+            kv_total = int(kv_heads) * layers
+        return 2 * n_ctx * kv_total * (key_length + value_length)
 
     @property
     def parameter_count(self) -> int:
@@ -259,7 +272,7 @@ class _Cursor:
         self.pos = pos
         return (out, None) if keep else (None, count)
 
-    def value(self, vtype: int, key: str, want: set[str] | None) -> tuple[Any, int | None]:
+    def value(self, vtype: int, key: str, want: set[str] | None, depth: int = 0) -> tuple[Any, int | None]:
         """(value, skipped length); arrays not wanted and longer than _SMALL_ARRAY are
         stepped over and reported by length only."""
         if vtype == gguf.GGUFValueType.STRING:
@@ -268,8 +281,14 @@ class _Cursor:
             return self.take(_SCALAR_FORMATS[vtype]), None
         if vtype != gguf.GGUFValueType.ARRAY:
             raise ValueError(f"unknown GGUF value type {vtype} for key {key}")
+        if depth >= _MAX_NESTING:
+            raise ValueError(f"arrays nested more than {_MAX_NESTING} deep in key {key}")
         item_type = self.take("<I")
         count = self.take("<Q")
+        # Every item takes some bytes: a count the rest of the file cannot hold is a
+        # truncated (or forged) header, said before anything loops over it.
+        if count * _smallest_item(item_type) > self.size - self.pos:
+            raise _Truncated
         keep = count <= _SMALL_ARRAY or (want is not None and key in want)
         if item_type == gguf.GGUFValueType.STRING:
             return self._string_array(count, keep)
@@ -285,10 +304,18 @@ class _Cursor:
             self.pos += width * count
             return None, count
         if keep:  # nested arrays: rare, small
-            return [self.value(item_type, key, want)[0] for _ in range(count)], None
+            return [self.value(item_type, key, want, depth + 1)[0] for _ in range(count)], None
         for _ in range(count):
-            self.value(item_type, key, want)
+            self.value(item_type, key, want, depth + 1)
         return None, count
+
+
+def _smallest_item(vtype: int) -> int:
+    """Bytes the smallest value of a type takes (a string: its length; an array: its
+    item type and count); 1 for a type the item reader will refuse."""
+    if vtype in _SCALAR_FORMATS:
+        return struct.calcsize(_SCALAR_FORMATS[vtype])
+    return {gguf.GGUFValueType.STRING: 8, gguf.GGUFValueType.ARRAY: 12}.get(vtype, 1)
 
 
 def read_gguf(path: str | Path, arrays: set[str] | None = None) -> GGUFInfo:
@@ -303,6 +330,16 @@ def read_gguf(path: str | Path, arrays: set[str] | None = None) -> GGUFInfo:
     if path.is_dir():
         raise ModelError(f"{path} is a directory, not a GGUF file",
                          "give the path of a .gguf file inside it")
+    if not path.is_file():
+        raise ModelError(f"{path} is not a regular file", "give the path of a .gguf model file")
+    try:
+        return _read(path, arrays)
+    except OSError as exc:
+        raise ModelError(f"cannot read {path}: {exc.strerror or exc}",
+                         "check the file's permissions, or download it again") from None
+
+
+def _read(path: Path, arrays: set[str] | None) -> GGUFInfo:
     size = path.stat().st_size
     with path.open("rb") as fh:
         if fh.read(4) != GGUF_MAGIC:
@@ -317,7 +354,7 @@ def read_gguf(path: str | Path, arrays: set[str] | None = None) -> GGUFInfo:
             except _Truncated:
                 raise ModelError(f"{path} is truncated (the header or tensor data ends early)",
                                  "the download or conversion did not finish; run it again") from None
-            except (ValueError, UnicodeDecodeError, struct.error) as exc:
+            except (ValueError, UnicodeDecodeError, struct.error, OverflowError) as exc:
                 raise ModelError(f"{path} is not a readable GGUF file ({exc})",
                                  "download or convert the model again") from None
 
@@ -353,7 +390,8 @@ def _parse(path: Path, buf: mmap.mmap, size: int, arrays: set[str] | None) -> GG
         ttype = cur.take("<I")
         offset = cur.take("<Q")
         raw_tensors.append((name, shape, ttype, offset))
-    alignment = int(metadata.get("general.alignment", _DEFAULT_ALIGNMENT) or _DEFAULT_ALIGNMENT)
+    _check_interpreted_keys(metadata, arrays)
+    alignment = metadata.get("general.alignment", _DEFAULT_ALIGNMENT)
     data_start = -(-cur.pos // alignment) * alignment
     tensors: list[TensorInfo] = []
     end = data_start
@@ -374,6 +412,44 @@ def _parse(path: Path, buf: mmap.mmap, size: int, arrays: set[str] | None) -> GG
         raise _Truncated
     return GGUFInfo(path=path, file_size=size, version=version, metadata=metadata,
                     tensors=tensors, skipped_arrays=skipped)
+
+
+def _check_interpreted_keys(metadata: dict[str, Any], arrays: set[str] | None) -> None:
+    """Raise ValueError (one line) unless every key GGUFInfo interprets has the shape
+    it relies on: text where text belongs, integers in range where counts do."""
+    def is_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    def need(key: str, ok: bool, expected: str) -> None:
+        if key in metadata and not ok:
+            value = metadata[key]
+            shown = repr(value) if not isinstance(value, (list, str)) or len(value) < 40 else type(value).__name__
+            raise ValueError(f"{key} is {shown}, expected {expected}")
+
+    def count(value: Any) -> bool:
+        return is_int(value) and 0 <= value < _MAX_COUNT
+
+    alignment = metadata.get("general.alignment")
+    need("general.alignment", is_int(alignment) and alignment > 0 and alignment & (alignment - 1) == 0,
+         "a power of two")
+    for key in ("general.architecture", "general.name", "tokenizer.ggml.model", "tokenizer.ggml.pre",
+                "tokenizer.chat_template"):
+        need(key, isinstance(metadata.get(key), str), "text")
+    need("general.file_type", is_int(metadata.get("general.file_type")), "an integer")
+    arch = metadata.get("general.architecture", "unknown")
+    for name in ("context_length", "block_count", "embedding_length", "vocab_size",
+                 "attention.key_length", "attention.value_length"):
+        need(f"{arch}.{name}", count(metadata.get(f"{arch}.{name}")), f"an integer from 0 to {_MAX_COUNT - 1}")
+    for name in ("attention.head_count", "attention.head_count_kv"):  # one count, or one per layer
+        value = metadata.get(f"{arch}.{name}")
+        need(f"{arch}.{name}", count(value) or (isinstance(value, list) and all(count(v) for v in value)),
+             "an integer or a list of integers from 0 up")
+    for kind in ("bos", "eos", "eot", "eom", "unk", "sep", "pad", "mask"):
+        need(f"tokenizer.ggml.{kind}_token_id", is_int(metadata.get(f"tokenizer.ggml.{kind}_token_id")),
+             "an integer")
+    tokens = metadata.get("tokenizer.ggml.tokens")
+    need("tokenizer.ggml.tokens", isinstance(tokens, list) and all(isinstance(t, str) for t in tokens),
+         "a list of strings")
 
 
 def looks_like_gguf(path: Path) -> bool:

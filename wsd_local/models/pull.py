@@ -17,7 +17,7 @@ from ..errors import DownloadError, ModelError
 from ..paths import models_dir
 from . import catalog, demo, hf_cache, registry
 from .convert import convert
-from .download import HfFile, download_gguf, is_offline, list_repo_files, parse_hf_spec
+from .download import HfFile, download_gguf, is_offline, list_repo_files, parse_hf_spec, target_in
 from .info import read_gguf
 from .resolve import unknown_model_error
 
@@ -62,7 +62,7 @@ def local_or_download(item: HfFile, revision: str | None, say: Callable[[str], N
                       size_gb: float | None = None) -> Path:
     """The file in the models folder if a pull put it there, else the Hugging Face cache's
     copy (used in place), else a (resumable) download into the models folder."""
-    if not (models_dir() / item.filename).is_file():
+    if not target_in(models_dir(), item.filename, item.repo).is_file():
         cached = hf_cache.cached_file(item.repo, item.filename, revision)
         if cached is not None:
             say(f"using {item.filename} from the Hugging Face cache ({cached.parent}): nothing to download")

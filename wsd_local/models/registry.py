@@ -88,7 +88,7 @@ def _save(models: dict[str, RegisteredModel]) -> None:
     payload = {"schema": _SCHEMA,
                "models": {name: {k: v for k, v in asdict(m).items() if k != "name"}
                           for name, m in sorted(models.items())}}
-    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(payload, indent=2) + "\n", private=True)
 
 
 def register(name: str, path: Path | str, role: str, source: str) -> RegisteredModel:

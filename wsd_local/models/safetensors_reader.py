@@ -5,7 +5,9 @@ A safetensors file is an 8-byte little-endian header length, a JSON header (dtyp
 shape and byte range of each tensor) and the raw data. Reading it ourselves means bf16
 needs no torch and a tensor costs no memory until it is touched. Every header is
 checked up front (dtype, sizes, the data really in the file), so a truncated download
-is a one-line error before anything is written.
+is a one-line error before anything is written. Checkpoints come from anywhere: whatever
+the bytes of a header or an index, the result is an index or a `ModelError` (one line),
+and an index cannot name a file outside the checkpoint's folder.
 
 gguf's own `utility.SafetensorsLocal` parses the same format, but it reads whatever
 header length the first 8 bytes claim (a wrong file can make it read gigabytes) and
@@ -24,6 +26,7 @@ import gguf
 import numpy as np
 
 from ..errors import ModelError
+from ..fsutil import path_inside
 
 # Float types a checkpoint may hold, with their width in bytes.
 _WIDTHS = {"BF16": 2, "F16": 2, "F32": 4}
@@ -52,7 +55,11 @@ class SafetensorsIndex:
         self.tensors: dict[str, StTensor] = {}
         self._maps: dict[Path, np.memmap] = {}
         for path in self._files(folder):
-            self._read_header(path)
+            try:
+                self._read_header(path)
+            except OSError as exc:
+                raise ModelError(f"cannot read {path}: {exc.strerror or exc}",
+                                 "check the file, or download the checkpoint again") from None
 
     def __enter__(self) -> "SafetensorsIndex":
         return self
@@ -68,10 +75,17 @@ class SafetensorsIndex:
         if index.is_file():
             try:
                 weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-            except (ValueError, KeyError) as exc:
+                names = sorted(set(weight_map.values()))
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError, OSError) as exc:
                 raise ModelError(f"{index} is unreadable ({exc.__class__.__name__})",
                                  "download the checkpoint again") from None
-            files = [folder / name for name in sorted(set(weight_map.values()))]
+            files = []
+            for name in names:
+                path = path_inside(folder, name)
+                if path is None or not name.endswith(".safetensors"):
+                    raise ModelError(f"{index} names {name!r}, not a .safetensors file in {folder}",
+                                     "the index may only name weight files next to it")
+                files.append(path)
             missing = [f.name for f in files if not f.is_file()]
             if missing:
                 raise ModelError(f"checkpoint files missing in {folder}: {', '.join(missing)}",
@@ -94,21 +108,23 @@ class SafetensorsIndex:
                 raise ModelError(f"{path.name} is not a safetensors file (bad header length)", "download it again")
             try:
                 header = json.loads(fh.read(n))
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise ModelError(f"{path.name} is not a safetensors file (header is not JSON)",
                                  "download it again") from None
+        if not isinstance(header, dict):
+            raise ModelError(f"{path.name} is not a safetensors file (header is not a JSON object)",
+                             "download it again")
         base = 8 + n
         for name, meta in header.items():
             if name == "__metadata__":
                 continue
-            dtype = meta.get("dtype")
+            dtype = meta.get("dtype") if isinstance(meta, dict) else None
             if dtype not in _WIDTHS:
-                raise ModelError(f"tensor {name} in {path.name} is {dtype}; only BF16, F16 and F32 weights can be converted",
-                                 "use an unquantized checkpoint")
-            begin, end = meta["data_offsets"]
-            shape = tuple(int(d) for d in meta["shape"])
-            if (end - begin) != math.prod(shape) * _WIDTHS[dtype] or base + end > size:
-                raise ModelError(f"{path.name} is truncated or corrupt (tensor {name})",
+                raise ModelError(f"tensor {name!r} in {path.name} is {dtype!r}; only BF16, F16 and F32 weights "
+                                 "can be converted", "use an unquantized checkpoint")
+            shape, begin, end = _layout(meta)
+            if shape is None or (end - begin) != math.prod(shape) * _WIDTHS[dtype] or base + end > size:
+                raise ModelError(f"{path.name} is truncated or corrupt (tensor {name!r})",
                                  "download the checkpoint again")
             self.tensors[name] = StTensor(name, path, dtype, shape, base + begin, base + end)
 
@@ -131,6 +147,20 @@ class SafetensorsIndex:
 
     def close(self) -> None:
         self._maps.clear()
+
+
+def _layout(meta: dict) -> tuple[tuple[int, ...] | None, int, int]:
+    """(shape, begin, end) of a header entry; shape None when the entry is not whole
+    numbers in order (a negative size, offsets backwards, text where numbers belong)."""
+    def whole(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+    shape, offsets = meta.get("shape"), meta.get("data_offsets")
+    if not (isinstance(shape, list) and all(whole(d) for d in shape) and len(shape) <= 8
+            and isinstance(offsets, list) and len(offsets) == 2 and all(whole(o) for o in offsets)
+            and offsets[0] <= offsets[1]):
+        return None, 0, 0
+    return tuple(shape), offsets[0], offsets[1]
 
 
 def to_f32(values: np.ndarray, dtype: str) -> np.ndarray:

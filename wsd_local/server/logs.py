@@ -12,6 +12,7 @@ import logging.handlers
 import sys
 from pathlib import Path
 
+from ..fsutil import private_opener
 from ..paths import data_dir
 
 LOGGERS = ("wsd_local.server", "uvicorn", "uvicorn.error", "uvicorn.access")
@@ -39,12 +40,19 @@ class OneLineFormatter(logging.Formatter):
         return f"{text} (traceback in {self.log_file})" if had_traceback else text
 
 
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """The log file, and each one rotation starts, is 0600: it names clients and errors."""
+
+    def _open(self):  # noqa: ANN202 - logging's own signature
+        return open(self.baseFilename, self.mode, encoding=self.encoding, errors=self.errors,
+                    opener=private_opener)
+
+
 def configure_logging(log_file: Path | None = None, level: int = logging.INFO) -> Path:
     log_file = log_file or server_log_path()
     console = logging.StreamHandler(sys.stderr)
     console.setFormatter(OneLineFormatter(log_file))
-    file = logging.handlers.RotatingFileHandler(log_file, maxBytes=5_000_000, backupCount=2,
-                                                encoding="utf-8")
+    file = PrivateRotatingFileHandler(log_file, maxBytes=5_000_000, backupCount=2, encoding="utf-8")
     file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in LOGGERS:
         logger = logging.getLogger(name)
