@@ -23,20 +23,13 @@ from wsd_local import doctor
 from wsd_local.cli import main
 from wsd_local.errors import ModelError
 from wsd_local.models import stores
+from wsd_local.models.checksum import sha256_file as sha256
 from wsd_local.models.info import read_gguf
 from wsd_local.models.pair import check_pair
 from wsd_local.models.resolve import resolve_model
 from wsd_local.models.stores import llamacpp, lmstudio, ollama
 
 LMSTUDIO_BASE = "google/gemma-3-270m-GGUF/gemma-3-270m-Q4_K_M.gguf"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def link(source: Path, target: Path) -> Path:

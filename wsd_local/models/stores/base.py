@@ -71,32 +71,29 @@ def read_json(path: Path) -> Any:
         return None
 
 
-def subfolders(folder: Path) -> Iterator[os.DirEntry]:
-    """The folders directly inside `folder`, sorted; none when it cannot be read."""
+def _entries(folder: Path, keep: str) -> Iterator[os.DirEntry]:
+    """Entries directly inside `folder` for which `entry.<keep>()` holds, sorted; none when
+    the folder cannot be read (an entry that cannot be checked is passed over)."""
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError:
         return
     for entry in entries:
         try:
-            if entry.is_dir():
+            if getattr(entry, keep)():
                 yield entry
         except OSError:
             continue
+
+
+def subfolders(folder: Path) -> Iterator[os.DirEntry]:
+    """The folders directly inside `folder`, sorted."""
+    return _entries(folder, "is_dir")
 
 
 def files(folder: Path) -> Iterator[os.DirEntry]:
     """The files (or links to files) directly inside `folder`, sorted."""
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError:
-        return
-    for entry in entries:
-        try:
-            if entry.is_file():
-                yield entry
-        except OSError:
-            continue
+    return _entries(folder, "is_file")
 
 
 def is_model_file(name: str) -> bool:
