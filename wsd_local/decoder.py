@@ -94,7 +94,8 @@ class _Draft:
 
 
 class Decoder:
-    """One answer. Create, then iterate `events()`; the last event is `Finished`."""
+    """One answer in a weak-to-strong or single-model mode (`modes.mode.AnswerDecoder`).
+    Create, then iterate `events()`; the last event is `Finished`."""
 
     def __init__(self, drafter: Backend | None, base: Backend | None,
                  messages: Sequence[Message], settings: DecodingSettings,

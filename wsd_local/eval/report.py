@@ -135,7 +135,7 @@ def build_report(contents: RunContents) -> Report:
     from .sweep import sweep_run
 
     report = Report(contents)
-    if any(r["mode"] == PAPER_MODE.name for r in contents.answers.values()):
+    if contents.rows(mode=PAPER_MODE.name):  # the study reads paper-mode drafts
         report.sweep = sweep_run(contents, REPORT_THRESHOLDS, REPORT_WINDOWS)
     return report
 
