@@ -26,7 +26,6 @@ from .textstream import earliest_stop, partial_stop_len
 from .trace import Trace
 
 
-
 @dataclass(frozen=True)
 class Span:
     model: str  # "drafter" | "base"
