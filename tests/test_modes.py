@@ -78,7 +78,7 @@ def test_auto_repetition_stop_follows_the_declarations() -> None:
 @pytest.mark.parametrize("name", MODE_NAMES)
 def test_settings_a_mode_does_not_declare_leave_its_answer_as_it_was(demo_engine, name: str) -> None:
     mode = mode_named(name)
-    settings = DecodingSettings(mode=name, max_tokens=24, draft_max_tokens=32)
+    settings = DecodingSettings(mode=name, max_tokens=16, draft_max_tokens=24)
     ignored = {k: v for k, v in OTHER_VALUES.items() if not mode.applies(k)}
     assert ignored and all(getattr(settings, k) != v for k, v in ignored.items())
     first = demo_engine.run(PROMPT, settings)
