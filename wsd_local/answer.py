@@ -20,13 +20,10 @@ from dataclasses import dataclass, field
 
 from .events import (BaseToken, DraftRescored, DraftScored, DraftToken, Event, Finished,
                      Handover, PhaseChanged, SwitchFound, WordsKept)
+from .modes import BASE, DRAFTER, WSD_MODE, mode_named
 from .templates import STOP_STRINGS
 from .textstream import earliest_stop, partial_stop_len
 from .trace import Trace
-
-DRAFTER, BASE = "drafter", "base"
-#: Modes whose answer has a switch point (a checked draft).
-SWITCH_MODES = ("wsd", "paper")
 
 
 @dataclass(frozen=True)
@@ -56,7 +53,7 @@ class Turn:
 class LiveAnswer:
     """Feed with `apply(event)`; read the properties at any time."""
 
-    mode: str = "wsd"
+    mode: str = WSD_MODE.name
     phase: str = "waiting"  # waiting, then the decoder's phases: drafting, checking, continuing, done
     draft: str = ""  # everything the drafter has written so far
     checked: str = ""  # text of the draft tokens the base model has scored, in order
@@ -164,7 +161,7 @@ class LiveAnswer:
             return self.trace.kept_draft
         if self.switch is not None:
             return self.switch.kept_text
-        return "" if self.mode == "base" else self.draft
+        return self.draft if mode_named(self.mode).uses(DRAFTER) else ""
 
     @property
     def discarded(self) -> str:
@@ -200,7 +197,7 @@ class LiveAnswer:
         """Who is writing now (or wrote last)."""
         if self._turns:
             return self._turns[-1][0].to_model
-        if self.mode == "base" or self.switched or self.continuation:
+        if not mode_named(self.mode).uses(DRAFTER) or self.switched or self.continuation:
             return BASE
         return DRAFTER
 
@@ -232,7 +229,7 @@ class LiveAnswer:
 
 def turns_of(trace: Trace) -> list[Turn]:
     """The turns of a nudging trace (its spans with their hand-over records)."""
-    if trace.mode != "nudging":
+    if not mode_named(trace.mode).hands_over:
         return []
     out, start = [], 0
     for span in trace.spans:
@@ -281,7 +278,7 @@ def model_shares(trace: Trace) -> dict[str, float]:
 def describe_handovers(trace: Trace, brief: bool = False) -> str | None:
     """How the models took turns in a nudging answer, or None for other modes. `brief`
     for headers and columns; the full form adds the settings and the turns."""
-    if trace.mode != "nudging":
+    if not mode_named(trace.mode).hands_over:
         return None
     turns = turns_of(trace)
     n = sum(t.handover for t in turns)
@@ -301,7 +298,7 @@ def describe_switch(trace: Trace, brief: bool = False) -> str | None:
     """Where the switch fell and why, or None for answers without one (base or drafter
     alone). `brief` is the form for headers and columns; the full form adds the window
     and how much of the draft was kept."""
-    if trace.mode not in SWITCH_MODES:
+    if not mode_named(trace.mode).switches:
         return None
     k, n = trace.switch_index, len(trace.draft_tokens)
     if k is None:
@@ -333,4 +330,4 @@ def window_score_at(trace: Trace, k: int) -> float:
 
 
 __all__ = ["LiveAnswer", "Span", "Turn", "turns_of", "describe_switch", "describe_handovers",
-           "describe_turn", "model_shares", "window_score_at", "DRAFTER", "BASE", "SWITCH_MODES"]
+           "describe_turn", "model_shares", "window_score_at", "DRAFTER", "BASE"]

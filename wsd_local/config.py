@@ -15,19 +15,14 @@ from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from typing import Any
 
 from .errors import ConfigError
+from .modes import BASE, MODE_NAMES, MODES, mode_named
 
-#: `wsd` is online weak-to-strong decoding (the switch is found while the drafter
-#: writes); `paper` is the reference pipeline (draft everything, check, continue);
-#: `base` and `draft` run one model alone, for comparison; `nudging` lets the models
-#: take turns: the drafter writes a few words wherever the base model is unsure
-#: (docs/NUDGING.md).
-MODES = ("wsd", "paper", "base", "draft", "nudging")
 #: How the draft reaches the base model: `ids` hands the drafter's token ids over when
 #: both models share a vocabulary (else the text, as `text`); `text` always goes through
 #: text, exactly as the paper's reference code does (docs/DESIGN.md, "Hand-over").
 HANDOFFS = ("ids", "text")
 #: `repetition_stop` when left on `auto`: the answer ends when its tail repeats an
-#: earlier span this many times; `auto` is off in paper mode (see `resolved`).
+#: earlier span this many times; `auto` is off where the mode says so (see `resolved`).
 AUTO_REPETITION_STOP = 3
 
 _SPEC = "wsd_setting"
@@ -182,10 +177,8 @@ def setting(default: Any, help: str, *, label: str, **spec: Any) -> Any:
 
 @dataclass(frozen=True)
 class DecodingSettings:
-    mode: str = setting("wsd", "wsd: online weak-to-strong; paper: draft all, then check; "
-                               "base / draft: one model alone; nudging: the drafter writes words "
-                               "where the base model is unsure",
-                        label="Mode", choices=MODES)
+    mode: str = setting(MODE_NAMES[0], "; ".join(f"{m.name}: {m.description}" for m in MODES),
+                        label="Mode", choices=MODE_NAMES)
     threshold: float = setting(0.8, "switch threshold γ: the window score that hands over to the base model",
                                label="Threshold γ", minimum=0.0, exclusive_minimum=True, maximum=1.0,
                                hint="the paper's default is 0.8")
@@ -242,19 +235,20 @@ class DecodingSettings:
     def base_greedy(self) -> bool:
         """The base model's continuation is greedy (the paper's) unless `sample_base`;
         in base mode it is the only model, and the sampling settings are its own."""
-        return self.greedy or not (self.sample_base or self.mode == "base")
+        return self.greedy or not (self.sample_base or mode_named(self.mode).alone == BASE)
 
     def resolved(self) -> "DecodingSettings":
         """These settings with every `auto` value made concrete, as an answer uses them
-        (and its trace records them): the repetition stop is on, except in paper mode,
-        which stays the paper's pipeline, and in nudging mode, which has its own guards."""
-        if self.mode == "nudging":
-            # Nudging has its own loop guards, the reference's (docs/NUDGING.md): the
-            # trace says this one is not used.
+        (and its trace records them): the repetition stop is on where the mode says so
+        (not in paper mode, which stays the paper's pipeline), and off in a mode it does
+        not apply to (nudging has its own loop guards)."""
+        mode = mode_named(self.mode)
+        if not mode.applies("repetition_stop"):
+            # The trace says this one is not used.
             return replace(self, repetition_stop=0) if self.repetition_stop != 0 else self
         if self.repetition_stop is not None:
             return self
-        return replace(self, repetition_stop=0 if self.mode == "paper" else AUTO_REPETITION_STOP)
+        return replace(self, repetition_stop=AUTO_REPETITION_STOP if mode.auto_stops_repetition else 0)
 
     def with_changes(self, **changes: Any) -> "DecodingSettings":
         return replace(self, **changes)
@@ -335,5 +329,5 @@ def _require_int(value: Any, name: str, minimum: int, hint: str | None = None) -
         raise ConfigError(f"{name} must be >= {minimum}, got {value}", hint)
 
 
-__all__ = ["DecodingSettings", "RuntimeSettings", "MODES", "HANDOFFS", "AUTO_REPETITION_STOP", "SETTINGS", "SETTINGS_BY_NAME",
+__all__ = ["DecodingSettings", "RuntimeSettings", "HANDOFFS", "AUTO_REPETITION_STOP", "SETTINGS", "SETTINGS_BY_NAME",
            "SettingSpec", "settings_json_schema"]

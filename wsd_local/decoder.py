@@ -29,6 +29,7 @@ from .config import DecodingSettings
 from .events import BaseToken, DraftToken, Event, Finished, PhaseChanged, SwitchFound
 from .handoff import cleans_spaces, handed_text, settled_length
 from .messages import Message
+from .modes import BASE, DRAFTER, mode_named
 from .repetition import RepetitionGuard
 from .switch import TOKEN_NEAR_TIE, near_ties
 from .templates import STOP_STRINGS, base_frame, render_chat
@@ -93,7 +94,8 @@ class _Draft:
 
 
 class Decoder:
-    """One answer. Create, then iterate `events()`; the last event is `Finished`."""
+    """One answer in a weak-to-strong or single-model mode (`modes.mode.AnswerDecoder`).
+    Create, then iterate `events()`; the last event is `Finished`."""
 
     def __init__(self, drafter: Backend | None, base: Backend | None,
                  messages: Sequence[Message], settings: DecodingSettings,
@@ -119,13 +121,13 @@ class Decoder:
     # -- entry ---------------------------------------------------------------------
     def events(self) -> Iterator[Event]:
         start = time.perf_counter()
-        mode = self.settings.mode
-        if mode == "base":
+        mode = mode_named(self.settings.mode)
+        if mode.alone == BASE:
             yield from self._base_only()
-        elif mode == "draft":
+        elif mode.alone == DRAFTER:
             yield from self._draft_only()
         else:
-            yield from self._weak_to_strong(online=(mode == "wsd"))
+            yield from self._weak_to_strong(online=mode.online)
         self.timer.seconds["total_s"] = time.perf_counter() - start
         self.trace.timings = {k: round(v, 6) for k, v in self.timer.seconds.items()}
         self.trace.check()

@@ -17,18 +17,15 @@ import time
 from typing import Any, Iterable, Iterator, Sequence
 
 from .backend.llama import LlamaBackend, active_backend_name
-from .backend.protocol import Backend
+from .backend.protocol import Backend, served
 from .backend.remote_spec import RemoteOptions
 from .config import DecodingSettings, RuntimeSettings
-from .decoder import Decoder
 from .errors import ConfigError
 from .events import Event, Finished
 from .messages import Message, normalize
 from .models.resolve import remote_spec_for, resolve_model
+from .modes import PAPER_MODE, Mode, mode_named
 from .trace import ModelIdentity, Trace
-
-ROLES_FOR_MODE = {"wsd": ("drafter", "base"), "paper": ("drafter", "base"),
-                  "base": ("base",), "draft": ("drafter",), "nudging": ("drafter", "base")}
 
 
 class Engine:
@@ -88,29 +85,22 @@ class Engine:
     def identities(self) -> dict[str, ModelIdentity]:
         return {m.role: m.identity for m in (self.drafter, self.base) if m is not None}
 
-    def _require(self, mode: str) -> None:
-        for role in ROLES_FOR_MODE[mode]:
+    def _require(self, mode: Mode) -> None:
+        for role in mode.models:
             if getattr(self, role) is None:
-                raise ConfigError(f"mode {mode!r} needs a {role} model, and none is loaded")
+                raise ConfigError(f"mode {mode.name!r} needs a {role} model, and none is loaded")
 
     def generate(self, messages: str | Iterable[Message | dict], settings: DecodingSettings | None = None,
                  cancel: threading.Event | None = None) -> Iterator[Event]:
         """Answer the conversation; yields events, the last one `Finished(trace)`."""
         settings = settings or DecodingSettings()
         conversation = normalize(messages, settings.system)
-        self._require(settings.mode)
+        mode = mode_named(settings.mode)
+        self._require(mode)
         cancel = cancel or threading.Event()
         with self._lock:
-            if settings.mode == "nudging":
-                from .nudging import NudgingDecoder
-
-                assert self.drafter is not None and self.base is not None
-                decoder: Decoder | NudgingDecoder = NudgingDecoder(
-                    self.drafter, self.base, conversation, settings, cancel,
-                    backend_name=self.backend_name)
-            else:
-                decoder = Decoder(self.drafter, self.base, conversation, settings, cancel,
-                                  backend_name=self.backend_name)
+            decoder = mode.new_decoder(self.drafter, self.base, conversation, settings, cancel,
+                                       backend_name=self.backend_name)
             yield from self._watch_servers(decoder.events(), cancel)
 
     def run(self, messages: str | Iterable[Message | dict], settings: DecodingSettings | None = None,
@@ -136,7 +126,7 @@ class Engine:
     def _rerun(self, trace: Trace, cancel: threading.Event | None, **how: Any) -> Iterator[Event]:
         from .rerun import rerun
 
-        self._require("paper")
+        self._require(PAPER_MODE)
         cancel = cancel or threading.Event()
         with self._lock:
             yield from self._watch_servers(rerun(self, trace, cancel, **how), cancel)
@@ -145,7 +135,7 @@ class Engine:
         """Run one answer's events. A model on a server that is lost mid-answer stops the
         answer the way Esc does (what was written is kept); its trace then says
         `connection_lost` or `server_error`, with the reason in `stop_note`."""
-        servers = [m for m in (self.drafter, self.base) if m is not None and hasattr(m, "begin_answer")]
+        servers = [s for s in map(served, (self.drafter, self.base)) if s is not None]
         if not servers:
             yield from events
             return
@@ -172,6 +162,6 @@ class Engine:
 def _share_vocabulary(drafter: Backend | None, base: Backend | None) -> None:
     """A base model on a server whose tokenizer is the local drafter's takes the
     drafter's vocabulary, so draft token ids are handed over (see remote_twin.py)."""
-    if drafter is not None and base is not None and hasattr(base, "adopt_vocabulary") \
-            and not drafter.identity.remote:
-        base.adopt_vocabulary(drafter)
+    server = served(base)
+    if drafter is not None and server is not None and not drafter.identity.remote:
+        server.adopt_vocabulary(drafter)

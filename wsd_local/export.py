@@ -17,6 +17,7 @@ from typing import Any
 
 from .fsutil import write_text_atomic
 from .markdown_text import inert_markdown
+from .modes import mode_named
 from .paths import data_dir
 from .store import ChatRecord, MessageRecord, Store
 from .trace import Trace
@@ -44,7 +45,8 @@ def chat_to_markdown(chat: ChatRecord, messages: list[MessageRecord]) -> str:
               f"{SWITCH_MARK} marks the switch point, where the base model took over."
               + (f" Nudging answers take turns: {BASE_MARK} where the base model writes again, "
                  f"{TO_DRAFTER_MARK} where the drafter does."
-                 if any(m.trace is not None and m.trace.mode == "nudging" for m in messages) else ""), ""]
+                 if any(m.trace is not None and mode_named(m.trace.mode).hands_over for m in messages)
+                 else ""), ""]
     for message in messages:
         if message.role == "user":
             lines += ["## You", "", inert_markdown(message.content), ""]
@@ -64,7 +66,7 @@ def _answer_markdown(message: MessageRecord) -> list[str]:
         if trace.switch_index is not None:
             how = "switch" if trace.switch_fired else "no switch, whole draft kept"
             heading += f", {how} at draft token {trace.switch_index}"
-        elif trace.mode == "nudging":
+        elif mode_named(trace.mode).hands_over:
             n = trace.counts.get("handovers", 0)
             heading += f", {n} hand-over{'s' if n != 1 else ''}"
         heading += ")"
@@ -86,8 +88,9 @@ def _marked_answer(message: MessageRecord, trace: Trace | None) -> str:
     if trace is None or not trace.spans:
         return message.content
     parts: list[str] = []
+    turns = mode_named(trace.mode).hands_over
     for i, span in enumerate(trace.spans):
-        if trace.mode == "nudging" and i > 0:  # a mark at every turn that has text
+        if turns and i > 0:  # a mark at every turn that has text
             if span["text"]:
                 mark = TO_DRAFTER_MARK if span["model"] == "drafter" else BASE_MARK
                 parts.append(f"{mark}{span['text']}" if span["text"][:1].isspace()

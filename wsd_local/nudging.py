@@ -111,7 +111,7 @@ class _Checked:
 
 class NudgingDecoder:
     """One nudging answer. Create, then iterate `events()`; the last event is `Finished`.
-    The same interface as `decoder.Decoder`, for `Engine`."""
+    The constructor and protocol of every decoder (`modes.mode.AnswerDecoder`)."""
 
     def __init__(self, drafter: Backend, base: Backend, messages: Sequence[Message],
                  settings: DecodingSettings, cancel: threading.Event | None = None,

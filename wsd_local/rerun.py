@@ -3,43 +3,44 @@
 The stored draft and its base-model scores are reused (no drafting, no scoring) as far
 as they go. An online answer's drafter stopped at its own switch, so a switch further
 on is unknown: then the drafter writes on from the stored draft, the check goes on
-scoring, and the answer continues from the switch asked for (`rerun_from`) or from the
-one the new settings' rule finds (`rerun_with`).
+scoring, and the answer continues from the switch asked for (`forced_switch`) or from
+the one the new settings' rule finds (`Engine.rerun_from`, `Engine.rerun_with`).
 """
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator, Protocol
 
+from .backend.protocol import Backend
 from .decoder import Decoder
 from .events import Event
 from .messages import normalize
+from .modes import PAPER_MODE
 from .trace import Trace
 
-if TYPE_CHECKING:
-    from .engine import Engine
+
+class LoadedModels(Protocol):
+    """The models a re-run uses (an `Engine` is one)."""
+
+    drafter: Backend | None
+    base: Backend | None
+    backend_name: str
 
 
-def rerun(engine: "Engine", trace: Trace, cancel: threading.Event | None = None,
+def rerun(models: LoadedModels, trace: Trace, cancel: threading.Event | None = None,
           forced_switch: int | None = None, **changes: Any) -> Iterator[Event]:
     """The stored answer's draft again, in paper mode with `changes` to its settings:
     draft tokens up to the switch are the stored ones (the drafter writes on where the
     stored draft stops short), the base model writes the rest. The switch is
     `forced_switch`, or where the rule finds it."""
-    settings = trace.settings.with_changes(mode="paper", **changes)
-    decoder = Decoder(engine.drafter, engine.base, normalize(trace.messages), settings, cancel,
-                      backend_name=engine.backend_name, replay=trace, forced_switch=forced_switch)
+    settings = trace.settings.with_changes(mode=PAPER_MODE.name, **changes)
+    decoder = Decoder(models.drafter, models.base, normalize(trace.messages), settings, cancel,
+                      backend_name=models.backend_name, replay=trace, forced_switch=forced_switch)
     yield from decoder.events()
 
 
-def rerun_from(engine: "Engine", trace: Trace, switch_index: int,
+def rerun_from(models: LoadedModels, trace: Trace, switch_index: int,
                cancel: threading.Event | None = None) -> Iterator[Event]:
     """Keep draft tokens 0..switch_index and let the base model write the rest."""
-    return rerun(engine, trace, cancel, forced_switch=switch_index)
-
-
-def rerun_with(engine: "Engine", trace: Trace, threshold: float, window: int,
-               cancel: threading.Event | None = None) -> Iterator[Event]:
-    """Another threshold and window: the switch is where the rule finds it with them."""
-    return rerun(engine, trace, cancel, threshold=threshold, window=window)
+    return rerun(models, trace, cancel, forced_switch=switch_index)

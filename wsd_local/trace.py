@@ -22,6 +22,7 @@ from typing import Any
 
 from .config import DecodingSettings
 from .errors import WsdError
+from .modes import DRAFTER, find_mode, mode_named
 from .switch import first_switch, window_scores
 
 FORMAT_VERSION = 2
@@ -158,7 +159,7 @@ class Trace:
         """Tokens of the answer: the drafter's own when it answers alone, else the kept
         draft (in base tokens; nudging: the drafter's kept tokens) plus the base model's."""
         c = self.counts
-        if self.mode == "draft":
+        if mode_named(self.mode).alone == DRAFTER:
             return c.get("draft_tokens", 0)
         return c.get("kept_draft_tokens", 0) + c.get("base_tokens", 0)
 
@@ -226,7 +227,8 @@ class Trace:
             kwargs["format_version"] = FORMAT_VERSION
         if "draft_complete" not in data:
             # Older traces did not say; an online answer that switched stopped its drafter.
-            kwargs["draft_complete"] = not (settings.get("mode") == "wsd" and data.get("switch_fired"))
+            mode = find_mode(settings.get("mode"))
+            kwargs["draft_complete"] = not (mode is not None and mode.online and data.get("switch_fired"))
         _describe_older_behaviour(settings)
         try:
             kwargs["settings"] = DecodingSettings.from_dict(settings)

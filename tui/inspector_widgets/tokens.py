@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from wsd_local.modes import DRAFTER, mode_named
 from wsd_local.switch import window_scores
 from wsd_local.trace import Trace
 
@@ -38,7 +39,7 @@ def token_views(trace: Trace) -> list[TokenView]:
         kind: TokenKind = "kept" if k is None or j <= k else "discarded"
         views.append(TokenView(len(views), kind, tok.text, _prob(tok.logprob), draft_index=j))
     # a drafter-only answer has no base span, whatever a (hand-made) trace may carry
-    continuation = [] if trace.mode == "draft" else trace.continuation_tokens
+    continuation = [] if mode_named(trace.mode).alone == DRAFTER else trace.continuation_tokens
     for i, tok in enumerate(continuation):
         views.append(TokenView(len(views), "base", tok.text, _prob(tok.logprob), base_index=i))
     return views

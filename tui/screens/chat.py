@@ -23,6 +23,7 @@ from wsd_local.config import DecodingSettings
 from wsd_local.errors import ConfigError, WsdError
 from wsd_local.events import Event
 from wsd_local.export import export_chat
+from wsd_local.modes import PAPER_MODE, mode_named
 from wsd_local.store import ChatRecord, context_messages, title_from
 from wsd_local.terminal_text import terminal_safe
 from wsd_local.trace import Trace
@@ -154,8 +155,8 @@ class ChatScreen(Screen[None]):
                     names = {role: m.name for role, m in trace.models.items()}
                     break
         # Nudging (this chat's mode, or an answer in it): the legend adds the ⟪ marker.
-        nudging = self.settings.mode == "nudging" or any(
-            w.state.trace is not None and w.state.trace.mode == "nudging" for w in self.view.answers())
+        nudging = mode_named(self.settings.mode).hands_over or any(
+            w.state.trace is not None and mode_named(w.state.trace.mode).hands_over for w in self.view.answers())
         self.query_one("#legend", Static).update(legend(names.get("drafter"), names.get("base"),
                                                         handovers=nudging))
 
@@ -371,7 +372,7 @@ class ChatScreen(Screen[None]):
             self.notify("This answer has no trace to inspect (still being written, or saved "
                         "without one).", severity="warning")
             return
-        if trace.mode == "nudging":  # turns and hand-overs, no switch point to move
+        if mode_named(trace.mode).hands_over:  # turns and hand-overs, no switch point to move
             from .turns_inspector import TurnsInspectorScreen
 
             self.app.push_screen(TurnsInspectorScreen(trace))
@@ -411,7 +412,7 @@ class ChatScreen(Screen[None]):
 
         label = (f"re-run with γ {rule[0]:g}, w {rule[1]}" if rule is not None
                  else f"re-run from draft token {index}")
-        self.lifecycle.start(self.chat.id, "paper", produce, label=label)
+        self.lifecycle.start(self.chat.id, PAPER_MODE.name, produce, label=label)
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())

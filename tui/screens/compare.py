@@ -24,13 +24,14 @@ from textual.worker import get_current_worker
 
 from wsd_local.config import DecodingSettings
 from wsd_local.events import Event
+from wsd_local.modes import BASE_MODE, DRAFT_MODE, NUDGING_MODE, WSD_MODE, Mode, mode_named
 from wsd_local.terminal_text import terminal_safe
 
 from ..errors import describe_error
 from ..widgets.spans import legend
 from .compare_state import ColumnState
 
-COMPARE_MODES: tuple[str, ...] = ("base", "draft", "wsd", "nudging")
+COMPARE_MODES: tuple[Mode, ...] = (BASE_MODE, DRAFT_MODE, WSD_MODE, NUDGING_MODE)
 # Events only mark their column; columns are redrawn this often, so a long answer costs
 # one redraw per tick, not one per token (the chat does the same).
 FLUSH_INTERVAL = 0.05
@@ -81,9 +82,9 @@ class CompareScreen(Screen[None]):
         self.engine = engine
         self.messages = messages
         self.settings = settings
-        if modes is None:  # the WSD column follows the user's variant (online or paper)
-            wsd = settings.mode if settings.mode in ("wsd", "paper") else "wsd"
-            modes = tuple(wsd if m == "wsd" else m for m in COMPARE_MODES)
+        if modes is None:  # the switch column follows the user's variant (online or paper)
+            chosen = mode_named(settings.mode)
+            modes = tuple((chosen if chosen.switches and m.switches else m).name for m in COMPARE_MODES)
         self.columns = [ColumnState(m) for m in modes]
         self.cancel = threading.Event()
         self.finished = False
@@ -111,7 +112,7 @@ class CompareScreen(Screen[None]):
         s = self.settings
         head = Text(f"Compare · “{terminal_safe(first, one_line=True)}”\n")  # Text, not markup: prompts may hold [brackets]
         head.append(f"γ {s.threshold:g} · w {s.window} · max {s.max_tokens} tokens")
-        nudging = any(c.mode == "nudging" for c in self.columns)
+        nudging = any(c.declared.hands_over for c in self.columns)
         if nudging:
             head.append(f" · nudge {s.nudge_threshold:g}, {s.nudge_tokens} tok")
         head.append("   ")

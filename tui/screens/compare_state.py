@@ -9,14 +9,11 @@ from rich.text import Text
 
 from wsd_local.answer import LiveAnswer, Span, describe_handovers, describe_switch
 from wsd_local.events import Event
+from wsd_local.modes import Mode, mode_named
 from wsd_local.terminal_text import terminal_safe
 from wsd_local.trace import Trace
 
 from ..widgets.spans import answer_body
-
-COLUMN_TITLES: dict[str, str] = {"base": "Base only", "draft": "Drafter only", "wsd": "WSD",
-                                 "paper": "WSD (paper)", "nudging": "Nudging"}
-
 
 @dataclass
 class ColumnState:
@@ -32,8 +29,12 @@ class ColumnState:
         self.live = LiveAnswer(mode=self.mode)
 
     @property
+    def declared(self) -> Mode:
+        return mode_named(self.mode)
+
+    @property
     def title(self) -> str:
-        return COLUMN_TITLES.get(self.mode, self.mode)
+        return self.declared.title
 
     @property
     def status(self) -> str:
@@ -88,7 +89,7 @@ class ColumnState:
         live = self.live
         parts = [f"{self.elapsed:.1f} s"]
         tokens = live.draft_tokens + live.base_tokens
-        if self.mode in ("wsd", "paper", "nudging"):
+        if self.declared.alone is None:  # both models write
             parts.append(f"{live.draft_tokens} drafter + {live.base_tokens} base tok")
         else:
             parts.append(f"{tokens} tok")
@@ -98,7 +99,7 @@ class ColumnState:
             switch = describe_switch(live.trace, brief=True) or describe_handovers(live.trace, brief=True)
             if switch:
                 parts.append(switch)
-        elif self.mode == "nudging" and live.handovers:
+        elif self.declared.hands_over and live.handovers:
             parts.append(f"{live.handovers} hand-overs so far")
         elif live.switch is not None:
             parts.append(f"switch at draft token {live.switch.index}")

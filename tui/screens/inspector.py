@@ -23,6 +23,7 @@ from textual.widgets import Button, Footer, Input, Label, Static
 from wsd_local.answer import describe_switch
 from wsd_local.config import SETTINGS_BY_NAME, SettingSpec
 from wsd_local.errors import ConfigError
+from wsd_local.modes import DRAFTER, mode_named
 from wsd_local.terminal_text import terminal_safe
 from wsd_local.trace import Trace
 
@@ -196,7 +197,7 @@ class InspectorScreen(Screen[int | None]):
         line1 = " · ".join([f"{t.mode} answer", *models] + ([t.backend] if t.backend else []))
         base_tokens = len(self.views) - sum(v.draft_index is not None for v in self.views)
         switch = describe_switch(t)
-        if switch is None and t.mode == "draft":
+        if switch is None and mode_named(t.mode).alone == DRAFTER:
             line2 = "drafter-only answer: no base model scored it, no switch point"
         elif switch is None:
             line2 = f"{t.mode}-only answer: no switch point · base wrote {base_tokens}"

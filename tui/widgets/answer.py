@@ -16,6 +16,7 @@ from textual.widgets import Static
 
 from wsd_local.answer import LiveAnswer, describe_handovers, describe_switch
 from wsd_local.events import BaseToken, DraftToken, Event, Finished
+from wsd_local.modes import BASE, mode_named
 from wsd_local.store import COMPLETE, ERROR, PENDING, STOPPED, MessageRecord
 from wsd_local.terminal_text import terminal_safe
 from wsd_local.trace import SERVER_STOPS, Trace
@@ -104,7 +105,7 @@ class AnswerState:
 
     @property
     def nudging(self) -> bool:
-        return self.live.mode == "nudging"
+        return mode_named(self.live.mode).hands_over
 
     # -- construction from storage --------------------------------------------------
     @classmethod
@@ -194,7 +195,7 @@ def _header(state: AnswerState) -> Text:
     if turns is not None:
         head.append(f" · nudging · {turns}", style="dim")
     elif switch is None:
-        who = "base model only" if trace.mode == "base" else "drafter only"
+        who = "base model only" if mode_named(trace.mode).alone == BASE else "drafter only"
         head.append(f" · {who}", style="dim")
     elif trace.switch_index is not None:
         head.append(f" · {trace.mode} · {switch} · drafter {trace.switch_index + 1} "

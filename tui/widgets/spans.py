@@ -17,6 +17,7 @@ from rich.style import Style
 from rich.text import Text
 
 from wsd_local.answer import LiveAnswer
+from wsd_local.modes import mode_named
 from wsd_local.terminal_text import terminal_safe
 
 DRAFTER_COLOR = "#56b4e9"
@@ -66,7 +67,7 @@ def answer_body(live: LiveAnswer, streaming: bool) -> Text:
     the switch marker, or in nudging a marker at each hand-over and, while `streaming`,
     the drafter's words being checked."""
     return span_text([(s.model, s.text) for s in live.spans()], marker_after_drafter=live.switched,
-                     handovers=live.mode == "nudging", pending=live.pending if streaming else "")
+                     handovers=mode_named(live.mode).hands_over, pending=live.pending if streaming else "")
 
 
 def span_text(segments: list[tuple[str, str]], *, marker_after_drafter: bool,

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import Static
 
+from wsd_local.modes import WSD_MODE
 from wsd_local.terminal_text import terminal_safe
 
 from .spans import BASE_STYLE, DRAFTER_STYLE
@@ -19,7 +20,7 @@ class Status:
     backend: str | None = None
     phase: str = "loading models"
     tokens_per_second: float | None = None
-    mode: str = "wsd"
+    mode: str = WSD_MODE.name
 
 
 class StatusBar(Static):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Generator, Protocol, Sequence
+from typing import Generator, Protocol, Sequence, cast
 
 from ..trace import ModelIdentity
 
@@ -84,3 +84,38 @@ class Backend(Protocol):
         """Continue `context` token by token, reusing the cached prefix; stops at
         end-of-generation (not yielded), the token limit, the context size or `cancel`."""
         ...
+
+    def close(self) -> None:
+        """Free the model: llama.cpp's memory, or the connection to its server."""
+        ...
+
+
+class ServedBackend(Backend, Protocol):
+    """What a model on a server (`identity.remote`) can do besides: lose its server in
+    the middle of an answer, and take a local model's vocabulary (it cannot list its
+    own)."""
+
+    # (stop reason, why in words) when the running answer lost the server, else None
+    lost: tuple[str, str] | None
+
+    @property
+    def shares_vocabulary(self) -> bool:
+        """`adopt_vocabulary` found the server's tokenizer to be a local model's."""
+        ...
+
+    def begin_answer(self, cancel: threading.Event) -> None:
+        """An answer starts: a lost server stops it through `cancel` (Esc's path)."""
+        ...
+
+    def end_answer(self) -> tuple[str, str] | None:
+        """The answer ended: (stop reason, why) if the server was lost during it."""
+        ...
+
+    def adopt_vocabulary(self, local: Backend) -> bool:
+        """Take `local`'s vocabulary when the server's tokenizer is the same; True if so."""
+        ...
+
+
+def served(model: Backend | None) -> ServedBackend | None:
+    """The model as a model on a server, or None for a local one (or none)."""
+    return cast(ServedBackend, model) if model is not None and model.identity.remote else None

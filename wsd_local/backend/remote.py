@@ -34,6 +34,7 @@ from ..trace import SERVER_STOPS, ModelIdentity
 from .http import RequestCancelled, ServerClient, StreamLost, TransportFailure
 from .protocol import Backend, GeneratedToken
 from .remote_spec import RemoteOptions, RemoteSpec
+from .remote_twin import same_vocabulary
 from .remote_vocab import StreamBytes, detect_style, incomplete_tail, raw_token_bytes
 from .server_kind import (LLAMA_SERVER, OLLAMA, VLLM, check_prompt_logprobs, find_model, prompt_logprobs,
                           refusal, scoring_request)
@@ -61,10 +62,10 @@ class RemoteBackend:
                 # Recognised by their model list; any other server must pass the scoring
                 # check below.
                 raise refusal(self.model.engine, self.client)
-            ids, raws = self._tokenize_raw(_STYLE_PROBE, add_special=False)
+            ids, raws = self.tokenize_raw(_STYLE_PROBE, add_special=False)
             self.style = detect_style(raws)
             # Tokens the tokenizer adds by itself (BOS) render as nothing, as in llama.cpp.
-            self._added = set(self._tokenize_raw("", add_special=True)[0])
+            self._added = set(self.tokenize_raw("", add_special=True)[0])
             if role == "base":
                 check_prompt_logprobs(self.client, self.model, (sorted(self._added) + ids)[:2] or ids[:2])
         except BaseException:
@@ -99,9 +100,7 @@ class RemoteBackend:
         """Check whether the server's tokenizer is `local`'s (`remote_twin.same_vocabulary`)
         and, if so, take token bytes, end tokens and the fingerprint from `local`, so
         draft token ids go to the server as they are."""
-        from .remote_twin import same_vocabulary
-
-        if not same_vocabulary(self, local):
+        if not same_vocabulary(lambda text: self.tokenize_raw(text, add_special=False), local):
             return False
         self._vocab_source = local
         self.n_vocab = local.n_vocab
@@ -126,7 +125,7 @@ class RemoteBackend:
         such as `<|eot_id|>` as the special token; `special` cannot turn that off.)"""
         del special
         self._context_bytes.clear()
-        ids, raws = self._tokenize_raw(text, add_special=add_bos)
+        ids, raws = self.tokenize_raw(text, add_special=add_bos)
         if self._vocab_source is None:
             for token, raw in zip(ids, raws):
                 if token not in self._bytes:
@@ -135,7 +134,8 @@ class RemoteBackend:
                         self._bytes[token] = piece
         return ids
 
-    def _tokenize_raw(self, text: str, add_special: bool) -> tuple[list[int], list[str]]:
+    def tokenize_raw(self, text: str, add_special: bool) -> tuple[list[int], list[str]]:
+        """The server's tokenization: ids and each id's raw vocabulary string (`Ġthe`)."""
         data = self.client.post_json("/tokenize", {
             "model": self.model.name, "prompt": text, "add_special_tokens": add_special,
             "return_token_strs": True}, retry=True)
@@ -206,7 +206,7 @@ class RemoteBackend:
         """Bytes of `group`'s tokens when the server tokenizes `text` into exactly them."""
         if self.style not in ("byte-level", "sentencepiece"):
             return None
-        ids, raws = self._tokenize_raw(text, add_special=False)
+        ids, raws = self.tokenize_raw(text, add_special=False)
         if ids != group:
             return None
         pieces = [raw_token_bytes(r, self.style) for r in raws]

@@ -23,13 +23,14 @@ The probe is two requests, made once when the models load.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Callable
 
 from ..errors import RemoteError
 from .protocol import Backend
 
-if TYPE_CHECKING:
-    from .remote import RemoteBackend
+#: The server's tokenization of a text, without special tokens added: the ids and each
+#: id's raw vocabulary string (`RemoteBackend.tokenize_raw`).
+ServerTokenize = Callable[[str], tuple[list[int], list[str]]]
 
 PROBE_TEXT = (
     "Weak-to-strong decoding: a small model drafts, a big one continues. Don't you think "
@@ -54,7 +55,7 @@ def sampled_pieces(local: Backend) -> dict[int, str]:
     return pieces
 
 
-def same_vocabulary(remote: "RemoteBackend", local: Backend) -> bool:
+def same_vocabulary(server_tokenize: ServerTokenize, local: Backend) -> bool:
     """True when every id the server gives for the probe means the same text locally,
     the probe covers the id range, and the special tokens agree."""
     token_text = getattr(local, "token_text", None)
@@ -63,7 +64,7 @@ def same_vocabulary(remote: "RemoteBackend", local: Backend) -> bool:
     sampled = sampled_pieces(local)
     text = PROBE_TEXT + "\n" + "\n".join(sampled.values())
     try:
-        ids, raws = remote._tokenize_raw(text, add_special=False)
+        ids, raws = server_tokenize(text)
     except RemoteError:
         return False
     if any(t < 0 or t >= local.n_vocab or token_text(t) != raw for t, raw in zip(ids, raws)):
@@ -76,7 +77,7 @@ def same_vocabulary(remote: "RemoteBackend", local: Backend) -> bool:
         if any(len(e) != 1 for e in expected):
             return False
         try:
-            got, _ = remote._tokenize_raw("".join(specials), add_special=False)
+            got, _ = server_tokenize("".join(specials))
         except RemoteError:
             return False
         if got != [e[0] for e in expected]:

@@ -19,6 +19,7 @@ import sys
 from dataclasses import dataclass, field
 
 from ..config import DecodingSettings
+from ..modes import PAPER_MODE, WSD_MODE, mode_named
 from .prompts import BENCH_PROMPTS
 from .remote import requests_since, server_requests
 
@@ -37,15 +38,15 @@ class Totals:
 
 
 def sweep(engine, prompts, chunks: list[int], settings: DecodingSettings, local=None,
-          modes: tuple[str, ...] = ("paper",)) -> dict[str, Totals]:
+          modes: tuple[str, ...] = (PAPER_MODE.name,)) -> dict[str, Totals]:
     """Totals per setting: `modes` and online WSD with each chunk size on `engine`; with
     `local` (an engine whose base model is local) `modes` and chunk 16 there too,
     prefixed `local `, so the remote and local base compare on the same prompts,
     interleaved."""
     import time
 
-    names = [*modes, *(f"wsd/{c}" for c in chunks)]
-    local_names = [*modes, "wsd/16"]  # the local default, measured in BENCHMARKS.md
+    names = [*modes, *(f"{WSD_MODE.name}/{c}" for c in chunks)]
+    local_names = [*modes, f"{WSD_MODE.name}/16"]  # the local default, measured in BENCHMARKS.md
     settings_list = [(engine, n) for n in names] + ([(local, n) for n in local_names] if local is not None else [])
     results: dict[str, Totals] = {("local " if e is local else "") + n: Totals() for e, n in settings_list}
     for i, prompt in enumerate(prompts):
@@ -81,7 +82,8 @@ def report(results: dict[str, Totals], n_prompts: int) -> str:
                      f"{t.prompt_tokens / n_prompts:>11.0f} {sum(t.past_switch) / n_prompts:>5.1f} ({max(t.past_switch)})")
     for group in ("", "local "):
         switches = {name: t.switches for name, t in results.items()
-                    if name.startswith("local ") == (group == "local ") and not name.endswith("base")}
+                    if name.startswith("local ") == (group == "local ")
+                    and mode_named(name.removeprefix("local ").partition("/")[0]).switches}
         if switches:
             first = next(iter(switches.values()))
             same = all(s == first for s in switches.values())
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunks", default="8,16,32,64")
     parser.add_argument("--prompts", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=256)
-    parser.add_argument("--modes", default="paper", help="other modes to run alongside (e.g. base,paper)")
+    parser.add_argument("--modes", default=PAPER_MODE.name, help="other modes to run alongside (e.g. base,paper)")
     parser.add_argument("--local-base", default=None, metavar="NAME|PATH",
                         help="also run every setting with this local GGUF as the base model")
     parser.add_argument("--api-key", default=None)

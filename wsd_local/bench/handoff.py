@@ -20,6 +20,7 @@ import sys
 from dataclasses import dataclass
 
 from ..config import DecodingSettings
+from ..modes import PAPER_MODE
 from .prompts import BENCH_PROMPTS, HARD_SPLIT_PROMPTS
 
 
@@ -74,10 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     drafter = args.drafter or str(demo.drafter_path())
     engine = Engine.load(drafter, args.base or drafter)
     try:
-        if not engine.run("Hi", DecodingSettings(mode="paper", max_tokens=4)).counts.get("shared_vocabulary"):
+        if not engine.run("Hi", DecodingSettings(mode=PAPER_MODE.name, max_tokens=4)).counts.get("shared_vocabulary"):
             print("the two models do not share a vocabulary: only text can be handed over", file=sys.stderr)
             return 2
-        settings = DecodingSettings(mode="paper", max_tokens=args.max_tokens,
+        settings = DecodingSettings(mode=PAPER_MODE.name, max_tokens=args.max_tokens,
                                     draft_max_tokens=args.draft_max_tokens, repetition_stop=0)
         pairs = compare(engine, BENCH_PROMPTS + HARD_SPLIT_PROMPTS, settings)
     finally:

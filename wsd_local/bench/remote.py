@@ -31,11 +31,9 @@ def requests_since(before: dict[str, float] | None, after: dict[str, float] | No
 
 def remote_summary(result: "BenchResult", local: "BenchResult | None" = None,
                    local_name: str = "") -> str:
-    from .runner import MODES
-
     lines: list[str] = []
     missing_server_time = False
-    for mode in MODES:
+    for mode in dict.fromkeys(r.mode for r in result.rows):
         rows = [r for r in result.by_mode(mode) if r.requests is not None]
         if not rows:
             continue

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from ..modes import BASE_MODE, NUDGING_MODE, PAPER_MODE, WSD_MODE, mode_named
 from .runner import BenchResult
+
+WSD, PAPER, BASE, NUDGING = WSD_MODE.name, PAPER_MODE.name, BASE_MODE.name, NUDGING_MODE.name
 
 MB = 1024 * 1024
 
@@ -23,7 +26,7 @@ def table(result: BenchResult) -> str:
 
         k = r.trace.switch_index
         switch = "-" if k is None else (f"{k}" if r.trace.switch_fired else f"{k}*")
-        if r.mode == "nudging":  # many hand-overs instead of one switch
+        if mode_named(r.mode).hands_over:  # many hand-overs instead of one switch
             switch = f"{c.get('handovers', 0)}h"
         past = "-" if k is None else str(c.get("draft_tokens_past_switch", 0))
         lines.append(
@@ -44,22 +47,22 @@ def summary(result: BenchResult, chunk_tokens: int, window: int) -> str:
     def check(ok: bool) -> str:
         return "ok" if ok else "MISSED"
 
-    if {"wsd", "paper"} <= modes:
-        ratio = result.wall("wsd") / result.wall("paper")
+    if {WSD, PAPER} <= modes:
+        ratio = result.wall(WSD) / result.wall(PAPER)
         out.append(f"online WSD wall time / paper WSD:         {ratio:.2f}x  (target <= 0.80: {check(ratio <= 0.8)})")
-        past_online = max(r.trace.counts.get("draft_tokens_past_switch", 0) for r in result.by_mode("wsd"))
-        past_paper = max(r.trace.counts.get("draft_tokens_past_switch", 0) for r in result.by_mode("paper"))
+        past_online = max(r.trace.counts.get("draft_tokens_past_switch", 0) for r in result.by_mode(WSD))
+        past_paper = max(r.trace.counts.get("draft_tokens_past_switch", 0) for r in result.by_mode(PAPER))
         limit = chunk_tokens + window
         out.append(f"draft tokens past the switch, worst answer: online {past_online}, paper {past_paper}"
                    f"  (target online <= chunk + window = {limit}: {check(past_online <= limit)})")
-    if {"wsd", "base"} <= modes:
-        ratio = result.per_answer_token("wsd") / result.per_answer_token("base")
+    if {WSD, BASE} <= modes:
+        ratio = result.per_answer_token(WSD) / result.per_answer_token(BASE)
         out.append(f"online WSD / base-only, time per answer token: {ratio:.2f}x  (target <= 1.10: {check(ratio <= 1.1)})")
         costs = result.unit_costs()
         out.append(f"per-token costs: drafting {costs['draft'] * 1e3:.1f} ms, scoring {costs['score'] * 1e3:.1f} ms, "
                    f"base decoding {costs['base'] * 1e3:.1f} ms")
         out.append(projection(result, costs))
-    if "nudging" in modes:
+    if NUDGING in modes:
         out.append(nudging_summary(result, modes))
     if result.overhead:
         o = result.overhead
@@ -79,14 +82,14 @@ def summary(result: BenchResult, chunk_tokens: int, window: int) -> str:
 
 def nudging_summary(result: BenchResult, modes: set[str]) -> str:
     """Nudging's time per answer token against base-only and WSD, and its hand-overs."""
-    ms = {m: 1e3 * result.per_answer_token(m) for m in ("nudging", "base", "wsd") if m in modes}
-    parts = [f"time per answer token: nudging {ms['nudging']:.1f} ms"]
-    for other in ("base", "wsd"):
+    ms = {m: 1e3 * result.per_answer_token(m) for m in (NUDGING, BASE, WSD) if m in modes}
+    parts = [f"time per answer token: nudging {ms[NUDGING]:.1f} ms"]
+    for other in (BASE, WSD):
         if other in ms:
-            parts.append(f"{other} {ms[other]:.1f} ms (nudging / {other} {ms['nudging'] / ms[other]:.2f}x)")
+            parts.append(f"{other} {ms[other]:.1f} ms (nudging / {other} {ms[NUDGING] / ms[other]:.2f}x)")
     counts = result.handovers()
     mean = sum(counts) / len(counts) if counts else 0.0
-    probes = [r.trace.counts.get("probes", 0) for r in result.by_mode("nudging")]
+    probes = [r.trace.counts.get("probes", 0) for r in result.by_mode(NUDGING)]
     return (f"nudging {', '.join(parts)}\n"
             f"nudging hand-overs per answer: mean {mean:.1f} (min {min(counts, default=0)}, max "
             f"{max(counts, default=0)}); base-model probes at word boundaries per answer: mean "

@@ -8,13 +8,14 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from ..config import DecodingSettings
+from ..modes import BASE_MODE, DRAFT_MODE, NUDGING_MODE, PAPER_MODE, WSD_MODE, names
 from ..trace import Trace
 from .memory import peak_rss_bytes
 from .remote import requests_since, server_requests
 
-#: The modes a bench runs by default; `--modes` takes any of `config.MODES` (nudging is
-#: measured on request: docs/BENCHMARKS.md).
-MODES = ("base", "draft", "paper", "wsd")
+#: The modes a bench runs by default; `--modes` takes any mode (nudging is measured on
+#: request: docs/BENCHMARKS.md).
+DEFAULT_MODES = names((BASE_MODE, DRAFT_MODE, PAPER_MODE, WSD_MODE))
 
 
 @dataclass
@@ -52,7 +53,7 @@ class BenchResult:
     def unit_costs(self) -> dict[str, float]:
         """Seconds per token of drafting, scoring (base model, in online steps) and base
         decoding, from the online WSD (the default mode) and base-only runs."""
-        wsd, base = self.by_mode("wsd"), self.by_mode("base")
+        wsd, base = self.by_mode(WSD_MODE.name), self.by_mode(BASE_MODE.name)
 
         def rate(rows: Sequence[Row], time_key: str, count_key: str) -> float:
             t = sum(r.trace.timings.get(time_key, 0.0) for r in rows)
@@ -63,18 +64,18 @@ class BenchResult:
                 "score": rate(wsd, "score_s", "draft_tokens_scored"),
                 "base": rate(base, "continue_s", "base_tokens_generated")}
 
-    def handovers(self, mode: str = "nudging") -> list[int]:
+    def handovers(self, mode: str = NUDGING_MODE.name) -> list[int]:
         """Hand-overs per answer (nudging: how often the turn passed between the models)."""
         return [r.trace.counts.get("handovers", 0) for r in self.by_mode(mode)]
 
     def switch_fraction(self) -> float:
-        rows = self.by_mode("wsd")
+        rows = self.by_mode(WSD_MODE.name)
         fractions = [(r.trace.counts.get("kept_draft_tokens", 0)) / max(1, r.answer_tokens) for r in rows]
         return statistics.mean(fractions) if fractions else 0.0
 
 
 def run_bench(engine, prompts: Sequence[str], settings: DecodingSettings,
-              modes: Sequence[str] = MODES, progress: Callable[[str], None] = lambda s: None
+              modes: Sequence[str] = DEFAULT_MODES, progress: Callable[[str], None] = lambda s: None
               ) -> BenchResult:
     result = BenchResult()
     for i, prompt in enumerate(prompts):

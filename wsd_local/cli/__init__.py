@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(sub)
     config.register(sub)
     doctor.register(sub)
-    completion.register(sub)
+    completion.register(sub, parser)
     for entry in metadata.entry_points(group="wsd_local.commands"):
         try:
             entry.load()(sub)

@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 from ..bench.prompts import BENCH_PROMPTS
+from ..bench.runner import DEFAULT_MODES
 from ..config import DecodingSettings
+from ..modes import COMPARISON_ORDER, PAPER_MODE, names
 from ..terminal_text import terminal_safe
 from .options import (add_decoding_options, add_model_options, parse_modes, remote_from_args,
                       runtime_from_args, settings_from_args)
@@ -20,12 +22,12 @@ BENCH_DEFAULTS = DecodingSettings(max_tokens=256, draft_max_tokens=512, repetiti
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("bench", help="benchmark the modes on a fixed prompt set",
-                            description="Runs every prompt in base, draft, paper and wsd modes "
-                                        "and prints a table and the tracked ratios.")
+                            description=f"Runs every prompt in {', '.join(DEFAULT_MODES[:-1])} and "
+                                        f"{DEFAULT_MODES[-1]} modes and prints a table and the tracked ratios.")
     parser.add_argument("--prompts", type=int, default=len(BENCH_PROMPTS),
                         help=f"how many of the {len(BENCH_PROMPTS)} fixed prompts to run (default: %(default)s)")
-    parser.add_argument("--modes", default="base,draft,paper,wsd",
-                        help="comma-separated modes of base, draft, paper, wsd, nudging "
+    parser.add_argument("--modes", default=",".join(DEFAULT_MODES),
+                        help=f"comma-separated modes of {', '.join(names(COMPARISON_ORDER))} "
                              "(default: %(default)s)")
     parser.add_argument("--skip-baselines", action="store_true",
                         help="skip the scoring-pass and controller-overhead comparisons")
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             (args.save_traces / f"{row.mode}-{row.prompt_index}.json").write_text(
                 row.trace.to_json(), encoding="utf-8")
     if not args.skip_baselines and not remote_base:  # both baselines drive llama.cpp directly
-        paper = [r for r in result.rows if r.mode == "paper" and r.trace.draft_tokens]
+        paper = [r for r in result.by_mode(PAPER_MODE.name) if r.trace.draft_tokens]
         if paper:
             longest = max(paper, key=lambda r: len(r.trace.draft_tokens))
             progress("scoring pass vs logits_all")

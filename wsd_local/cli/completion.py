@@ -9,6 +9,7 @@ list --names` when the user presses Tab; file arguments complete file names.
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,20 +23,19 @@ INSTALL = {
 }
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: argparse._SubParsersAction, root: argparse.ArgumentParser) -> None:
+    """`root`: the whole `wsd` parser, walked once every command is on it."""
     parser = sub.add_parser("completion", help="print a shell completion script (bash, zsh, fish)",
                             description="Print a completion script for your shell. Install it once:\n  " +
                                         "\n  ".join(INSTALL.values()) +
                                         "\nor load it for this session: source <(wsd completion bash)",
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("shell", choices=SHELLS, help="the shell to write the script for")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=functools.partial(run, root=root))
 
 
-def run(args: argparse.Namespace) -> int:
-    from . import build_parser
-
-    tree = walk(build_parser())
+def run(args: argparse.Namespace, root: argparse.ArgumentParser) -> int:
+    tree = walk(root)
     print({"bash": bash_script, "zsh": zsh_script, "fish": fish_script}[args.shell](tree), end="")
     return 0
 

@@ -22,6 +22,8 @@ from typing import Any, Iterator
 
 from ..config import DecodingSettings
 from ..eval.export import FORMATS as EXPORT_FORMATS
+from ..eval.resume import DEFAULT_MODES
+from ..modes import COMPARISON_ORDER, PAPER_MODE, mode_named, names
 from .options import (add_decoding_options, add_model_options, given_settings, merged_defaults,
                       parse_modes, remote_from_args, runtime_from_args)
 from ..terminal_text import terminal_safe, terminal_safe_json
@@ -108,8 +110,9 @@ def _register_run(commands: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, metavar="OUT",
                    help="the run file (JSON lines; created, or resumed)")
     p.add_argument("--modes", default=None, metavar="LIST",
-                   help="comma-separated modes of base, draft, wsd, paper, nudging (default: the run's "
-                        "modes when resuming, else base,draft,wsd; the sweep needs paper)")
+                   help=f"comma-separated modes of {', '.join(names(COMPARISON_ORDER))} (default: the "
+                        f"run's modes when resuming, else {','.join(DEFAULT_MODES)}; the sweep needs "
+                        f"{PAPER_MODE.name})")
     p.add_argument("--field", default=None, metavar="NAME",
                    help="the field holding the prompt (text or a messages list; default: prompt, messages, turns, instruction or question, whichever the file has)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N prompts (default: all)")
@@ -165,14 +168,14 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _answer(args: argparse.Namespace, prompts: Any, choice: Any, plan: Any) -> int:
-    from ..engine import ROLES_FOR_MODE, Engine
+    from ..engine import Engine
     from ..eval.progress import make_progress
     from ..eval.records import header_record
     from ..eval.runfile import RunWriter
     from ..eval.runner import run_plan
 
     runtime = runtime_from_args(args)
-    roles = sorted({role for mode in plan.modes for role in ROLES_FOR_MODE[mode]})
+    roles = sorted({role for mode in plan.modes for role in mode_named(mode).models})
     cancel = threading.Event()
     progress = make_progress()
     with RunWriter(args.output) as writer:  # locked: one writer per run file
@@ -334,7 +337,7 @@ def _add_paper(args: argparse.Namespace) -> int:
     config = getattr(args, "user_config", None)  # set by apply_config
     defaults = merged_defaults(EVAL_DEFAULTS, config.section("decoding")) if config else EVAL_DEFAULTS
     run_args = argparse.Namespace(
-        file=header["input"]["path"], output=args.run, modes="paper", field=None, limit=None,
+        file=header["input"]["path"], output=args.run, modes=PAPER_MODE.name, field=None, limit=None,
         strict=False, force=False, traces_dir=None, format="jsonl", generator=None,
         drafter=args.drafter, base=args.base, ctx=args.ctx, threads=args.threads,
         n_gpu_layers=args.n_gpu_layers, base_api_key=getattr(args, "base_api_key", None),

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 from ..errors import PromptError, WsdError
+from ..modes import mode_named
 from ..terminal_text import terminal_safe, terminal_safe_json
 from ..trace import SERVER_STOPS
 from .options import (add_decoding_options, add_model_options, remote_from_args, runtime_from_args,
@@ -92,14 +93,14 @@ def _load_messages(args: argparse.Namespace) -> list[dict] | str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..engine import ROLES_FOR_MODE, Engine
+    from ..engine import Engine
     from ..events import Finished
     from ..messages import normalize
 
     settings = settings_from_args(args)
     runtime = runtime_from_args(args)
     messages = normalize(_load_messages(args), settings.system)  # fail fast, before loading
-    engine = Engine.load(args.drafter, args.base, runtime, roles=ROLES_FOR_MODE[settings.mode],
+    engine = Engine.load(args.drafter, args.base, runtime, roles=mode_named(settings.mode).models,
                          remote=remote_from_args(args))
     for warning in engine.warnings:
         print(f"wsd: warning: {terminal_safe(warning, one_line=True)}", file=sys.stderr)

@@ -15,8 +15,9 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ..backend.remote_spec import API_KEY_ENV, DEFAULT_TIMEOUT_S, RemoteOptions
-from ..config import MODES, SETTINGS, DecodingSettings, RuntimeSettings, SettingSpec
+from ..config import SETTINGS, DecodingSettings, RuntimeSettings, SettingSpec
 from ..errors import UsageError, WsdError
+from ..modes import MODE_NAMES
 
 if TYPE_CHECKING:
     from ..config_file import UserConfig
@@ -98,10 +99,10 @@ def _typed(spec: SettingSpec):
 def parse_modes(text: str) -> list[str]:
     """`--modes base,draft,wsd`: the modes named, in order, each once."""
     modes = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in modes if m not in MODES]
+    unknown = [m for m in modes if m not in MODE_NAMES]
     if unknown or not modes:
         raise UsageError(f"unknown mode {unknown[0]!r}" if unknown else "no modes given",
-                         "--modes takes a comma-separated list of " + ", ".join(MODES))
+                         "--modes takes a comma-separated list of " + ", ".join(MODE_NAMES))
     return list(dict.fromkeys(modes))
 
 

@@ -22,6 +22,9 @@ from typing import TextIO
 from ..answer import LiveAnswer, describe_handovers, describe_switch
 from ..events import (BaseToken, DraftScored, DraftToken, Event, Finished, Handover, PhaseChanged,
                       SwitchFound, WordsKept)
+from ..modes import BASE as BASE_ROLE
+from ..modes import DRAFTER as DRAFTER_ROLE
+from ..modes import mode_named
 from ..terminal_text import TerminalStream, terminal_safe
 from ..trace import SERVER_STOPS, Trace
 
@@ -100,7 +103,8 @@ class AnswerPrinter:
             self._printed = len(text)
 
     def _finish(self, trace: Trace) -> None:
-        if not self.answer.switched and trace.mode not in ("base", "nudging"):
+        mode = mode_named(trace.mode)
+        if not self.answer.switched and mode.uses(DRAFTER_ROLE) and not mode.hands_over:
             # Drafter-only answers (or one stopped while drafting) were never checked.
             self._print_drafter(trace.answer)
         self._write(self._safe.finish() + "\n")
@@ -126,9 +130,10 @@ def summary_line(trace: Trace) -> str:
     if switch is not None:
         parts.append(switch)
     words = []
-    if trace.mode != "base":
+    mode = mode_named(trace.mode)
+    if mode.uses(DRAFTER_ROLE):
         words.append(f"drafter {c.get('draft_tokens', 0)} tok")
-    if trace.mode != "draft":
+    if mode.uses(BASE_ROLE):
         words.append(f"base {c.get('base_tokens', 0)} tok")
     parts.append(", ".join(words))
     for label, key, count in (("draft", "draft_s", c.get("draft_tokens", 0)),
@@ -136,7 +141,7 @@ def summary_line(trace: Trace) -> str:
                               ("continue", "continue_s", c.get("base_tokens", 0))):
         if key in t and count:
             parts.append(f"{label} {t[key]:.2f}s ({count / max(t[key], 1e-9):.0f} tok/s)")
-    if trace.mode == "nudging" and c.get("probes"):  # the base model asked at word boundaries
+    if mode.hands_over and c.get("probes"):  # the base model asked at word boundaries
         parts.insert(-1 if "continue_s" in t else len(parts),
                      f"check {t.get('score_s', 0.0):.2f}s ({c['probes']} word boundaries)")
     parts.append(f"total {t.get('total_s', 0.0):.2f}s")

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..modes import BASE, DRAFTER, find_mode
 from .runfile import RunContents, RunFileRefused, write_json_atomic, write_text_atomic
 
 FORMATS = ("alpaca_eval", "mt_bench")
@@ -25,7 +26,11 @@ def generator_name(header: dict[str, Any], mode: str, prefix: str | None = None)
     models = header.get("models", {})
     drafter = models.get("drafter", {}).get("name", "drafter")
     base = models.get("base", {}).get("name", "base")
-    return {"base": f"base:{base}", "draft": f"draft:{drafter}"}.get(mode, f"{mode}:{drafter}+{base}")
+    found = find_mode(mode)
+    alone = found.alone if found is not None else None
+    if alone is not None:  # the one model that wrote the answers
+        return f"{mode}:{ {DRAFTER: drafter, BASE: base}[alone] }"
+    return f"{mode}:{drafter}+{base}"
 
 
 def export_run(contents: RunContents, run: str, fmt: str, folder: Path,

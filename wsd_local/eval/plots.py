@@ -14,16 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
+from ..modes import find_mode
 from ..switch import window_scores
 from .stats import per_answer_ms
 
 if TYPE_CHECKING:
     from .report import Report
     from .sweep import SweepResult
-
-MODE_COLORS = {"base": "#e66100", "draft": "#1f78b4", "paper": "#7b3294", "wsd": "#1b9e77",
-               "nudging": "#e7298a"}
-
 
 class PlotsUnavailable(UsageError):
     """matplotlib is not installed."""
@@ -53,7 +50,8 @@ def save(fig: Any, folder: Path, name: str) -> tuple[Path, Path]:
 
 
 def _color(label: str) -> str:
-    return MODE_COLORS.get(label.split()[0], "#555555")
+    mode = find_mode(label.split()[0])
+    return mode.color if mode is not None else "#555555"
 
 
 def switch_histogram(report: "Report") -> Any:
@@ -193,4 +191,4 @@ def report_figures(report: "Report", folder: Path) -> list[tuple[tuple[Path, Pat
 
 
 __all__ = ["pyplot", "save", "switch_histogram", "window_curves", "time_per_token", "sweep_heatmaps",
-           "report_figures", "PlotsUnavailable", "MODE_COLORS"]
+           "report_figures", "PlotsUnavailable"]

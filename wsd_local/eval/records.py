@@ -16,6 +16,7 @@ from typing import Any
 from .. import __version__
 from ..answer import describe_handovers, describe_switch
 from ..config import DecodingSettings
+from ..modes import DRAFTER, mode_named
 from ..trace import Trace
 from .inputs import EvalItem
 from .runfile import FORMAT, VERSION
@@ -62,7 +63,7 @@ def answer_tokens(trace: Trace) -> int:
 def kept_share(trace: Trace) -> float:
     """Share of the answer's tokens that the drafter wrote (1 for drafter alone, 0 for
     the base model alone)."""
-    if trace.mode == "draft":
+    if mode_named(trace.mode).alone == DRAFTER:
         return 1.0
     total = answer_tokens(trace)
     return trace.counts.get("kept_draft_tokens", 0) / total if total else 0.0
@@ -107,7 +108,7 @@ def _record(fp: str, prompt: dict[str, Any], trace: Trace, wall_s: float,
                    "answer": answer_tokens(trace)},
         "timings": {**trace.timings, "wall_s": round(wall_s, 6)},
         "stop_reason": trace.stop_reason, "created_at": round(time.time(), 3)}
-    if trace.mode == "nudging":  # how often the turn passed between the models
+    if mode_named(trace.mode).hands_over:  # how often the turn passed between the models
         record["handovers"] = c.get("handovers", 0)
     if trace_path is not None:
         record["trace_path"] = trace_path

@@ -12,27 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..answer import SWITCH_MODES
+from ..modes import PAPER_MODE
 from ..trace import Trace
 from .records import load_trace
 from .runfile import RunContents
-from .stats import Table, category_table, mode_key, mode_table
+from .stats import Table, category_table, has_switch, mode_key, mode_table, table_markdown
 
 #: The grid of the settings study shown in the report (the sweep command takes any).
 REPORT_THRESHOLDS = [round(0.5 + 0.05 * i, 2) for i in range(10)]
 REPORT_WINDOWS = [1, 2, 4, 6, 8, 10, 12]
-
-
-def table_markdown(table: Table) -> str:
-    def cell(value: Any) -> str:
-        return str(value).replace("|", "\\|")
-
-    lines = [f"### {table.title}", "", "| " + " | ".join(map(cell, table.columns)) + " |",
-             "|" + "|".join(" --- " for _ in table.columns) + "|"]
-    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in table.rows]
-    if table.note:
-        lines += ["", table.note]
-    return "\n".join(lines)
 
 
 def settings_text(settings: dict[str, Any]) -> str:
@@ -68,7 +56,7 @@ class Report:
     def switch_groups(self) -> list[tuple[str, list[dict[str, Any]]]]:
         return [(label, [r for r in self.rows_of(label)
                          if r.get("switch_index") is not None and r["switch_index"] >= 0])
-                for label in self.labels() if label.split()[0] in SWITCH_MODES]
+                for label in self.labels() if has_switch(label.split()[0])]
 
     def has_switch_rows(self) -> bool:
         return any(rows for _, rows in self.switch_groups())
@@ -147,7 +135,7 @@ def build_report(contents: RunContents) -> Report:
     from .sweep import sweep_run
 
     report = Report(contents)
-    if any(r["mode"] == "paper" for r in contents.answers.values()):
+    if contents.rows(mode=PAPER_MODE.name):  # the study reads paper-mode drafts
         report.sweep = sweep_run(contents, REPORT_THRESHOLDS, REPORT_WINDOWS)
     return report
 

@@ -14,11 +14,12 @@ from typing import Any
 
 from ..config import SETTINGS_BY_NAME, DecodingSettings
 from ..errors import ConfigError
+from ..modes import BASE_MODE, DRAFT_MODE, WSD_MODE, names
 from .records import fingerprint, model_entry, run_settings, settings_of
 from .runfile import RunContents, RunFileRefused
 
 #: What `wsd eval FILE -o OUT` runs when neither the flags nor the file say otherwise.
-DEFAULT_MODES = ("base", "draft", "wsd")
+DEFAULT_MODES = names((BASE_MODE, DRAFT_MODE, WSD_MODE))
 
 
 @dataclass
@@ -37,7 +38,7 @@ def choose_run(contents: RunContents, given: dict[str, Any], modes_given: list[s
     """`given`: the decoding flags the user typed; `modes_given`: --modes (parsed);
     `model_specs`: --drafter/--base."""
     latest = contents.headers.get(contents.latest) if contents.latest else None
-    base = settings_of(latest, "wsd") if latest else defaults
+    base = settings_of(latest, WSD_MODE.name) if latest else defaults
     mode_flag = given.pop("mode", None)
     if modes_given is not None and mode_flag is not None:
         raise ConfigError("give --modes or --mode, not both")

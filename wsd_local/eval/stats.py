@@ -16,9 +16,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ..answer import SWITCH_MODES
+from ..modes import COMPARISON_ORDER, find_mode, names
 
-MODE_ORDER = ("base", "draft", "paper", "wsd", "nudging")
+MODE_ORDER = names(COMPARISON_ORDER)
 _STOPS = {"max_tokens": "max", "stop_string": "stop", "eos": "eos", "context_full": "ctx"}
 
 
@@ -31,6 +31,24 @@ class Table:
 
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "columns": self.columns, "rows": self.rows, "note": self.note}
+
+
+def table_markdown(table: Table) -> str:
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|")
+
+    lines = [f"### {table.title}", "", "| " + " | ".join(map(cell, table.columns)) + " |",
+             "|" + "|".join(" --- " for _ in table.columns) + "|"]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in table.rows]
+    if table.note:
+        lines += ["", table.note]
+    return "\n".join(lines)
+
+
+def has_switch(mode: str) -> bool:
+    """Answers of `mode` (a name read from a run file) have a switch point."""
+    found = find_mode(mode)
+    return found is not None and found.switches
 
 
 @dataclass
@@ -113,7 +131,7 @@ def _position(group: Group) -> str:
 def mode_table(rows: Sequence[dict[str, Any]], label_of) -> Table:
     out = []
     for _, g in groups(rows, label_of):
-        switch = g.mode in SWITCH_MODES
+        switch = has_switch(g.mode)
         out.append([g.label, len(g.rows), g.empty(), _pct(g.fired_rate()) if switch else "-",
                     _position(g) if switch else "-",
                     _pct(statistics.mean(g.kept_shares())) if g.rows else "-",
@@ -135,7 +153,7 @@ def mode_table(rows: Sequence[dict[str, Any]], label_of) -> Table:
 def category_table(rows: Sequence[dict[str, Any]], label_of) -> Table:
     out = []
     for category, g in groups(rows, label_of, by_category=True):
-        switch = g.mode in SWITCH_MODES
+        switch = has_switch(g.mode)
         out.append([category, g.label, len(g.rows), g.empty(), _pct(g.fired_rate()) if switch else "-",
                     _position(g) if switch else "-",
                     _pct(statistics.mean(g.kept_shares())) if g.rows else "-",
@@ -150,5 +168,5 @@ def per_answer_ms(rows: Sequence[dict[str, Any]]) -> list[float]:
             for r in rows if r["tokens"]["answer"]]
 
 
-__all__ = ["Table", "Group", "groups", "mode_table", "category_table", "per_answer_ms", "MODE_ORDER",
+__all__ = ["Table", "table_markdown", "has_switch", "Group", "groups", "mode_table", "category_table", "per_answer_ms", "MODE_ORDER",
            "mode_key"]

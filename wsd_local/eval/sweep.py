@@ -26,12 +26,15 @@ from typing import Any
 from ..answer import LiveAnswer
 from ..config import RuntimeSettings
 from ..errors import ConfigError
+from ..modes import PAPER_MODE
 from ..switch import switch_index, window_score
 from .records import fingerprint, header_record, load_trace, rerun_record, settings_of
 from .runfile import RunContents, RunFileRefused, RunWriter, read_run
-from .stats import Table
+from .stats import Table, table_markdown
 
 Cell = tuple[float, int]  # (γ, w)
+#: The sweep reads complete drafts, checked in one pass: paper mode's answers.
+PAPER = PAPER_MODE.name
 
 
 @dataclass
@@ -105,8 +108,6 @@ class SweepResult:
         return "\n".join(lines)
 
     def markdown(self) -> str:
-        from .report import table_markdown
-
         return "\n\n".join([self.summary(), *(table_markdown(t) for t in self.tables())])
 
     def to_json(self) -> str:
@@ -178,7 +179,7 @@ def parse_cells(text: str) -> list[Cell]:
 # -- the sweep ------------------------------------------------------------------------
 def paper_run(contents: RunContents) -> str:
     """The run whose paper answers to sweep: the latest run that has some."""
-    with_paper = [fp for fp in contents.headers if contents.rows(fp, "paper")]
+    with_paper = [fp for fp in contents.headers if contents.rows(fp, PAPER)]
     if not with_paper:
         modes = sorted({r["mode"] for r in contents.answers.values()})
         raise RunFileRefused(
@@ -196,7 +197,7 @@ def sweep_run(contents: RunContents, thresholds: list[float], windows: list[int]
     empty = missing = matches = 0
     own_g, own_w = float(header["settings"]["threshold"]), int(header["settings"]["window"])
     cells = [(g, w) for g in thresholds for w in windows]
-    for source in sorted(contents.rows(run, "paper"), key=lambda r: (r.get("line", 0), r.get("turn", 0))):
+    for source in sorted(contents.rows(run, PAPER), key=lambda r: (r.get("line", 0), r.get("turn", 0))):
         trace = load_trace(source, contents.path)
         if trace is None:
             missing += 1
@@ -261,15 +262,15 @@ def rerun_cells(contents: RunContents, result: SweepResult, cells: list[Cell], o
     todo: list[tuple[Cell, str, Any, SweepRow]] = []
     new_headers = []
     for g, w in cells:
-        settings = settings_of(header, "paper").with_changes(threshold=g, window=w)
+        settings = settings_of(header, PAPER).with_changes(threshold=g, window=w)
         fp = fingerprint(settings, models)
         if fp not in done.headers:
-            record = header_record(fp, settings, models, ["paper"], Path(header["input"]["path"]),
+            record = header_record(fp, settings, models, [PAPER], Path(header["input"]["path"]),
                                    header["input"]["sha256"], {**runtime.to_dict()}, purpose="rerun")
             record["rerun_of"] = result.run
             new_headers.append(record)
         for row in result.rows:
-            key = (fp, row.source["id"], "paper", row.source.get("turn", 0))
+            key = (fp, row.source["id"], PAPER, row.source.get("turn", 0))
             if key not in done.answers:
                 todo.append(((g, w), fp, settings, row))
     written = 0
@@ -296,7 +297,7 @@ def rerun_cells(contents: RunContents, result: SweepResult, cells: list[Cell], o
                         at_cell = dataclasses.replace(trace, settings=settings)
                         k = row.positions[(g, w)]
                         start = time.perf_counter()
-                        new = follow(engine.rerun_from(at_cell, k, cancel), LiveAnswer(mode="paper"),
+                        new = follow(engine.rerun_from(at_cell, k, cancel), LiveAnswer(mode=PAPER),
                                      progress)
                         if new is None:
                             break
@@ -319,7 +320,7 @@ def _rerun_table(output: Path, header: dict[str, Any], models: dict[str, dict[st
                  cells: list[Cell]) -> Table:
     from .stats import mode_table
 
-    fps = {fingerprint(settings_of(header, "paper").with_changes(threshold=g, window=w), models): (g, w)
+    fps = {fingerprint(settings_of(header, PAPER).with_changes(threshold=g, window=w), models): (g, w)
            for g, w in cells}
     rows = [r for r in read_run(output).answers.values() if r["run"] in fps]
 

@@ -33,6 +33,7 @@ from typing import Sequence, Union
 from ..answer import BASE, DRAFTER, LiveAnswer, window_score_at
 from ..events import (BaseToken, DraftRescored, DraftScored, DraftToken, Event, Finished, Handover,
                       SwitchFound, WordsKept)
+from ..modes import mode_named
 from ..templates import STOP_STRINGS
 from ..textstream import earliest_stop, partial_stop_len
 from ..trace import TokenRecord, Trace
@@ -120,6 +121,7 @@ class AnswerRelay:
 
     def __init__(self, mode: str, stops: Sequence[str] = (), logprobs: bool = False) -> None:
         self.answer = LiveAnswer(mode=mode)
+        self.mode = mode_named(mode)
         self.stops = tuple(s for s in stops if s)
         self.want_logprobs = logprobs
         self.sent = ""  # the text the client has been sent
@@ -166,11 +168,11 @@ class AnswerRelay:
         a = self.answer
         if final:
             return a.text
-        if a.mode == "nudging":  # the turns so far, less a turn tag the next turn could cut
+        if self.mode.hands_over:  # the turns so far, less a turn tag the next turn could cut
             return _before_turn_tag(a.text)
-        if a.mode == "draft":
+        if self.mode.alone == DRAFTER:
             return a.draft
-        if a.mode == "base":
+        if self.mode.alone == BASE:
             return a.continuation
         if a.continuation:
             return a.kept + a.continuation
@@ -182,9 +184,9 @@ class AnswerRelay:
         if final:
             assert a.trace is not None
             return a.trace.switch_char
-        if a.mode == "base":
+        if self.mode.alone == BASE:
             return 0
-        if a.mode == "draft" or not a.switched:
+        if self.mode.alone == DRAFTER or not a.switched:
             return math.inf
         return len(a.kept)
 
@@ -204,7 +206,7 @@ class AnswerRelay:
             elif not final:
                 limit -= partial_stop_len(visible, self.stops)
         outs: list[Out] = []
-        if self.answer.mode == "nudging":
+        if self.mode.hands_over:
             outs = self._turn_deltas(visible, done, limit, final)
             self.sent = visible[:max(limit, len(self.sent))]
             return outs
@@ -244,7 +246,7 @@ class AnswerRelay:
     # -- log-probabilities ---------------------------------------------------------------
     def _track_tokens(self, event: Event) -> None:
         a, tokens = self.answer, self._tokens
-        if a.mode == "nudging":
+        if self.mode.hands_over:
             self._track_turn_tokens(event)
         elif isinstance(event, DraftScored):
             del tokens[event.index:]
@@ -260,7 +262,7 @@ class AnswerRelay:
             logprob = event.logprob if event.token_id >= 0 else None
             end = len(a.kept) + len(a.continuation)
             tokens.append(_Token(end - len(event.text), event.text, logprob))
-        elif isinstance(event, DraftToken) and a.mode == "draft":
+        elif isinstance(event, DraftToken) and self.mode.alone == DRAFTER:
             if event.token_id >= 0:
                 self._last_drafter_logprob = event.logprob
             if event.text:
@@ -343,7 +345,7 @@ def cut_trace(trace: Trace, length: int) -> Trace:
     string): answer, kept draft, continuation, spans and the base model's tokens end
     there; what the models did (draft, scores, switch) stays as it was."""
     t = copy.copy(trace)
-    if trace.mode == "nudging":
+    if mode_named(trace.mode).hands_over:
         return _cut_turns(t, trace, length)
     answer = trace.answer[:length]
     kept = trace.kept_draft[:length]
@@ -354,7 +356,7 @@ def cut_trace(trace: Trace, length: int) -> Trace:
     t.continuation_near_ties = [i for i in trace.continuation_near_ties if i < len(t.continuation_tokens)]
     t.counts = dict(trace.counts)
     t.counts["base_tokens"] = len(t.continuation_tokens)
-    if len(kept) < len(trace.kept_draft) and trace.mode in ("wsd", "paper"):
+    if len(kept) < len(trace.kept_draft) and mode_named(trace.mode).switches:
         scored = trace.draft_tokens if trace.switch_index is None else trace.draft_tokens[: trace.switch_index + 1]
         t.counts["kept_draft_tokens"] = len(_cut_records(scored, len(kept)))
     t.stop_reason = "stop_string"

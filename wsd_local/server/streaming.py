@@ -26,6 +26,7 @@ from typing import Any, AsyncIterator
 import anyio
 
 from ..answer import describe_handovers, describe_switch
+from ..modes import BASE, DRAFTER, mode_named
 from ..trace import Trace
 from .channel import Channel
 from .public import public_settings, public_trace, scrub
@@ -92,9 +93,10 @@ def usage(trace: Trace) -> dict[str, int]:
     answer's tokens: kept draft tokens (as the base model tokenized them) plus the base
     model's. So prompt + completion is the base model's context use."""
     c = trace.counts
-    if trace.mode == "draft":
+    alone = mode_named(trace.mode).alone
+    if alone == DRAFTER:
         return usage_body(c.get("prompt_tokens_drafter", 0), c.get("draft_tokens", 0))
-    if trace.mode == "base":
+    if alone == BASE:
         completion = c.get("base_tokens", 0)
     else:  # before the switch was found, the draft tokens scored so far
         completion = c.get("kept_draft_tokens", len(trace.draft_tokens)) + c.get("base_tokens", 0)
@@ -116,7 +118,7 @@ def extras(done: Done, request: ServeRequest) -> dict[str, Any]:
         "settings": public_settings(trace.settings, request.server_system),
         "server_system_prompt": request.server_system, "chat_id": done.chat_id,
     }
-    if trace.mode == "nudging":  # the spans carry each turn's hand-over record
+    if mode_named(trace.mode).hands_over:  # the spans carry each turn's hand-over record
         out["handovers"] = {"count": trace.counts.get("handovers", 0),
                             "description": describe_handovers(trace)}
     if request.want_trace:
