@@ -205,6 +205,10 @@ class DecodingSettings:
         None, "end the answer when its tail repeats an earlier span this many times (0: off; "
               f"auto: {AUTO_REPETITION_STOP}, off in paper mode; nudging uses its own loop guards)",
         label="Repetition stop", minimum=0, optional=True, none_word="auto")
+    switch_skip_repeats: bool = setting(
+        False, "wsd: a window lying in text that repeats earlier draft text (a loop of the "
+               "drafter's) is not the switch; not in paper mode, which keeps the paper's rule",
+        label="Skip repeats")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -214,6 +218,10 @@ class DecodingSettings:
             value = spec.check(getattr(self, spec.name))
             if value is not getattr(self, spec.name):  # an int given for a float setting
                 object.__setattr__(self, spec.name, value)
+        if self.switch_skip_repeats and self.mode == "paper":
+            # Paper mode is the reference pipeline: its switch is the paper's rule, always.
+            raise ConfigError("switch-skip-repeats is not part of the paper's switch rule",
+                              "use --mode wsd with it, or leave it off in paper mode")
 
     @property
     def greedy(self) -> bool:
@@ -239,6 +247,12 @@ class DecodingSettings:
 
     def with_changes(self, **changes: Any) -> "DecodingSettings":
         return replace(self, **changes)
+
+    def check_modes(self, modes: typing.Iterable[str]) -> None:
+        """Raise ConfigError, before anything is decoded, when these settings are refused
+        in one of the modes a command runs (paper mode refuses switch-skip-repeats)."""
+        for mode in modes:
+            self.with_changes(mode=mode)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -164,7 +164,8 @@ class Decoder:
         if not self.ids_handoff:
             self.cleans_spaces = cleans_spaces(self.drafter)
         check = DraftChecker(self.base, base_frame(self.messages), s.window, s.threshold,
-                             self.ids_handoff, None if self.ids_handoff else token_cover(self.base))
+                             self.ids_handoff, None if self.ids_handoff else token_cover(self.base),
+                             skip_repeats=s.switch_skip_repeats)
         self.base.check_fits(len(check.prompt) + 1)
         self.trace.counts.update(prompt_tokens_drafter=len(prompt),
                                  prompt_tokens_base=len(check.prompt),
@@ -197,6 +198,8 @@ class Decoder:
         self.trace.switch_fired = fired
         self.trace.draft_tokens = check.records
         self.trace.near_ties = near_ties(check.detector.probs, s.window, s.threshold, upto=k)
+        if s.switch_skip_repeats:  # windows up to k that reached γ in a repeated span
+            self.trace.counts["repeat_windows_skipped"] = sum(j <= k for j in check.detector.skipped)
         offset = len(draft.text) - len(draft.text.lstrip()) if not self.ids_handoff else 0
         self.trace.counts.update(draft_tokens_scored=len(check.records), kept_draft_tokens=k + 1,
                                  draft_tokens_past_switch=draft.tokens_past(offset + len(kept.text)))
@@ -311,7 +314,7 @@ class Decoder:
                 token_bytes = self.drafter.token_bytes(tok.id)
                 new = draft.add(token_bytes, tok.id)
                 yield DraftToken(new, tok.id, tok.logprob)
-                if guard is not None and guard.push(tok.id, token_bytes):
+                if guard is not None and guard.push(token_bytes):
                     repeated = True
                     break
                 if check is not None and len(draft.ids) % s.chunk_tokens == 0:
@@ -348,6 +351,7 @@ class Decoder:
         records: list[TokenRecord] = []
         ties: list[int] = []
         guard = RepetitionGuard(s.repetition_stop)
+        guard.prime(kept_text)  # the base model repeating the kept draft is a loop too
         greedy = s.base_greedy
         gen = self.base.generate(context, max(budget, 0), temperature=0.0 if greedy else s.temperature,
                                  top_p=s.top_p, seed=s.seed + 1, cancel=self.cancel)
@@ -363,7 +367,7 @@ class Decoder:
                     yield BaseToken(new, tok.id, tok.logprob)
                 if stream.stopped:
                     break
-                if guard.push(tok.id, token_bytes):
+                if guard.push(token_bytes):
                     repeated = True
                     break
         finally:

@@ -27,7 +27,10 @@ def rerun(engine: "Engine", trace: Trace, cancel: threading.Event | None = None,
     draft tokens up to the switch are the stored ones (the drafter writes on where the
     stored draft stops short), the base model writes the rest. The switch is
     `forced_switch`, or where the rule finds it."""
-    settings = trace.settings.with_changes(mode="paper", **changes)
+    # A re-run is the paper's pipeline (the draft complete, then checked), except for an
+    # answer made with --switch-skip-repeats, which keeps its mode and so its rule.
+    mode = trace.mode if trace.settings.switch_skip_repeats else "paper"
+    settings = trace.settings.with_changes(mode=mode, **changes)
     decoder = Decoder(engine.drafter, engine.base, normalize(trace.messages), settings, cancel,
                       backend_name=engine.backend_name, replay=trace, forced_switch=forced_switch)
     yield from decoder.events()
