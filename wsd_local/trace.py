@@ -266,7 +266,9 @@ class Trace:
 
 def _describe_older_behaviour(settings: dict[str, Any]) -> None:
     """Settings added later, as the version that wrote the trace behaved: it handed
-    ids over, sampled the base model with the temperature, and had no repetition stop."""
+    ids over, sampled the base model with the temperature, had no repetition stop and
+    skipped no windows."""
     settings.setdefault("handoff", "ids")
     settings.setdefault("sample_base", bool(settings.get("temperature")))
     settings.setdefault("repetition_stop", 0)
+    settings.setdefault("switch_skip_repeats", False)
