@@ -57,6 +57,7 @@ def test_normal_form_drops_what_varies_between_copies_of_a_loop() -> None:
     # What does not vary stays: words, their order, and a digit inside a word.
     assert normalize("Pack a tent.") != normalize("Pack a map.")
     assert normalize("an mp3 player") != normalize("an mp4 player")
+    assert normalize("t295 t296") == "t295 t296"
 
 
 # -- the repetition stop --------------------------------------------------------------------

@@ -48,7 +48,8 @@ _TAG = re.compile(r"</?[A-Za-z][^<>\n]{0,200}>")
 _OPEN_TAG_AT_END = re.compile(r"</?[A-Za-z][^<>\n]{0,200}$")  # still being written
 # A list marker opening a line: a bullet, "12." / "12)", "a." / "b)" (numbers go anyway).
 _LIST_MARKER = re.compile(r"(?m)^[ \t]*(?:[-*+•·▪‣◦]|\d+[.)]|[A-Za-z][.)])(?=\s)")
-_NUMBER = re.compile(r"(?<![^\W\d_])\d+(?:st|nd|rd|th)?(?![^\W\d_])")  # "35", "2nd"; not "3D", "mp3"
+# A number standing alone ("35", "2nd"), not part of a word ("3D", "mp3", "t295").
+_NUMBER = re.compile(r"(?<![^\W_])\d+(?:st|nd|rd|th)?(?![^\W\d_])")
 _NOT_WORD = re.compile(r"[\W_]+")
 _LETTER = re.compile(r"[^\W\d_]")
 _UNITS = ("one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
