@@ -240,3 +240,33 @@ def test_skip_repeats_is_refused_in_paper_mode_and_off_in_older_traces() -> None
         DecodingSettings(switch_skip_repeats=True).check_modes(["wsd", "paper"])
     DecodingSettings(switch_skip_repeats=True).check_modes(["wsd", "base", "draft", "nudging"])
     assert DecodingSettings.from_dict({"mode": "wsd"}).switch_skip_repeats is False
+
+
+def test_the_cli_refuses_skip_repeats_in_paper_mode_before_decoding(tmp_path, monkeypatch, capsys) -> None:
+    from wsd_local.cli import main
+
+    for name, value in (("WSD_DATA_DIR", "data"), ("WSD_MODELS_DIR", "models"), ("WSD_CONFIG", "c.toml")):
+        monkeypatch.setenv(name, str(tmp_path / value))
+    prompts, run = tmp_path / "p.jsonl", tmp_path / "run.jsonl"
+    prompts.write_text('{"prompt": "hi"}\n')
+    for argv in (["generate", "--mode", "paper", "--switch-skip-repeats", "hi"],
+                 ["eval", str(prompts), "-o", str(run), "--modes", "wsd,paper", "--switch-skip-repeats"],
+                 ["bench", "--modes", "wsd,paper", "--switch-skip-repeats"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "switch-skip-repeats is not part of the paper's switch rule" in err
+    assert not run.exists()
+
+
+def test_the_stops_report_lists_answers_a_stop_ended() -> None:
+    from wsd_local.bench.repetition_stops import Ending, report
+
+    loop = "".join(list_item(n) for n in range(1, 4))
+    before = {"a": Ending("max_tokens", 90, loop + list_item(4)), "b": Ending("eos", 10, "Fine.")}
+    after = {"a": Ending("repetition", 60, loop), "b": Ending("eos", 10, "Fine.")}
+    lines = report(before, after)
+    assert lines[0] == ("a: before max_tokens at 90 tok · after repetition at 60 tok · "
+                        "same text up to the earlier stop")
+    assert lines[1].endswith("bottom of the bed.⏎") and not any(line.startswith("b:") for line in lines)
+    assert lines[-2:] == ["before: 0 of 2 answers stopped by repetition",
+                          "after: 1 of 2 answers stopped by repetition, at answer tokens 60"]
