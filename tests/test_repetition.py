@@ -187,19 +187,19 @@ WINDOW = 3
 LOOP_THEN_NEW = words("Pack light and plan ahead." + SENTENCE * 2 + " Check the weather forecast before you go.")
 
 
-def looping_backends(confident_from: int) -> tuple[FakeBackend, FakeBackend]:
+def looping_backends(confident_from: int, draft: list[str] = LOOP_THEN_NEW) -> tuple[FakeBackend, FakeBackend]:
     """One vocabulary (the drafter's tokens are the draft tokens); the base model is
     confident in draft tokens from index `confident_from` on."""
-    vocab = FakeVocab([*LOOP_THEN_NEW, "\n\n", "[User]", "[Assistant]", " Enjoy", " the", " trip."])
-    drafter = FakeBackend("drafter", vocab, writes=LOOP_THEN_NEW)
+    vocab = FakeVocab([*draft, "\n\n", "[User]", "[Assistant]", " Enjoy", " the", " trip."])
+    drafter = FakeBackend("drafter", vocab, writes=draft)
     prompt = len(drafter.tokenize(base_frame(messages(PROMPT)), add_bos=True))
     base = FakeBackend("base", vocab, writes=[" Enjoy", " the", " trip."],
                        prob=lambda position, piece: 0.95 if position - prompt >= confident_from else 0.3)
     return drafter, base
 
 
-def decode(settings: DecodingSettings, confident_from: int) -> Trace:
-    drafter, base = looping_backends(confident_from)
+def decode(settings: DecodingSettings, confident_from: int, draft: list[str] = LOOP_THEN_NEW) -> Trace:
+    drafter, base = looping_backends(confident_from, draft)
     events = list(Decoder(drafter, base, messages(PROMPT), settings).events())
     assert isinstance(events[-1], Finished)
     trace = events[-1].trace
@@ -231,6 +231,22 @@ def test_a_switch_inside_a_loop_is_shown_and_the_option_skips_it() -> None:
     early = decode(run, 4)
     assert not early.switch_in_repeat
     assert decode(run.with_changes(switch_skip_repeats=True), 4).answer == early.answer
+
+
+def test_with_the_skip_a_looping_draft_ends_at_the_repetition_stop() -> None:
+    """Its windows cannot hand over, so the loop would run to the budget: the repetition
+    stop ends the draft, and the base model continues from it."""
+    endless = words("Pack light and plan ahead." + SENTENCE * 12)
+    run = DecodingSettings(window=WINDOW, chunk_tokens=2, max_tokens=200, draft_max_tokens=200,
+                           switch_skip_repeats=True)
+    in_second_copy = len(words("Pack light and plan ahead." + SENTENCE)) + 4
+    assert decode(run.with_changes(switch_skip_repeats=False), in_second_copy, endless).switch_in_repeat
+    trace = decode(run, in_second_copy, endless)
+    assert trace.counts["draft_repetition_stop"] == 1 and not trace.switch_fired
+    assert trace.counts["draft_tokens"] < len(endless)
+    assert 2 <= trace.draft_text.count("camera") <= 4 and trace.kept_draft == trace.draft_text
+    assert "draft_repetition_stop" not in decode(run.with_changes(switch_skip_repeats=False),
+                                                  in_second_copy, endless).counts
 
 
 def test_skip_repeats_is_refused_in_paper_mode_and_off_in_older_traces() -> None:

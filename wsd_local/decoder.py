@@ -179,10 +179,13 @@ class Decoder:
             yield PhaseChanged("drafting")
             # The draft is part of the answer: it never gets more than the answer's budget.
             yield from self._run_drafter(draft, prompt, min(s.draft_max_tokens, s.max_tokens),
-                                         check if online else None, done=lambda: check.fired)
+                                         check if online else None, done=lambda: check.fired,
+                                         guard=self._draft_guard(""))
             complete = not check.fired  # online mode stops the drafter at the switch
         self.trace.draft_text = self._handed(draft)
         self.trace.counts["draft_tokens"] = len(draft.ids) if self.replay is None else self._drafted
+        if self.drafter_stop == "repetition":  # the draft looped (see _draft_guard)
+            self.trace.counts["draft_repetition_stop"] = 1
 
         # Check: paper mode's only step, online mode's last one (the draft is complete).
         if complete and not self.cancel.is_set() and not check.fired and self._needs_final_check:
@@ -235,6 +238,17 @@ class Decoder:
             if len(self.trace.kept_draft) < len(kept.text):
                 self._cut_kept_pieces(k, len(self.trace.kept_draft))
             yield self._switch_event(k, fired, score, self.trace.kept_draft)
+
+    def _draft_guard(self, written: str) -> RepetitionGuard | None:
+        """With --switch-skip-repeats a loop of the drafter's cannot hand over (its
+        windows are skipped), so the repetition stop ends the draft there instead of
+        letting the loop run to the budget; the base model continues from it."""
+        s = self.settings
+        if not (s.switch_skip_repeats and s.repetition_stop):
+            return None
+        guard = RepetitionGuard(s.repetition_stop)
+        guard.prime(written)
+        return guard
 
     @property
     def _needs_final_check(self) -> bool:
@@ -293,7 +307,8 @@ class Decoder:
             done = lambda: check.fired  # noqa: E731
         else:
             done = lambda: len(check.records) > forced  # noqa: E731
-        yield from self._run_drafter(draft, drafter_prompt + ids, max(limit, 0), check, done=done)
+        yield from self._run_drafter(draft, drafter_prompt + ids, max(limit, 0), check, done=done,
+                                     guard=self._draft_guard(stored.draft_text))
         self._drafted += len(draft.ids) - len(ids)
         return draft, not done()
 
