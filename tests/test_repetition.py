@@ -245,6 +245,8 @@ def test_with_the_skip_a_looping_draft_ends_at_the_repetition_stop() -> None:
     assert trace.counts["draft_repetition_stop"] == 1 and not trace.switch_fired
     assert trace.counts["draft_tokens"] < len(endless)
     assert 2 <= trace.draft_text.count("camera") <= 4 and trace.kept_draft == trace.draft_text
+    assert trace.counts["repeat_windows_skipped"] >= 1
+    assert "no window outside repeated draft text reached γ" in describe_switch(trace, brief=True)
     assert "draft_repetition_stop" not in decode(run.with_changes(switch_skip_repeats=False),
                                                   in_second_copy, endless).counts
 

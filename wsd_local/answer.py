@@ -321,9 +321,11 @@ def describe_switch(trace: Trace, brief: bool = False) -> str | None:
             return f"switch at draft token {k} (g {g:.2f} ≥ γ {trace.threshold:g})" + note
         return (f"switch at draft token {k} (g {g:.3f} ≥ γ {trace.threshold:.2f}, w {trace.window})"
                 f" · kept {k + 1} of {n} draft tokens" + note)
+    # With --switch-skip-repeats, windows in repeated draft text may have reached γ.
+    outside = " outside repeated draft text" if trace.counts.get("repeat_windows_skipped") else ""
     if brief:
-        return f"switch at draft token {k} (no window reached γ {trace.threshold:g}: whole draft kept)"
-    return (f"no window reached γ {trace.threshold:.2f} (w {trace.window}): all {n} draft tokens kept"
+        return f"switch at draft token {k} (no window{outside} reached γ {trace.threshold:g}: whole draft kept)"
+    return (f"no window{outside} reached γ {trace.threshold:.2f} (w {trace.window}): all {n} draft tokens kept"
             + _skipped_note(trace))
 
 
