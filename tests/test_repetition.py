@@ -288,3 +288,21 @@ def test_the_stops_report_lists_answers_a_stop_ended() -> None:
     assert lines[1].endswith("bottom of the bed.⏎") and not any(line.startswith("b:") for line in lines)
     assert lines[-2:] == ["before: 0 of 2 answers stopped by repetition",
                           "after: 1 of 2 answers stopped by repetition, at answer tokens 60"]
+
+
+def test_a_switch_inside_a_repeated_span_is_said_in_the_tui_header_and_the_cli_summary() -> None:
+    """A made-up trace (UI text only): the drafter repeats a sentence, the switch falls
+    in its third copy."""
+    from chat_traces import make_trace
+    from tui.widgets.answer import AnswerState, render_answer
+    from wsd_local.cli.render import summary_line
+
+    sentence = "Pack a tent and a map for the trip. "
+    looped = make_trace(kept=sentence * 2 + "Pack a tent and", discarded=" a map.")
+    plain = make_trace()
+    assert looped.switch_in_repeat and not plain.switch_in_repeat
+    for trace, shown in ((looped, True), (plain, False)):
+        state = AnswerState()
+        state.finish(trace)
+        assert ("switch inside a repeated span" in render_answer(state).plain) is shown
+        assert ("switch inside a repeated span" in summary_line(trace)) is shown
