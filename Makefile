@@ -74,8 +74,15 @@ serve: setup-server
 chat: setup
 	$(WSD) chat
 
+# The demo answer: a prompt on which the demo pair switches clearly (the switch window's
+# score is well above γ, every earlier one well below: other CPUs' arithmetic differs at
+# the 1e-3 level) and answers briefly; --max-tokens keeps it to seconds wherever it goes.
+# `wsd generate` itself keeps the paper's defaults (answers of up to 2048 tokens).
+RUN_PROMPT     ?= Explain why we have seasons in simple terms.
+RUN_MAX_TOKENS ?= 128
+
 run: setup
-	$(WSD) generate "How do I make my neighbour's dog stop barking?"
+	$(WSD) generate --max-tokens $(RUN_MAX_TOKENS) "$(RUN_PROMPT)"
 
 test: setup-test
 	$(PY) -m pytest

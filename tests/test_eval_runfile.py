@@ -113,16 +113,17 @@ def test_report_numbers_follow_their_definitions() -> None:
     from wsd_local.eval.stats import category_table, mode_table
 
     def row(mode: str, category: str, k: int | None, fired: bool | None, kept: int, base: int,
-            seconds: float) -> dict:
+            seconds: float, in_repeat: bool = False) -> dict:
         answer_tokens = kept + base if mode != "draft" else kept
         return {"mode": mode, "category": category, "answer": "" if mode == "base" else "text", "switch_index": k, "switch_fired": fired,
+                "switch_in_repeat": in_repeat if k is not None else None,
                 "kept_share": kept / answer_tokens, "stop_reason": "max_tokens",
                 "tokens": {"drafter": 30 if mode != "base" else 0, "base": base, "scored": 20,
                            "kept_draft": kept if k is not None else None, "answer": answer_tokens},
                 "timings": {"total_s": seconds}}
 
     rows = [row("wsd", "a", 9, True, 10, 30, 2.0), row("wsd", "b", 19, False, 20, 20, 2.0),
-            row("wsd", "a", 29, True, 30, 10, 4.0), row("base", "a", None, None, 0, 40, 1.0)]
+            row("wsd", "a", 29, True, 30, 10, 4.0, in_repeat=True), row("base", "a", None, None, 0, 40, 1.0)]
     table = mode_table(rows, lambda r: r["mode"])
     by_mode = {r[0]: dict(zip(table.columns, r)) for r in table.rows}
     assert list(by_mode) == ["base", "wsd"]
@@ -133,5 +134,8 @@ def test_report_numbers_follow_their_definitions() -> None:
     assert wsd["ms / answer tok"] == "66.7"  # 8 s over 120 tokens
     assert by_mode["base"]["switch fired"] == "-" and by_mode["base"]["kept share"] == "0 %"
     assert (by_mode["base"]["empty"], wsd["empty"]) == (1, 0)
+    assert (wsd["switch in repeat"], by_mode["base"]["switch in repeat"]) == (1, "-")
+    older = [{k: v for k, v in r.items() if k != "switch_in_repeat"} for r in rows]  # before the field
+    assert mode_table(older, lambda r: r["mode"]).rows[1][5] == "-"
     categories = category_table(rows, lambda r: r["mode"])
     assert [(r[0], r[1], r[2]) for r in categories.rows] == [("a", "base", 1), ("a", "wsd", 2), ("b", "wsd", 1)]

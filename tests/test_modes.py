@@ -18,7 +18,7 @@ PROMPT = "Explain why the sky is blue in simple terms."
 OTHER_VALUES = {"threshold": 0.3, "window": 2, "draft_max_tokens": 4, "max_tokens": 8, "chunk_tokens": 3,
                 "nudge_threshold": 0.9, "nudge_tokens": 3, "temperature": 0.7, "top_p": 0.5, "seed": 7,
                 "system": "Answer in French.", "handoff": "text", "sample_base": True,
-                "repetition_stop": 1}
+                "repetition_stop": 1, "switch_skip_repeats": True}
 
 
 def test_the_mode_setting_offers_every_declared_mode() -> None:
@@ -79,7 +79,7 @@ def test_auto_repetition_stop_follows_the_declarations() -> None:
 def test_settings_a_mode_does_not_declare_leave_its_answer_as_it_was(demo_engine, name: str) -> None:
     mode = mode_named(name)
     settings = DecodingSettings(mode=name, max_tokens=16, draft_max_tokens=24)
-    ignored = {k: v for k, v in OTHER_VALUES.items() if not mode.applies(k)}
+    ignored = {k: v for k, v in OTHER_VALUES.items() if not mode.applies(k) and k not in mode.refuses}
     assert ignored and all(getattr(settings, k) != v for k, v in ignored.items())
     first = demo_engine.run(PROMPT, settings)
     again = demo_engine.run(PROMPT, settings.with_changes(**ignored))

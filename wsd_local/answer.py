@@ -307,19 +307,40 @@ def describe_switch(trace: Trace, brief: bool = False) -> str | None:
         return ("empty draft" if brief else
                 "the drafter wrote nothing: the base model wrote the whole answer")
     g = window_score_at(trace, k)
+    note = _repeat_note(trace, brief)
     if trace.forced_switch is not None:
         if brief:
-            return f"switch at draft token {k} (chosen in the inspector)"
+            return f"switch at draft token {k} (chosen in the inspector)" + note
         return (f"switch at draft token {k}, chosen in the inspector (g {g:.3f}, γ {trace.threshold:.2f},"
-                f" w {trace.window}) · kept {k + 1} of {n} draft tokens")
+                f" w {trace.window}) · kept {k + 1} of {n} draft tokens" + note)
     if trace.switch_fired:
         if brief:
-            return f"switch at draft token {k} (g {g:.2f} ≥ γ {trace.threshold:g})"
+            return f"switch at draft token {k} (g {g:.2f} ≥ γ {trace.threshold:g})" + note
         return (f"switch at draft token {k} (g {g:.3f} ≥ γ {trace.threshold:.2f}, w {trace.window})"
-                f" · kept {k + 1} of {n} draft tokens")
+                f" · kept {k + 1} of {n} draft tokens" + note)
+    # With --switch-skip-repeats, windows in repeated draft text may have reached γ.
+    outside = " outside repeated draft text" if trace.counts.get("repeat_windows_skipped") else ""
     if brief:
-        return f"switch at draft token {k} (no window reached γ {trace.threshold:g}: whole draft kept)"
-    return f"no window reached γ {trace.threshold:.2f} (w {trace.window}): all {n} draft tokens kept"
+        return f"switch at draft token {k} (no window{outside} reached γ {trace.threshold:g}: whole draft kept)"
+    return (f"no window{outside} reached γ {trace.threshold:.2f} (w {trace.window}): all {n} draft tokens kept"
+            + _skipped_note(trace))
+
+
+def _repeat_note(trace: Trace, brief: bool) -> str:
+    """The switch window lies in text that repeats earlier draft text (a loop of the
+    drafter's the base model found predictable), and windows the rule skipped."""
+    note = ""
+    if trace.switch_in_repeat:
+        note = (" · switch inside a repeated span" if brief else
+                " · switch inside a repeated span (the window repeats earlier draft text)")
+    return note + ("" if brief else _skipped_note(trace))
+
+
+def _skipped_note(trace: Trace) -> str:
+    skipped = trace.counts.get("repeat_windows_skipped", 0)
+    if not skipped:
+        return ""
+    return f" · skipped {skipped} window{'s' if skipped != 1 else ''} in repeated draft text"
 
 
 def window_score_at(trace: Trace, k: int) -> float:

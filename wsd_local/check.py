@@ -71,13 +71,14 @@ class DraftChecker:
     """Scores the draft with the base model as it grows, and finds the switch."""
 
     def __init__(self, base: Backend, frame: str, window: int, threshold: float,
-                 shared_vocab: bool, cover: TokenCover | None = None) -> None:
+                 shared_vocab: bool, cover: TokenCover | None = None,
+                 skip_repeats: bool = False) -> None:
         self.base = base
         self.frame = frame
         self.prompt = base.tokenize(frame, add_bos=True)
         self.shared_vocab = shared_vocab  # the draft tokens are the drafter's ids
         self.cover = cover  # None: no safe-boundary check (the tail rule instead)
-        self.detector = SwitchDetector(window, threshold)
+        self.detector = SwitchDetector(window, threshold, skip_repeats)
         self.records: list[TokenRecord] = []  # the scored draft tokens, in base tokens
         self.prompt_shared = len(self.prompt)  # prompt tokens the draft tokens follow
         self.frame_overlap = 0  # frame bytes the first draft token repeats
@@ -131,7 +132,7 @@ class DraftChecker:
         for j, lp in enumerate(logprobs, start=same):
             prob = math.exp(lp)
             was_fired = self.detector.fired
-            g = self.detector.push(prob)
+            g = self.detector.push(prob, pieces[j])
             self.records.append(TokenRecord(candidate[j], pieces[j], lp))
             yield DraftScored(j, pieces[j], prob, g, is_switch=self.detector.fired and not was_fired)
         if not final:
@@ -177,7 +178,7 @@ class DraftChecker:
         for j, rec in enumerate(stored.draft_tokens):
             prob = math.exp(rec.logprob)
             was_fired = self.detector.fired
-            g = self.detector.push(prob)
+            g = self.detector.push(prob, pieces[j])
             self.records.append(TokenRecord(rec.id, pieces[j], rec.logprob))
             found = j == forced_switch if forced_switch is not None else self.detector.fired and not was_fired
             yield DraftScored(j, pieces[j], prob, g, is_switch=found)

@@ -217,6 +217,10 @@ class DecodingSettings:
         None, "end the answer when its tail repeats an earlier span this many times (0: off; "
               f"auto: {AUTO_REPETITION_STOP}, off in paper mode; nudging uses its own loop guards)",
         label="Repetition stop", minimum=0, optional=True, none_word="auto")
+    switch_skip_repeats: bool = setting(
+        False, "wsd: a window lying in text that repeats earlier draft text (a loop of the "
+               "drafter's) is not the switch; not in paper mode, which keeps the paper's rule",
+        label="Skip repeats")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -226,6 +230,11 @@ class DecodingSettings:
             value = spec.check(getattr(self, spec.name))
             if value is not getattr(self, spec.name):  # an int given for a float setting
                 object.__setattr__(self, spec.name, value)
+        for name in mode_named(self.mode).refuses:
+            if getattr(self, name):
+                key = SETTINGS_BY_NAME[name].key
+                raise ConfigError(f"{key} is not part of the {self.mode} mode's switch rule",
+                                  f"use --mode wsd with it, or leave it off in {self.mode} mode")
 
     @property
     def greedy(self) -> bool:
@@ -252,6 +261,12 @@ class DecodingSettings:
 
     def with_changes(self, **changes: Any) -> "DecodingSettings":
         return replace(self, **changes)
+
+    def check_modes(self, modes: typing.Iterable[str]) -> None:
+        """Raise ConfigError, before anything is decoded, when these settings are refused
+        in one of the modes a command runs (paper mode refuses switch-skip-repeats)."""
+        for mode in modes:
+            self.with_changes(mode=mode)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

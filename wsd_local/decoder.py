@@ -166,7 +166,8 @@ class Decoder:
         if not self.ids_handoff:
             self.cleans_spaces = cleans_spaces(self.drafter)
         check = DraftChecker(self.base, base_frame(self.messages), s.window, s.threshold,
-                             self.ids_handoff, None if self.ids_handoff else token_cover(self.base))
+                             self.ids_handoff, None if self.ids_handoff else token_cover(self.base),
+                             skip_repeats=s.switch_skip_repeats)
         self.base.check_fits(len(check.prompt) + 1)
         self.trace.counts.update(prompt_tokens_drafter=len(prompt),
                                  prompt_tokens_base=len(check.prompt),
@@ -180,10 +181,13 @@ class Decoder:
             yield PhaseChanged("drafting")
             # The draft is part of the answer: it never gets more than the answer's budget.
             yield from self._run_drafter(draft, prompt, min(s.draft_max_tokens, s.max_tokens),
-                                         check if online else None, done=lambda: check.fired)
+                                         check if online else None, done=lambda: check.fired,
+                                         guard=self._draft_guard(""))
             complete = not check.fired  # online mode stops the drafter at the switch
         self.trace.draft_text = self._handed(draft)
         self.trace.counts["draft_tokens"] = len(draft.ids) if self.replay is None else self._drafted
+        if self.drafter_stop == "repetition":  # the draft looped (see _draft_guard)
+            self.trace.counts["draft_repetition_stop"] = 1
 
         # Check: paper mode's only step, online mode's last one (the draft is complete).
         if complete and not self.cancel.is_set() and not check.fired and self._needs_final_check:
@@ -199,6 +203,8 @@ class Decoder:
         self.trace.switch_fired = fired
         self.trace.draft_tokens = check.records
         self.trace.near_ties = near_ties(check.detector.probs, s.window, s.threshold, upto=k)
+        if s.switch_skip_repeats:  # windows up to k that reached γ in a repeated span
+            self.trace.counts["repeat_windows_skipped"] = sum(j <= k for j in check.detector.skipped)
         offset = len(draft.text) - len(draft.text.lstrip()) if not self.ids_handoff else 0
         self.trace.counts.update(draft_tokens_scored=len(check.records), kept_draft_tokens=k + 1,
                                  draft_tokens_past_switch=draft.tokens_past(offset + len(kept.text)))
@@ -234,6 +240,17 @@ class Decoder:
             if len(self.trace.kept_draft) < len(kept.text):
                 self._cut_kept_pieces(k, len(self.trace.kept_draft))
             yield self._switch_event(k, fired, score, self.trace.kept_draft)
+
+    def _draft_guard(self, written: str) -> RepetitionGuard | None:
+        """With --switch-skip-repeats a loop of the drafter's cannot hand over (its
+        windows are skipped), so the repetition stop ends the draft there instead of
+        letting the loop run to the budget; the base model continues from it."""
+        s = self.settings
+        if not (s.switch_skip_repeats and s.repetition_stop):
+            return None
+        guard = RepetitionGuard(s.repetition_stop)
+        guard.prime(written)
+        return guard
 
     @property
     def _needs_final_check(self) -> bool:
@@ -292,7 +309,8 @@ class Decoder:
             done = lambda: check.fired  # noqa: E731
         else:
             done = lambda: len(check.records) > forced  # noqa: E731
-        yield from self._run_drafter(draft, drafter_prompt + ids, max(limit, 0), check, done=done)
+        yield from self._run_drafter(draft, drafter_prompt + ids, max(limit, 0), check, done=done,
+                                     guard=self._draft_guard(stored.draft_text))
         self._drafted += len(draft.ids) - len(ids)
         return draft, not done()
 
@@ -313,7 +331,7 @@ class Decoder:
                 token_bytes = self.drafter.token_bytes(tok.id)
                 new = draft.add(token_bytes, tok.id)
                 yield DraftToken(new, tok.id, tok.logprob)
-                if guard is not None and guard.push(tok.id, token_bytes):
+                if guard is not None and guard.push(token_bytes):
                     repeated = True
                     break
                 if check is not None and len(draft.ids) % s.chunk_tokens == 0:
@@ -350,6 +368,7 @@ class Decoder:
         records: list[TokenRecord] = []
         ties: list[int] = []
         guard = RepetitionGuard(s.repetition_stop)
+        guard.prime(kept_text)  # the base model repeating the kept draft is a loop too
         greedy = s.base_greedy
         gen = self.base.generate(context, max(budget, 0), temperature=0.0 if greedy else s.temperature,
                                  top_p=s.top_p, seed=s.seed + 1, cancel=self.cancel)
@@ -365,7 +384,7 @@ class Decoder:
                     yield BaseToken(new, tok.id, tok.logprob)
                 if stream.stopped:
                     break
-                if guard.push(tok.id, token_bytes):
+                if guard.push(token_bytes):
                     repeated = True
                     break
         finally:

@@ -34,7 +34,10 @@ def rerun(models: LoadedModels, trace: Trace, cancel: threading.Event | None = N
     draft tokens up to the switch are the stored ones (the drafter writes on where the
     stored draft stops short), the base model writes the rest. The switch is
     `forced_switch`, or where the rule finds it."""
-    settings = trace.settings.with_changes(mode=PAPER_MODE.name, **changes)
+    # A re-run is the paper's pipeline (the draft complete, then checked), except for an
+    # answer made with --switch-skip-repeats, which keeps its mode and so its rule.
+    mode = trace.mode if trace.settings.switch_skip_repeats else PAPER_MODE.name
+    settings = trace.settings.with_changes(mode=mode, **changes)
     decoder = Decoder(models.drafter, models.base, normalize(trace.messages), settings, cancel,
                       backend_name=models.backend_name, replay=trace, forced_switch=forced_switch)
     yield from decoder.events()

@@ -8,13 +8,23 @@ token), window w and threshold gamma:
 
 The rule is causal: g_j depends only on p_0..p_j, which `SwitchDetector` uses to find
 the switch while the drafter is still writing.
+
+An optional `skip(j)` takes windows out of the rule (`--switch-skip-repeats` skips the
+windows that lie in text repeating earlier draft text, `repetition.window_repeats`):
+it must read draft tokens 0..j only, so the rule stays causal.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
+
+from .repetition import window_repeats
+
+#: Windows taken out of the rule: skip(j) is true when the window ending at j may not be
+#: the switch.
+Skip = Callable[[int], bool]
 
 #: Window scores within this distance of the threshold can flip with llama.cpp's
 #: batch-shape arithmetic (about 1e-3 in log-probability); traces flag them.
@@ -44,20 +54,22 @@ def window_scores(probs: Sequence[float], window: int) -> list[float]:
     return [window_score(probs, j, window) for j in range(len(probs))]
 
 
-def first_switch(probs: Sequence[float], window: int, threshold: float) -> int | None:
-    """The first j whose window score reaches the threshold, or None."""
+def first_switch(probs: Sequence[float], window: int, threshold: float,
+                 skip: Skip | None = None) -> int | None:
+    """The first j whose window score reaches the threshold (and is not skipped), or None."""
     for j, g in enumerate(window_scores(probs, window)):
-        if j >= window - 1 and g >= threshold:
+        if j >= window - 1 and g >= threshold and not (skip is not None and skip(j)):
             return j
     return None
 
 
-def switch_index(probs: Sequence[float], window: int, threshold: float) -> int:
+def switch_index(probs: Sequence[float], window: int, threshold: float,
+                 skip: Skip | None = None) -> int:
     """k as the paper defines it: the first qualifying j, else the last draft token.
 
     Returns -1 for an empty draft (nothing is kept).
     """
-    found = first_switch(probs, window, threshold)
+    found = first_switch(probs, window, threshold, skip)
     return found if found is not None else len(probs) - 1
 
 
@@ -75,28 +87,40 @@ class SwitchDetector:
     """Incremental form of the rule: feed probabilities as they are scored.
 
     `truncate(n)` forgets everything from position n on (the online decoder rolls back
-    when re-tokenization changes already scored tokens).
+    when re-tokenization changes already scored tokens). With `skip_repeats`, a window
+    lying in text that repeats earlier draft text is not the switch (the text pieces of
+    the tokens say which, `repetition.window_repeats`).
     """
 
     window: int
     threshold: float
+    skip_repeats: bool = False
     probs: list[float] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
+    pieces: list[str] = field(default_factory=list)
     switch_at: int | None = None
+    skipped: list[int] = field(default_factory=list)  # windows that reached γ but were skipped
 
-    def push(self, prob: float) -> float:
-        """Add p_j; returns g_j. Sets `switch_at` the first time g_j >= threshold."""
+    def push(self, prob: float, piece: str = "") -> float:
+        """Add p_j (and the token's text piece); returns g_j. Sets `switch_at` the first
+        time g_j >= threshold at a window the rule does not skip."""
         self.probs.append(prob)
+        self.pieces.append(piece)
         j = len(self.probs) - 1
         g = window_score(self.probs, j, self.window)
         self.scores.append(g)
         if self.switch_at is None and j >= self.window - 1 and g >= self.threshold:
-            self.switch_at = j
+            if self.skip_repeats and window_repeats(self.pieces, j, self.window):
+                self.skipped.append(j)
+            else:
+                self.switch_at = j
         return g
 
     def truncate(self, n: int) -> None:
         del self.probs[n:]
         del self.scores[n:]
+        del self.pieces[n:]
+        self.skipped = [j for j in self.skipped if j < n]
         if self.switch_at is not None and self.switch_at >= n:
             self.switch_at = None
 

@@ -5,7 +5,8 @@ Invariants every trace keeps:
 - `answer == kept_draft + continuation`, character for character;
 - the texts of `spans` concatenate to `answer`;
 - `switch_index` is the rule of `switch.py` applied to `draft_token_probs`
-  (for modes that score a draft), unless `forced_switch` says where it was put instead.
+  (for modes that score a draft; with `switch_skip_repeats`, skipping the windows that
+  repeat earlier draft text), unless `forced_switch` says where it was put instead.
 
 Format versions: 2 keeps every decoding setting once, in `settings` (version 1 also
 had `mode`, `threshold` and `window` at the top level), and records a switch point
@@ -23,7 +24,8 @@ from typing import Any
 from .config import DecodingSettings
 from .errors import WsdError
 from .modes import DRAFTER, find_mode, mode_named
-from .switch import first_switch, window_scores
+from .repetition import window_repeats
+from .switch import Skip, first_switch, window_scores
 
 FORMAT_VERSION = 2
 #: Stop reasons of an answer cut short by its model server (the text so far is kept and
@@ -175,6 +177,24 @@ class Trace:
         return self.draft_text[len(self.kept_draft):] if self.draft_text.startswith(
             self.kept_draft) else ""
 
+    @property
+    def switch_in_repeat(self) -> bool:
+        """The switch window lies in text that repeats earlier text of the draft (a loop
+        the base model found predictable): `repetition.window_repeats` at k."""
+        k = self.switch_index
+        if not (self.switch_fired or self.forced_switch is not None):
+            return False  # the whole draft kept: no window decided it
+        if k is None or not 0 <= k < len(self.draft_tokens):
+            return False
+        return window_repeats([t.text for t in self.draft_tokens], k, self.window)
+
+    def repeat_skip(self, window: int) -> Skip | None:
+        """The windows this answer's rule skips (`switch_skip_repeats`), else None."""
+        if not self.settings.switch_skip_repeats:
+            return None
+        pieces = [t.text for t in self.draft_tokens]
+        return lambda j: window_repeats(pieces, j, window)
+
     def what_if(self, threshold: float, window: int) -> "WhatIf":
         """Where the switch would fall with other settings, from the stored probabilities.
 
@@ -184,7 +204,7 @@ class Trace:
         if self.switch_index is None:
             return WhatIf(threshold, window, None, False)
         probs = self.draft_token_probs
-        found = first_switch(probs, window, threshold)
+        found = first_switch(probs, window, threshold, self.repeat_skip(window))
         if found is not None:
             return WhatIf(threshold, window, found, True)
         if not self.draft_complete:
@@ -248,7 +268,9 @@ class Trace:
 
 def _describe_older_behaviour(settings: dict[str, Any]) -> None:
     """Settings added later, as the version that wrote the trace behaved: it handed
-    ids over, sampled the base model with the temperature, and had no repetition stop."""
+    ids over, sampled the base model with the temperature, had no repetition stop and
+    skipped no windows."""
     settings.setdefault("handoff", "ids")
     settings.setdefault("sample_base", bool(settings.get("temperature")))
     settings.setdefault("repetition_stop", 0)
+    settings.setdefault("switch_skip_repeats", False)

@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     modes = parse_modes(args.modes)
+    settings.check_modes(modes)
     if not 1 <= args.prompts <= len(BENCH_PROMPTS):
         raise ConfigError(f"--prompts must be between 1 and {len(BENCH_PROMPTS)}")
     engine = Engine.load(args.drafter, args.base, runtime_from_args(args), remote=remote_from_args(args))

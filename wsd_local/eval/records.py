@@ -99,6 +99,8 @@ def _record(fp: str, prompt: dict[str, Any], trace: Trace, wall_s: float,
         "switch_index": trace.switch_index,
         "switch_fired": trace.switch_fired if has_switch else None,
         "switch": describe_switch(trace, brief=True) or describe_handovers(trace, brief=True),
+        # The switch window repeats earlier draft text (a loop the base model found predictable).
+        "switch_in_repeat": trace.switch_in_repeat if has_switch else None,
         "kept_share": round(kept_share(trace), 6),
         "kept_chars": trace.switch_char,
         "tokens": {"drafter": c.get("draft_tokens", 0),

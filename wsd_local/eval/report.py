@@ -27,8 +27,10 @@ def settings_text(settings: dict[str, Any]) -> str:
     s = settings
     sampling = "greedy" if not s.get("temperature") else f"temperature {s['temperature']:g}, top-p {s.get('top_p', 1):g}"
     system = " · system prompt" if s.get("system") else ""
+    repetition = f" · repetition stop {s['repetition_stop']}" if s.get("repetition_stop") else ""
+    skip = " · switch skips repeats" if s.get("switch_skip_repeats") else ""
     return (f"γ {s['threshold']:g} · w {s['window']} · max {s['max_tokens']} · draft max "
-            f"{s['draft_max_tokens']} · chunk {s['chunk_tokens']} · {sampling}{system}")
+            f"{s['draft_max_tokens']} · chunk {s['chunk_tokens']} · {sampling}{system}{repetition}{skip}")
 
 
 @dataclass

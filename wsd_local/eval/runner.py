@@ -69,6 +69,7 @@ def plan_run(items: list[EvalItem], modes: list[str], fp: str, settings: Decodin
              contents: RunContents, force: bool = False) -> Plan:
     """What is left to answer. A prompt whose text changed since its answer was written
     is refused (its id now means another prompt) unless `force`, which answers it again."""
+    settings.check_modes(modes)
     tasks: list[Task] = []
     done = 0
     for item in items:

@@ -3,6 +3,8 @@
 Definitions (every number is recomputable from the run file):
 - switch fired: a window reached γ (else the whole draft was kept);
 - switch position: draft tokens kept, k + 1, in base tokens, where the switch fired;
+- switch in repeat: answers whose switch window repeats earlier draft text (records
+  written before the field existed do not say: "-");
 - kept share: the share of the answer's tokens written by the drafter;
 - tokens by model: written by the drafter, written by the base model, and draft tokens
   the base model scored;
@@ -87,6 +89,11 @@ class Group:
         counts = [r["handovers"] for r in self.rows if r.get("handovers") is not None]
         return statistics.mean(counts) if counts else None
 
+    def in_repeat(self) -> int | None:
+        """Answers whose switch window repeats earlier draft text (None: not recorded)."""
+        said = [r["switch_in_repeat"] for r in self.switch_rows if r.get("switch_in_repeat") is not None]
+        return sum(said) if said else None
+
     def empty(self) -> int:
         """Answers with no text (e.g. a base model that opens a new turn at once)."""
         return sum(not r["answer"].strip() for r in self.rows)
@@ -132,19 +139,22 @@ def mode_table(rows: Sequence[dict[str, Any]], label_of) -> Table:
     out = []
     for _, g in groups(rows, label_of):
         switch = has_switch(g.mode)
+        in_repeat = g.in_repeat() if switch else None
         out.append([g.label, len(g.rows), g.empty(), _pct(g.fired_rate()) if switch else "-",
-                    _position(g) if switch else "-",
+                    _position(g) if switch else "-", "-" if in_repeat is None else in_repeat,
                     _pct(statistics.mean(g.kept_shares())) if g.rows else "-",
                     _num(g.mean_tokens("drafter")), _num(g.mean_tokens("base")),
                     _num(g.mean_tokens("scored")) if switch else "-",
                     _num(g.mean_tokens("answer")), _num(g.ms_per_token()), _num(g.mean_handovers()),
                     g.stops()])
     return Table("By mode", ["mode", "answers", "empty", "switch fired",
-                             "switch position if fired (mean / median)", "kept share", "drafter tok",
+                             "switch position if fired (mean / median)", "switch in repeat",
+                             "kept share", "drafter tok",
                              "base tok", "scored tok", "answer tok", "ms / answer tok", "hand-overs",
                              "stops"], out,
                  "switch position: draft tokens kept (k + 1, in base tokens) where a window "
-                 "reached γ; kept share: the drafter's share of the answer's tokens; tokens are means "
+                 "reached γ; switch in repeat: answers whose switch window repeats earlier draft text; "
+                 "kept share: the drafter's share of the answer's tokens; tokens are means "
                  "per answer; ms / answer tok: decoding time over answer tokens, all answers; empty: "
                  "answers with no text; hand-overs: nudging's turns passing between the models, mean per "
                  "answer.")

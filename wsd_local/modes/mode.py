@@ -64,6 +64,9 @@ class Mode:
     online: bool = False
     #: `repetition_stop = auto` turns the stop on (see `DecodingSettings.resolved`).
     auto_stops_repetition: bool = True
+    #: Settings that may not be on in this mode: they would change what the mode stands
+    #: for (the paper's pipeline keeps the paper's switch rule).
+    refuses: tuple[str, ...] = ()
 
     def uses(self, role: str) -> bool:
         return role in self.models

@@ -7,4 +7,5 @@ PAPER_MODE = Mode(
     description="draft all, then check", title="WSD (paper)", color="#7b3294",
     settings=COMMON_SETTINGS + SWITCH_SETTINGS,
     # The paper's pipeline stays the paper's: no repetition stop unless asked for.
-    decoder="wsd_local.decoder:Decoder", auto_stops_repetition=False)
+    decoder="wsd_local.decoder:Decoder", auto_stops_repetition=False,
+    refuses=("switch_skip_repeats",))

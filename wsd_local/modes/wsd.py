@@ -5,5 +5,5 @@ from .mode import BASE, COMMON_SETTINGS, DRAFTER, SWITCH_SETTINGS, Mode, Records
 WSD_MODE = Mode(
     name="wsd", models=(DRAFTER, BASE), records=Records.SWITCH,
     description="online weak-to-strong", title="WSD", color="#1b9e77",
-    settings=COMMON_SETTINGS + SWITCH_SETTINGS + ("chunk_tokens",),
+    settings=COMMON_SETTINGS + SWITCH_SETTINGS + ("chunk_tokens", "switch_skip_repeats"),
     decoder="wsd_local.decoder:Decoder", online=True)
