@@ -148,7 +148,7 @@ endif
 test-portable: setup-test
 	@$(MAKE) --no-print-directory portable-venv
 	$(PORTABLE_PY) .ci/portable_build.py --same-version-as $(PY)
-	OMP_WAIT_POLICY=PASSIVE $(PORTABLE_PY) -m pytest -m models
+	OMP_WAIT_POLICY=PASSIVE $(PORTABLE_PY) -m pytest -m "models and not remote"
 
 .SECONDEXPANSION:
 portable-venv: $$(PORTABLE_VENV)/.llama-$$(LLAMA_VERSION) $(PORTABLE_STAMP)
