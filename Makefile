@@ -146,17 +146,18 @@ endif
 
 # The tests whose assertions depend on what the models write (answer shapes, stop
 # strings, paths compared, switch and waste bounds) and on llama.cpp's arithmetic
-# (scores against references). The generic kernels are ~5x slower: the rest of the
-# `models` tests (CLI, server plumbing, eval files, layout of the TUI) stay in `make test`.
+# (scores against references). The generic kernels are ~5x slower: the other `models`
+# tests (CLI, server plumbing, eval files, the TUI, invariants that hold for any answer)
+# stay in `make test`.
 PORTABLE_TESTS := tests/test_online.py tests/test_fidelity.py tests/test_engine.py tests/test_nudging.py \
-	tests/test_server_relay.py tests/test_server_api.py tests/test_tui_chat.py tests/test_models_convert.py \
-	tests/test_shaped_models.py
+	tests/test_server_relay.py tests/test_server_api.py tests/test_models_convert.py tests/test_shaped_models.py
+PORTABLE_SKIP  := not no_answer_ends_inside_a_character and not end_to_end_trace_invariants
 
 # The sub-make reads .venv's llama-cpp-python version once setup-test has built .venv.
 test-portable: setup-test
 	@$(MAKE) --no-print-directory portable-venv
 	$(PORTABLE_PY) .ci/portable_build.py --same-version-as $(PY)
-	OMP_WAIT_POLICY=PASSIVE $(PORTABLE_PY) -m pytest -m models $(PORTABLE_TESTS)
+	OMP_WAIT_POLICY=PASSIVE $(PORTABLE_PY) -m pytest -m models -k "$(PORTABLE_SKIP)" $(PORTABLE_TESTS)
 
 .SECONDEXPANSION:
 portable-venv: $$(PORTABLE_VENV)/.llama-$$(LLAMA_VERSION) $(PORTABLE_STAMP)

@@ -43,13 +43,9 @@ _CHOSEN: dict[str, str] = {}
 
 
 def chosen_prompt(engine) -> str:
-    """A prompt whose nudged answer has 4+ turns (2+ hand-overs) within the token limit,
-    chosen at run time: where the base model is unsure depends on the CPU's arithmetic."""
+    """The prompt of the module's answer (the `answer` fixture chooses it)."""
     if "prompt" not in _CHOSEN:
-        _CHOSEN["prompt"] = first_answer(
-            lambda prompt, _: run(engine, prompt=prompt)[1],
-            lambda t: t.counts["turns"] >= 4 and t.counts["handovers"] >= 2, "4 turns",
-            candidates(thresholds=[SETTINGS.threshold])).prompt
+        _answer_with_reads(engine)
     return _CHOSEN["prompt"]
 
 
@@ -58,12 +54,11 @@ def chosen_prompt(engine) -> str:
 READS: dict[str, dict[str, int]] = {}
 
 
-@pytest.fixture(scope="module")
-def answer(demo_engine):
-    prompt = chosen_prompt(demo_engine)
-    backends = (demo_engine.drafter, demo_engine.base)
+def _counted_run(engine, prompt: str) -> tuple[list[Event], Trace]:
+    """One answer from empty caches, counting what each model is asked to read (READS)."""
+    backends = (engine.drafter, engine.base)
     for b in backends:
-        b.reset()  # what this answer reads, not what choosing the prompt left cached
+        b.reset()  # what this answer reads, not what an earlier one left cached
     asked: dict[str, list[int]] = {b.identity.role: [] for b in backends}
     before = {b.identity.role: b.prefilled_tokens for b in backends}
     for b in backends:
@@ -72,7 +67,7 @@ def answer(demo_engine):
             return _generate(context, *args, **kwargs)
         b.generate = counted  # an instance attribute over the method, removed below
     try:
-        result = run(demo_engine, prompt=prompt)
+        result = run(engine, prompt=prompt)
     finally:
         for b in backends:
             del b.generate
@@ -81,6 +76,26 @@ def answer(demo_engine):
         READS[role] = {"calls": len(asked[role]), "contexts": sum(asked[role]),
                        "prefilled": b.prefilled_tokens - before[role]}
     return result
+
+
+def _answer_with_reads(engine) -> tuple[list[Event], Trace]:
+    """The first prompt whose nudged answer has 4+ turns (2+ hand-overs) within the
+    token limit, chosen at run time: where the base model is unsure depends on the
+    CPU's arithmetic. READS holds what that answer read."""
+    answers: dict[str, tuple[list[Event], Trace]] = {}
+
+    def answer_to(prompt: str, _threshold: float) -> Trace:
+        answers[prompt] = _counted_run(engine, prompt)
+        return answers[prompt][1]
+
+    _CHOSEN["prompt"] = first_answer(answer_to, lambda t: t.counts["turns"] >= 4 and t.counts["handovers"] >= 2,
+                                     "4 turns", candidates(thresholds=[SETTINGS.threshold])).prompt
+    return answers[_CHOSEN["prompt"]]
+
+
+@pytest.fixture(scope="module")
+def answer(demo_engine):
+    return _answer_with_reads(demo_engine)
 
 
 def test_turns_concatenate_to_the_answer_and_follow_the_rule(answer):
