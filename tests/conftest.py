@@ -8,6 +8,18 @@ from pathlib import Path
 import pytest
 
 
+#: Fixtures that run the demo models: a test that uses one (directly or through another
+#: fixture) carries the `models` marker, so `pytest -m models` (make test-portable) runs
+#: every test of model numerics. Tests that run them another way are marked by hand.
+MODEL_FIXTURES = frozenset({"demo_engine", "wsd_server"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.models)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def isolated_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Keep chats, logs and registries of the test run out of the user's data dir."""

@@ -158,6 +158,7 @@ def test_toml_values_round_trip() -> None:
         assert tomlfile.loads(text) == {"s": {"k": value}}, value
 
 
+@pytest.mark.models
 def test_generate_uses_the_config_end_to_end(config: Path, capsys, demo_paths) -> None:
     """A real answer: the trace records the threshold and answer limit from the file,
     and a flag overrides the file."""

@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from answer_shapes import assert_same_answer
 
 from wsd_local.answer import describe_switch
 from wsd_local.cli import main
@@ -28,9 +29,12 @@ from wsd_local.switch import switch_index
 
 pytestmark = pytest.mark.models
 
-#: Small answers keep the module quick; the drafts still switch on the first two prompts.
+#: Small answers keep the module quick; γ 0.5 lets 16-token drafts switch (on most
+#: prompts, on any CPU: test_output_schema needs one switch among the 8 answers).
 LIMIT = 16
-FLAGS = ["--max-tokens", str(LIMIT), "--draft-max-tokens", str(LIMIT), "--ctx", "2048", "--n-gpu-layers", "0"]
+THRESHOLD = 0.5
+RUNTIME = ["--ctx", "2048", "--n-gpu-layers", "0"]
+FLAGS = ["--max-tokens", str(LIMIT), "--draft-max-tokens", str(LIMIT), "--threshold", str(THRESHOLD), *RUNTIME]
 PROMPTS = "\n".join([
     json.dumps({"id": "wine", "category": "home", "prompt": "How do I get red wine out of a light carpet?"}),
     json.dumps({"id": "hike", "category": "outdoors",
@@ -100,7 +104,7 @@ def test_output_schema(run: dict) -> None:
             assert r["switch_index"] is r["switch_fired"] is r["switch"] is t["kept_draft"] is None
             assert r["kept_share"] == (1.0 if r["mode"] == "draft" else 0.0)
             assert t["answer"] <= LIMIT
-    assert fired >= 2  # the first two prompts switch at this size, in both modes
+    assert fired >= 1, "no window reached the threshold in any of the 8 WSD answers"
 
 
 def test_malformed_lines_reported_and_skipped(run: dict) -> None:
@@ -216,12 +220,17 @@ def test_sweep_recomputes_the_rule_from_stored_probabilities(run: dict) -> None:
             for w in windows:
                 assert row.positions[(g, w)] == switch_index(probs, w, g)
     # At the run's own setting the sweep lands where the decoder switched, in paper mode
-    # and in online mode (which scored the draft in chunks, up to its switch).
+    # and in online mode (which scored the draft in chunks, up to its switch), unless a
+    # near tie moved the online switch (assert_same_answer says so).
     assert result.own_matches == 4
     rows = answers(run["out"])
     for row in result.rows:
         key = (row.source["id"], row.source["turn"])
-        assert row.positions[(0.8, 6)] == rows[(key[0], "wsd", key[1])]["switch_index"]
+        online = load_trace(rows[(key[0], "wsd", key[1])], run["out"])
+        paper = load_trace(row.source, run["out"])
+        assert row.positions[(THRESHOLD, 6)] == paper.switch_index
+        if online.messages == paper.messages:  # a later turn follows its own mode's answer
+            assert_same_answer(online, paper, f"{key}: online vs paper")
     code, stdout, _ = cli("eval", "sweep", str(run["out"]), "--threshold", "0.5,0.7,0.8,0.9",
                           "--window", "1,2,4,6,8", "--json")
     assert code == 0
@@ -244,7 +253,7 @@ def test_add_paper_answers_the_runs_prompts_with_flags_left_out(run: dict, tmp_p
     no_paper = tmp_path / "no_paper.jsonl"
     no_paper.write_text("".join(json.dumps(r) + "\n" for r in lines(run["out"])
                                 if r["type"] == "header" or r["mode"] != "paper"))
-    code, stdout, err = cli("eval", "sweep", str(no_paper), "--add-paper", "--threshold", "0.8",
+    code, stdout, err = cli("eval", "sweep", str(no_paper), "--add-paper", "--threshold", str(THRESHOLD),
                             "--window", "6", "--json")
     assert code == 0, err
     assert "usage:" not in err and "Traceback" not in err
@@ -259,7 +268,7 @@ def test_add_paper_answers_the_runs_prompts_with_flags_left_out(run: dict, tmp_p
 
 def test_rerun_of_a_cell_equals_a_fresh_paper_run(run: dict, demo_engine) -> None:
     code, _, err = cli("eval", "sweep", str(run["out"]), "--threshold", "0.7", "--window", "4",
-                       "--rerun", "0.7/4", *FLAGS[4:])
+                       "--rerun", "0.7/4", *RUNTIME)
     assert code == 0, err
     rerun_file = run["out"].with_name("run.rerun.jsonl")
     reruns = answers(rerun_file)
@@ -273,8 +282,7 @@ def test_rerun_of_a_cell_equals_a_fresh_paper_run(run: dict, demo_engine) -> Non
         assert load_trace(rerun, rerun_file).forced_switch is None
     settings = DecodingSettings(mode="paper", threshold=0.7, window=4, max_tokens=LIMIT, draft_max_tokens=LIMIT)
     fresh = demo_engine.run("How do I get red wine out of a light carpet?", settings)
-    assert reruns[("wine", "paper", 0)]["answer"] == fresh.answer
-    assert reruns[("wine", "paper", 0)]["switch_index"] == fresh.switch_index
+    assert_same_answer(load_trace(reruns[("wine", "paper", 0)], rerun_file), fresh, "re-run of a cell vs paper")
 
 
 def test_report_tables_plots_and_page(run: dict, tmp_path: Path) -> None:

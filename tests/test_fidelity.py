@@ -8,13 +8,17 @@ messages file whose last message is empty.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from answer_shapes import (assert_drafts_part_at_a_near_tie, assert_same_answer, candidates, first_answer,
+                           same_draft_tokens)
 
 from wsd_local import repetition
+from wsd_local.bench.prompts import BENCH_PROMPTS
 from wsd_local.config import DecodingSettings
 from wsd_local.errors import PromptError
 from wsd_local.messages import normalize
@@ -26,30 +30,55 @@ WSD = Path(sys.executable).with_name("wsd")
 
 def test_base_model_continues_greedily_unless_asked_to_sample(demo_engine):
     """The paper's base model is greedy; the drafter samples with the user's temperature."""
-    hot = SMALL.with_changes(mode="paper", temperature=1.0, top_p=0.95, seed=1, threshold=0.5)
-    greedy = demo_engine.run("Explain why the sky is blue in simple terms.", hot)
+    hot = SMALL.with_changes(mode="paper", temperature=1.0, top_p=0.95, seed=1)
+
+    def unsure_continuation(t) -> bool:
+        """A switch before the end of the draft, and a greedy pick of the base model's
+        with p < 0.5: a sample differs from the greedy continuation more often than not."""
+        return (t.switch_fired and t.switch_index < len(t.draft_tokens) - 1
+                and any(r.logprob < math.log(0.5) for r in t.continuation_tokens))
+
+    # Chosen at run time: the sampled draft and the switch differ from CPU to CPU.
+    chosen = first_answer(
+        lambda prompt, threshold: demo_engine.run(prompt, hot.with_changes(threshold=threshold)),
+        unsure_continuation, "a switch before the end of a sampled draft and an unsure greedy pick",
+        candidates(("Explain why the sky is blue in simple terms.",) + BENCH_PROMPTS, thresholds=(0.5, 0.3)))
+    greedy, prompt, hot = chosen.trace, chosen.prompt, hot.with_changes(threshold=chosen.threshold)
     k = greedy.switch_index
-    assert greedy.continuation and k is not None and k < len(greedy.draft_tokens) - 1
     # The same kept draft, continued by the base model with temperature 0, gives the same answer.
     cold = type(greedy).from_dict(greedy.to_dict())
     cold.settings = cold.settings.with_changes(temperature=0.0)
     again = list(demo_engine.rerun_from(cold, k))[-1].trace
-    assert again.answer == greedy.answer
-    sampled = demo_engine.run("Explain why the sky is blue in simple terms.", hot.with_changes(sample_base=True))
+    assert_same_answer(again, greedy, "greedy continuation of the same kept draft")
+    sampled = demo_engine.run(prompt, hot.with_changes(sample_base=True))
     assert sampled.draft_text == greedy.draft_text  # the same seed drafts the same
-    assert sampled.continuation != greedy.continuation
     assert sampled.settings.sample_base and not greedy.settings.sample_base
+    # The base model samples: with other seeds for it (the same kept draft, replayed),
+    # some continuation differs from the greedy one (each does with p > 0.47).
+    continuations = [sampled.continuation]
+    for seed in range(2, 18):
+        if any(c != greedy.continuation for c in continuations):
+            break
+        other = type(sampled).from_dict(sampled.to_dict())
+        other.settings = other.settings.with_changes(seed=seed)
+        continuations.append(list(demo_engine.rerun_from(other, k))[-1].trace.continuation)
+    assert any(c != greedy.continuation for c in continuations), continuations
 
 
 def test_repetition_stop_ends_a_loop_and_is_off_when_asked(demo_engine):
-    """The demo base model loops on this prompt ("I'm a magical forest." again and again)."""
-    looped = demo_engine.run("Describe a magical forest.", DecodingSettings(mode="base", max_tokens=80))
-    assert looped.stop_reason == "repetition" and looped.settings.repetition_stop == 3
-    lines = looped.answer.strip().splitlines()
-    # A span, then 3 copies (compared as the guard compares them): stopped there.
-    assert len(lines) >= 4 and len({repetition.normalize(line) for line in lines[-4:]}) == 1
-    full = demo_engine.run("Describe a magical forest.",
-                           DecodingSettings(mode="base", max_tokens=80, repetition_stop=0))
+    """The demo base model falls into greedy loops; a prompt where it does on this
+    machine is chosen at run time."""
+    base = DecodingSettings(mode="base", max_tokens=80)
+    prompts = ("Describe a magical forest.", "Write a poem about the sea.") + BENCH_PROMPTS
+    looped = first_answer(lambda prompt, _: demo_engine.run(prompt, base), lambda t: t.stop_reason == "repetition",
+                          "a repetition stop", candidates(prompts, thresholds=[base.threshold]))
+    prompt, looped = looped.prompt, looped.trace
+    assert looped.settings.repetition_stop == 3
+    # The answer ends with a span and its copies, compared as the guard compares them
+    # (near-copies: numbers, list markers, tags and spacing aside).
+    assert repetition.loops_at_end(repetition.normalize(looped.answer), looped.settings.repetition_stop), \
+        looped.answer
+    full = demo_engine.run(prompt, DecodingSettings(mode="base", max_tokens=80, repetition_stop=0))
     assert full.stop_reason == "max_tokens" and full.answer.startswith(looped.answer)
     assert len(full.answer) > len(looped.answer)
 
@@ -81,27 +110,55 @@ def test_no_answer_ends_inside_a_character(demo_engine, prompt, mode):
             assert "\ufffd" not in text, (mode, max_tokens, text)
 
 
+def _online_with_room_past_it(engine, run: DecodingSettings):
+    """An online answer whose drafter stopped at its switch, a threshold `found` above
+    every window it scored, and paper mode's answer for that threshold, whose draft
+    goes on at least 3 tokens past the online one: chosen at run time (the switch falls
+    elsewhere on other CPUs)."""
+    tried = []
+    for prompt, threshold in candidates(thresholds=(0.8, 0.65, 0.5)):
+        online = engine.run(prompt, run.with_changes(mode="wsd", threshold=threshold))
+        tried.append(f"{prompt!r} at γ {threshold}")
+        if not online.switch_fired or online.draft_complete:
+            continue
+        best = max(window_scores(online.draft_token_probs, 6)[5:])
+        found = round(best + 0.02, 2)  # no scored window reaches it
+        if found >= 1.0:
+            continue
+        paper = engine.run(prompt, run.with_changes(mode="paper", threshold=found))
+        if len(paper.draft_tokens) > len(online.draft_tokens) + 3:
+            return prompt, online, found, paper
+    raise AssertionError("no online answer stops at a switch with 3 paper-mode draft tokens past it; tried "
+                         + "; ".join(tried))
+
+
 def test_what_if_past_the_online_draft_is_unknown_and_rerun_drafts_on(demo_engine):
-    prompt = "How do I make my neighbour's dog stop barking?"
     run = DecodingSettings(max_tokens=64, draft_max_tokens=64)
-    online = demo_engine.run(prompt, run.with_changes(mode="wsd"))
-    assert online.switch_fired and not online.draft_complete
+    prompt, online, found, paper = _online_with_room_past_it(demo_engine, run)
     n = len(online.draft_tokens)
-    best = max(window_scores(online.draft_token_probs, 6)[5:])
-    found = min(1.0, round(best + 0.02, 2))  # no scored window reaches it
     what_if = online.what_if(found, 6)
     assert not what_if.known and what_if.unknown_past == n and what_if.index is None
     # Re-run: the drafter writes on from the stored draft until the rule decides.
     rerun = list(demo_engine.rerun_with(online, found, 6))[-1].trace
-    paper = demo_engine.run(prompt, run.with_changes(mode="paper", threshold=found))
     assert len(rerun.draft_tokens) > n
     assert [t.id for t in rerun.draft_tokens[:n]] == [t.id for t in online.draft_tokens]
-    assert rerun.switch_index == paper.switch_index and rerun.kept_draft == paper.kept_draft
-    assert rerun.answer == paper.answer
+    # It equals paper mode with that threshold, unless a near tie decides: the drafter's
+    # (its context was evaluated in another batch shape), a window score's or the base
+    # model's greedy pick (assert_same_answer).
+    if same_draft_tokens(rerun, paper, len(rerun.draft_tokens)):
+        assert_same_answer(rerun, paper, "re-run vs paper")
+    else:
+        assert_drafts_part_at_a_near_tie(demo_engine, prompt, rerun, paper, "re-run vs paper")
     # A switch chosen by hand past the scored tokens: drafted on to it, not clamped.
     forced = list(demo_engine.rerun_from(online, n + 2))[-1].trace
+    forced.check()
     assert forced.switch_index == n + 2 and len(forced.draft_tokens) > n + 2
-    assert forced.kept_draft == "".join(t.text for t in paper.draft_tokens[: n + 3])
+    assert [t.id for t in forced.draft_tokens[:n]] == [t.id for t in online.draft_tokens]
+    assert forced.kept_draft == "".join(t.text for t in forced.draft_tokens[: n + 3])
+    if same_draft_tokens(forced, paper, n + 3):
+        assert forced.kept_draft == "".join(t.text for t in paper.draft_tokens[: n + 3])
+    else:
+        assert_drafts_part_at_a_near_tie(demo_engine, prompt, forced, paper, "forced re-run vs paper")
 
 
 def test_messages_with_an_empty_last_message_name_it() -> None:

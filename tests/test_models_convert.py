@@ -131,6 +131,7 @@ def test_tokenization_equals_the_tokenizer(env, quant: str) -> None:
     llm.close()
 
 
+@pytest.mark.models
 def test_f32_logits_equal_numpy_forward(env) -> None:
     """F32 weights: llama.cpp and the float64 numpy pass differ only by float32
     rounding (observed ~1e-5 on logits of spread ~8). The tolerance, 1e-3, is 100x that,
@@ -144,6 +145,7 @@ def test_f32_logits_equal_numpy_forward(env) -> None:
     np.testing.assert_allclose(got, ref, atol=1e-3, rtol=0)
 
 
+@pytest.mark.models
 def test_layout_mistakes_would_be_caught(env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The reference really discriminates: skipping the q/k permutation breaks the match."""
     monkeypatch.setattr(hf_llama, "permute_rows", lambda w, n_head: w)
@@ -163,6 +165,7 @@ def test_bf16_copies_weights_bit_exactly(env) -> None:
     assert np.array_equal(np.asarray(embd.data).view(np.uint16).reshape(stored.shape), stored)
 
 
+@pytest.mark.models
 def test_bf16_logits_close(env) -> None:
     """BF16 weights are exact, but llama.cpp rounds activations to bf16 (8-bit mantissa,
     ~0.4 % relative) for each matrix product: observed 1.5 % of the logit spread."""
@@ -173,6 +176,7 @@ def test_bf16_logits_close(env) -> None:
     assert _kl(ref, got).mean() < 1e-4
 
 
+@pytest.mark.models
 def test_q8_0_stays_close(env) -> None:
     """Q8_0 rounds each weight to 1/127 of its 32-weight block's maximum and llama.cpp
     also rounds activations to 8 bits for the products; over two layers that is a few
@@ -187,6 +191,7 @@ def test_q8_0_stays_close(env) -> None:
     assert env["results"]["Q8_0"].path.stat().st_size < env["results"]["F32"].path.stat().st_size / 2.5
 
 
+@pytest.mark.models
 def test_q4_k_m_is_written_and_usable(env) -> None:
     """Q4_K_M: llama.cpp picks k-quants where rows allow (256-wide blocks; this model's
     64-wide rows fall back to 32-wide types), records file type Q4_K_M, and the model

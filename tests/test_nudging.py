@@ -13,6 +13,7 @@ import math
 import threading
 
 import pytest
+from answer_shapes import candidates, first_answer
 
 from wsd_local import nudge_rule as rule
 from wsd_local.answer import LiveAnswer, describe_handovers, turns_of
@@ -22,12 +23,13 @@ from wsd_local.messages import normalize
 from wsd_local.templates import base_frame
 from wsd_local.trace import Trace
 
-PROMPT = "How do I make my neighbour's dog stop barking?"
 SETTINGS = DecodingSettings(mode="nudging", max_tokens=48)
 
 
 def run(engine, settings=SETTINGS, cancel: threading.Event | None = None, on_event=None,
-        prompt: str = PROMPT) -> tuple[list[Event], Trace]:
+        prompt: str | None = None) -> tuple[list[Event], Trace]:
+    """Answer `prompt` (by default the module's chosen prompt) and return the events."""
+    prompt = prompt or chosen_prompt(engine)
     events = []
     for event in engine.generate(prompt, settings, cancel):
         events.append(event)
@@ -37,14 +39,26 @@ def run(engine, settings=SETTINGS, cancel: threading.Event | None = None, on_eve
     return events, events[-1].trace
 
 
+_CHOSEN: dict[str, str] = {}
+
+
+def chosen_prompt(engine) -> str:
+    """The prompt of the module's answer (the `answer` fixture chooses it)."""
+    if "prompt" not in _CHOSEN:
+        _answer_with_reads(engine)
+    return _CHOSEN["prompt"]
+
+
 #: Per model: the tokens of every context it was asked to continue (what re-reading
 #: the whole text at each turn would evaluate) and the tokens it actually prefilled.
 READS: dict[str, dict[str, int]] = {}
 
 
-@pytest.fixture(scope="module")
-def answer(demo_engine):
-    backends = (demo_engine.drafter, demo_engine.base)
+def _counted_run(engine, prompt: str) -> tuple[list[Event], Trace]:
+    """One answer from empty caches, counting what each model is asked to read (READS)."""
+    backends = (engine.drafter, engine.base)
+    for b in backends:
+        b.reset()  # what this answer reads, not what an earlier one left cached
     asked: dict[str, list[int]] = {b.identity.role: [] for b in backends}
     before = {b.identity.role: b.prefilled_tokens for b in backends}
     for b in backends:
@@ -53,7 +67,7 @@ def answer(demo_engine):
             return _generate(context, *args, **kwargs)
         b.generate = counted  # an instance attribute over the method, removed below
     try:
-        result = run(demo_engine)
+        result = run(engine, prompt=prompt)
     finally:
         for b in backends:
             del b.generate
@@ -62,6 +76,26 @@ def answer(demo_engine):
         READS[role] = {"calls": len(asked[role]), "contexts": sum(asked[role]),
                        "prefilled": b.prefilled_tokens - before[role]}
     return result
+
+
+def _answer_with_reads(engine) -> tuple[list[Event], Trace]:
+    """The first prompt whose nudged answer has 4+ turns (2+ hand-overs) within the
+    token limit, chosen at run time: where the base model is unsure depends on the
+    CPU's arithmetic. READS holds what that answer read."""
+    answers: dict[str, tuple[list[Event], Trace]] = {}
+
+    def answer_to(prompt: str, _threshold: float) -> Trace:
+        answers[prompt] = _counted_run(engine, prompt)
+        return answers[prompt][1]
+
+    _CHOSEN["prompt"] = first_answer(answer_to, lambda t: t.counts["turns"] >= 4 and t.counts["handovers"] >= 2,
+                                     "4 turns", candidates(thresholds=[SETTINGS.threshold])).prompt
+    return answers[_CHOSEN["prompt"]]
+
+
+@pytest.fixture(scope="module")
+def answer(demo_engine):
+    return _answer_with_reads(demo_engine)
 
 
 def test_turns_concatenate_to_the_answer_and_follow_the_rule(answer):
@@ -92,7 +126,7 @@ def test_every_recorded_probability_is_the_base_model_s_own(demo_engine, answer)
     text: the same top-1 token and probability, to the last bit."""
     _, trace = answer
     base = demo_engine.base
-    frame = base.tokenize(base_frame(normalize(PROMPT)), add_bos=True)
+    frame = base.tokenize(base_frame(normalize(chosen_prompt(demo_engine))), add_bos=True)
     spans = trace.spans
     start = 0
     asked = followed = 0

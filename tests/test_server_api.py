@@ -10,11 +10,13 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
 from openai import OpenAI
+from answer_shapes import Chosen, continuation_stop, first_answer
 from server_process import SERVE_API_KEY
 
 from wsd_local.answer import describe_switch
@@ -26,25 +28,43 @@ pytestmark = pytest.mark.models
 
 PROMPT = "How do I make my neighbour's dog stop barking?"
 MAX_TOKENS = 32
-#: γ 0.5 makes the demo pair switch early (draft token 10), so the answer has a drafter
-#: span, a discarded draft and a base continuation with paragraph breaks.
+#: The requests' settings; the answer tests ask with a prompt and threshold chosen at run
+#: time (`chosen`), the others with these.
 WSD = {"threshold": 0.5, "draft_max_tokens": 64}
 
 
-@pytest.fixture(scope="module")
-def reference(wsd_server) -> Trace:
+def generate_json(prompt: str, threshold: float, config: Path) -> Trace:
     """`wsd generate --json` with the settings the requests below send (and, like the
     server, no config file)."""
-    cmd = [sys.executable, "-m", "wsd_local.cli", "generate", PROMPT, "--json", "--threshold", "0.5",
+    cmd = [sys.executable, "-m", "wsd_local.cli", "generate", prompt, "--json", "--threshold", str(threshold),
            "--draft-max-tokens", "64", "--max-tokens", str(MAX_TOKENS), "--ctx", "2048",
            "--n-gpu-layers", "0", "--no-log"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE",
-                                 "WSD_CONFIG": str(wsd_server.data_dir / "config.toml")})
+                            env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "WSD_CONFIG": str(config)})
     assert result.returncode == 0, result.stderr
-    trace = Trace.from_json(result.stdout)
-    assert trace.switch_fired and trace.kept_draft and trace.continuation and trace.discarded_draft
-    return trace
+    return Trace.from_json(result.stdout)
+
+
+def _full_shape(trace: Trace) -> bool:
+    """A drafter span, a discarded draft, and a base continuation that runs to the token
+    limit with room for a stop string."""
+    return (trace.switch_fired and bool(trace.kept_draft) and bool(trace.discarded_draft)
+            and trace.stop_reason == "max_tokens" and continuation_stop(trace) is not None)
+
+
+@pytest.fixture(scope="module")
+def chosen(wsd_server) -> Chosen:
+    """The prompt and threshold the answer tests ask with, and `wsd generate --json`'s
+    answer for them: the first candidate (γ 0.5 first: an early switch) whose answer
+    has every part the tests look at, on this machine's arithmetic."""
+    config = wsd_server.data_dir / "config.toml"
+    return first_answer(lambda prompt, threshold: generate_json(prompt, threshold, config), _full_shape,
+                        "a switch, a discarded draft and a continuation to the token limit")
+
+
+@pytest.fixture(scope="module")
+def reference(chosen: Chosen) -> Trace:
+    return chosen.trace
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +83,12 @@ def raw(wsd_server):
         yield http
 
 
-def ask(client: OpenAI, model_id: str, *, wsd: dict | None = None, **kwargs):
+def ask(client: OpenAI, model_id: str, *, wsd: dict | None = None, case: Chosen | None = None, **kwargs):
+    """A chat completion with the module's settings; `case`: the chosen prompt and threshold."""
+    prompt, wsd = (PROMPT, wsd or {}) if case is None else (case.prompt, {"threshold": case.threshold, **(wsd or {})})
     return client.chat.completions.create(
-        model=model_id, messages=[{"role": "user", "content": PROMPT}],
-        max_tokens=kwargs.pop("max_tokens", MAX_TOKENS), extra_body={"wsd": {**WSD, **(wsd or {})}},
+        model=model_id, messages=[{"role": "user", "content": prompt}],
+        max_tokens=kwargs.pop("max_tokens", MAX_TOKENS), extra_body={"wsd": {**WSD, **wsd}},
         **kwargs)
 
 
@@ -84,8 +106,8 @@ def test_models_lists_the_pair(client: OpenAI, model_id: str) -> None:
         client.models.retrieve("gpt-4")
 
 
-def test_answer_equals_wsd_generate(client, model_id, reference: Trace, wsd_server) -> None:
-    response = ask(client, model_id, logprobs=True)
+def test_answer_equals_wsd_generate(client, model_id, chosen: Chosen, reference: Trace, wsd_server) -> None:
+    response = ask(client, model_id, case=chosen, logprobs=True)
     choice = response.choices[0]
     assert choice.message.content == reference.answer
     assert choice.finish_reason == "length"  # reference.stop_reason == "max_tokens"
@@ -96,7 +118,7 @@ def test_answer_equals_wsd_generate(client, model_id, reference: Trace, wsd_serv
     assert (switch["index"], switch["fired"]) == (reference.switch_index, True)
     assert (switch["kept"], switch["discarded"]) == (reference.kept_draft, reference.discarded_draft)
     assert switch["description"] == describe_switch(reference)
-    assert extras["stop_reason"] == "max_tokens" and extras["settings"]["threshold"] == 0.5
+    assert extras["stop_reason"] == "max_tokens" and extras["settings"]["threshold"] == chosen.threshold
     assert "trace" not in extras
     c = reference.counts
     assert response.usage.prompt_tokens == c["prompt_tokens_base"]
@@ -110,14 +132,14 @@ def test_answer_equals_wsd_generate(client, model_id, reference: Trace, wsd_serv
         assert entry.token == token.text and math.isclose(entry.logprob, token.logprob, abs_tol=1e-6)
 
     chat, messages = stored_answer(wsd_server, extras["chat_id"])
-    assert chat.source == "serve" and chat.settings["threshold"] == 0.5
+    assert chat.source == "serve" and chat.settings["threshold"] == chosen.threshold
     assert [(m.role, m.status) for m in messages] == [("user", "complete"), ("assistant", "complete")]
-    assert messages[0].content == PROMPT and messages[1].content == reference.answer
+    assert messages[0].content == chosen.prompt and messages[1].content == reference.answer
     assert messages[1].trace.answer == reference.answer and messages[1].trace.spans == reference.spans
 
 
-def test_stream_equals_wsd_generate(client, model_id, reference: Trace) -> None:
-    chunks = list(ask(client, model_id, stream=True, logprobs=True,
+def test_stream_equals_wsd_generate(client, model_id, chosen: Chosen, reference: Trace) -> None:
+    chunks = list(ask(client, model_id, case=chosen, stream=True, logprobs=True,
                       stream_options={"include_usage": True}))
     assert chunks[0].choices[0].delta.role == "assistant"
     assert len({c.id for c in chunks}) == 1 and all(c.object == "chat.completion.chunk" for c in chunks)
@@ -175,11 +197,12 @@ def test_full_trace_when_asked(client, model_id) -> None:
     assert trace.settings.max_tokens == 12 and trace.settings.threshold == 0.5
 
 
-def test_stop_string_cuts_the_answer(client, model_id, reference: Trace, wsd_server) -> None:
-    stop = reference.continuation[20:26]  # in the base model's part (test_server_relay also
-    # cuts inside the draft)
+def test_stop_string_cuts_the_answer(client, model_id, chosen: Chosen, reference: Trace, wsd_server) -> None:
+    stop = continuation_stop(reference)  # in the base model's part (test_server_relay also
+    # cuts inside the draft); its first occurrence, from this machine's answer
     expected = reference.answer[: reference.answer.index(stop)]
-    response = ask(client, model_id, stop=stop)
+    assert len(expected) > len(reference.kept_draft)
+    response = ask(client, model_id, case=chosen, stop=stop)
     assert response.choices[0].message.content == expected
     assert response.choices[0].finish_reason == "stop"
     extras = response.model_extra["wsd"]
@@ -189,7 +212,7 @@ def test_stop_string_cuts_the_answer(client, model_id, reference: Trace, wsd_ser
     assert messages[-1].content == expected and messages[-1].status == "complete"
     assert messages[-1].trace.answer == expected
 
-    streamed = ask(client, model_id, stop=[stop, "never occurs"], stream=True)
+    streamed = ask(client, model_id, case=chosen, stop=[stop, "never occurs"], stream=True)
     chunks = list(streamed)
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == expected
     assert chunks[-1].choices[0].finish_reason == "stop"

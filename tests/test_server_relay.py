@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from answer_shapes import candidates, continuation_stop, first_answer, kept_stop, stop_string
 from chat_traces import make_trace
 
 from wsd_local.config import DecodingSettings
@@ -97,7 +98,17 @@ def merged_turns(outs) -> list[dict]:
 
 @pytest.mark.models
 def test_nudging_deltas_are_the_turns_with_their_hand_overs(demo_engine) -> None:
-    relay, trace, outs = relayed(demo_engine, PROMPTS[0], "nudging")
+    def later_stop(trace) -> str | None:
+        """A stop string in a turn after the first (where it first occurs)."""
+        first = len(trace.spans[0]["text"]) if trace.spans else 0
+        return stop_string(trace.answer, first + 1, len(trace.answer))
+
+    # A prompt whose answer has two hand-overs and text after the first turn, chosen at
+    # run time: the hand-overs fall elsewhere on other CPUs.
+    chosen = first_answer(lambda prompt, _: relayed(demo_engine, prompt, "nudging")[1],
+                          lambda t: t.counts["handovers"] >= 2 and later_stop(t) is not None,
+                          "two hand-overs and a later turn to cut", candidates(thresholds=[SMALL.threshold]))
+    relay, trace, outs = relayed(demo_engine, chosen.prompt, "nudging")
     assert trace.mode == "nudging" and relay.sent == trace.answer and trace.counts["handovers"] >= 2
     assert not any(isinstance(out, SwitchMark) for out in outs)
     assert merged_turns(outs) == [{"model": s["model"], "text": s["text"], "reason": s["handover"]["reason"],
@@ -105,10 +116,9 @@ def test_nudging_deltas_are_the_turns_with_their_hand_overs(demo_engine) -> None
     tokens = [t for out in outs if isinstance(out, TextDelta) for t in out.logprobs]
     assert "".join(t.token for t in tokens) == trace.answer and all(t.logprob <= 0 for t in tokens)
     # A client's stop string in a later turn cuts the answer there, turns kept.
-    later = next(s for s in trace.spans[1:] if len(s["text"]) >= 8)
-    stop = later["text"][2:8]
+    stop = later_stop(trace)
     expected = trace.answer[: trace.answer.index(stop)]
-    relay, cut, outs = relay_answer(demo_engine, PROMPTS[0], SMALL.with_changes(mode="nudging"), stops=[stop])
+    relay, cut, outs = relay_answer(demo_engine, chosen.prompt, SMALL.with_changes(mode="nudging"), stops=[stop])
     assert relay.stopped_by_client and cut.answer == expected == "".join(
         o.text for o in outs if isinstance(o, TextDelta))
     cut.check()
@@ -121,11 +131,18 @@ def test_nudging_deltas_are_the_turns_with_their_hand_overs(demo_engine) -> None
 
 @pytest.mark.models
 def test_client_stop_cuts_the_answer_and_the_trace(demo_engine) -> None:
-    _, full, _ = relayed(demo_engine, PROMPTS[0], "wsd")
-    assert full.switch_fired and len(full.continuation) > 20
-    for stop in (full.kept_draft[5:12], full.continuation[10:16]):
+    """A stop string inside the kept draft, and one inside the continuation (each at its
+    first occurrence in this machine's answer, chosen with the prompt at run time)."""
+    def run(prompt: str, threshold: float):
+        return relay_answer(demo_engine, prompt, SMALL.with_changes(mode="wsd", threshold=threshold))[1]
+
+    chosen = first_answer(run, lambda t: t.switch_fired and bool(kept_stop(t) and continuation_stop(t)),
+                          "a switch with room for a stop string on either side of it")
+    settings = SMALL.with_changes(mode="wsd", threshold=chosen.threshold)
+    full = chosen.trace
+    for stop in (kept_stop(full), continuation_stop(full)):
         expected = full.answer[: full.answer.index(stop)]
-        relay, trace, outs = relay_answer(demo_engine, PROMPTS[0], SMALL, stops=[stop, "zzz"])
+        relay, trace, outs = relay_answer(demo_engine, chosen.prompt, settings, stops=[stop, "zzz"])
         assert relay.stopped_by_client
         assert "".join(o.text for o in outs if isinstance(o, TextDelta)) == expected == trace.answer
         trace.check()

@@ -39,6 +39,7 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
     assert not list(tmp_path.glob("*.gguf*"))  # neither the file nor its .part
 
 
+@pytest.mark.models
 def test_shaped_file_loads_and_decodes(tmp_path):
     from wsd_local.backend.llama import LlamaBackend
 

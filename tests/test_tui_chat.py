@@ -18,12 +18,14 @@ import pytest
 from rich.text import Text
 from textual.pilot import Pilot
 
+from wsd_local.bench.prompts import BENCH_PROMPTS
 from wsd_local.config import DecodingSettings
 from wsd_local.errors import ModelError, PromptError
 from wsd_local.events import DraftToken, Event, PhaseChanged
 from wsd_local.store import COMPLETE, ERROR, PENDING, STOPPED, Store
 from wsd_local.trace import Trace
 
+from answer_shapes import candidates, first_answer
 from chat_traces import BASE, DRAFTER, make_trace
 from tui.app import WsdChatApp
 from tui.screens.answer_lifecycle import AnswerPhase
@@ -502,11 +504,17 @@ async def test_nudging_answer_colours_each_turn_by_model_and_opens_the_turns_ins
     from tui.screens.turns_inspector import TurnsInspectorScreen
     from tui.widgets.spans import TO_DRAFTER_MARKER
 
+    nudging = DecodingSettings(mode="nudging", max_tokens=24)
+    # A question with two hand-overs in 24 tokens, chosen at run time (where the base
+    # model is unsure depends on the CPU's arithmetic).
+    question = first_answer(lambda prompt, _: demo_engine.run(prompt, nudging),
+                            lambda t: t.counts["handovers"] >= 2, "two hand-overs",
+                            candidates([QUESTION, *BENCH_PROMPTS], thresholds=[nudging.threshold])).prompt
     store = Store(tmp_path / "chats.sqlite3")
-    app = WsdChatApp(engine=demo_engine, store=store, settings=DecodingSettings(mode="nudging", max_tokens=24))
+    app = WsdChatApp(engine=demo_engine, store=store, settings=nudging)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.chat_screen
-        await type_text(pilot, QUESTION)
+        await type_text(pilot, question)
         await pilot.press("enter")
         await wait_until(pilot, lambda: answers(app) and screen.lifecycle.idle, "the nudging answer")
         [chat] = store.list_chats()

@@ -5,7 +5,8 @@ Modes:
   base model scores the newly stable draft tokens (its KV cache keeps the rest); once a
   window reaches the threshold, drafting stops and the base model continues from its
   cache. The rule is causal, so with greedy decoding this finds the same switch as
-  `paper` mode while drafting only about one chunk past it (docs/DESIGN.md).
+  `paper` mode while drafting past it only until the switch token is stable, then to
+  the end of that chunk (docs/DESIGN.md, "Online stability").
 - `paper`: the reference pipeline: draft everything, score it in one pass, switch,
   continue.
 - `base` / `draft`: one model alone (plain frame / chat template), for comparison.

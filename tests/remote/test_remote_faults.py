@@ -5,6 +5,7 @@ one line; an answer that loses its server keeps what was written."""
 from __future__ import annotations
 
 import pytest
+from answer_shapes import first_answer
 from conftest import options
 from fault_proxy import FaultProxy
 from vllm_server import free_port
@@ -93,11 +94,17 @@ def test_scoring_is_retried_when_a_request_is_lost(proxied) -> None:
     assert engine.base.client.stats.retries >= 1
 
 
-def test_connection_dropped_mid_continuation_keeps_the_partial_answer(proxied) -> None:
+def test_connection_dropped_mid_continuation_keeps_the_partial_answer(proxied, shared_engine) -> None:
     engine, proxy = proxied
+    # A prompt whose continuation outlasts the cut, chosen at run time with the same models
+    # (unproxied): where the switch falls and how long the base model writes depend on the CPU.
+    settings = SETTINGS.with_changes(mode="paper", max_tokens=300)
+    chosen = first_answer(lambda prompt, threshold: shared_engine.run(prompt, settings.with_changes(
+        threshold=threshold, max_tokens=SETTINGS.max_tokens)), lambda t: t.counts["base_tokens"] >= 12,
+        "a continuation of 12 tokens")
     trace = None
     base_tokens = 0
-    for event in engine.generate(BENCH_PROMPTS[0], SETTINGS.with_changes(mode="paper", max_tokens=300)):
+    for event in engine.generate(chosen.prompt, settings.with_changes(threshold=chosen.threshold)):
         if isinstance(event, SwitchFound):
             proxy.cut_streams_after(6)
         elif isinstance(event, BaseToken):

