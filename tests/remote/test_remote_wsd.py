@@ -42,7 +42,8 @@ def test_shared_vocabulary_path(shared_engine, mode: str) -> None:
     assert trace.counts["shared_vocabulary"] == 1
     assert trace.models["base"].engine == "vLLM" and trace.models["base"].remote
     assert trace.backend == "CPU + vLLM"
-    assert trace.stop_reason in ("max_tokens", "eos", "stop_string")
+    # Any normal end: the repetition stop may end an answer of the demo models too.
+    assert trace.stop_reason in ("max_tokens", "eos", "stop_string", "repetition")
 
 
 @pytest.mark.parametrize("mode", ["paper", "wsd"])
