@@ -32,6 +32,18 @@ def isolated_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture
+def empty_models_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A models folder of this test's own, with its own data folder and Hugging Face
+    cache, so `wsd models ...` sees only the files the test writes there."""
+    models = tmp_path / "models"
+    models.mkdir()
+    monkeypatch.setenv("WSD_MODELS_DIR", str(models))
+    monkeypatch.setenv("WSD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    return models
+
+
 @pytest.fixture(scope="session")
 def demo_engine(isolated_data_dir: Path):
     """The demo pair (SmolLM2-135M-Instruct drafter, Gemma-3-270M base) on the CPU.

@@ -100,13 +100,8 @@ def test_an_unreadable_file_is_a_model_error(tmp_path: Path) -> None:
         path.chmod(0o600)
 
 
-def test_one_bad_file_does_not_break_models_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    models = tmp_path / "models"
-    models.mkdir()
-    monkeypatch.setenv("WSD_MODELS_DIR", str(models))
-    monkeypatch.setenv("WSD_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+def test_one_bad_file_does_not_break_models_list(empty_models_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    models = empty_models_dir
     for case in ("nested arrays", "alignment 0", "context length as text"):
         write(models, case.replace(" ", "-") + ".gguf", header(CRAFTED[case][0]) + b"\x00" * 64)
     write(models, "fine.gguf", header([ARCH, kv("llama.context_length", UINT32, u32(512))]) + b"\x00" * 64)

@@ -124,16 +124,12 @@ def test_the_streamed_answer_and_its_summary_are_inert() -> None:
     assert ours.startswith("Hi \\x1b]0;pwned\\x07 and\nthen \\x1b[2J\\x9b\\u202eevil\n")
 
 
-def test_models_info_and_list_show_hostile_metadata_inert(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_models_info_and_list_show_hostile_metadata_inert(empty_models_dir: Path,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     from gguf_bytes import STRING, UINT32, header, kv, text, u32
     from wsd_local.cli import main
 
-    models = tmp_path / "models"
-    models.mkdir()
-    monkeypatch.setenv("WSD_MODELS_DIR", str(models))
-    monkeypatch.setenv("WSD_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    models = empty_models_dir
     path = models / "evil\x1b[2J.gguf"
     path.write_bytes(header([kv("general.architecture", STRING, text("llama\x1b]0;pwned\x07")),
                              kv("general.name", STRING, text("name\x9b\u202ex\ny")),
@@ -144,7 +140,7 @@ def test_models_info_and_list_show_hostile_metadata_inert(tmp_path: Path, monkey
     assert main(["models", "list"]) == 0
     out = capsys.readouterr().out
     assert obeyed(out) == [] and "evil\\x1b[2J" in out
-    assert main(["models", "info", str(tmp_path / "missing\x1b]0;x\x07.gguf")]) == 2
+    assert main(["models", "info", str(empty_models_dir.parent / "missing\x1b]0;x\x07.gguf")]) == 2
     err = capsys.readouterr().err
     assert obeyed(err) == [] and "missing\\x1b]0;x\\x07.gguf" in err and err.count("\n") == 1
 
