@@ -1,21 +1,15 @@
-"""One answer on its way into the chat store, whoever asked for it: `wsd generate`, the
-chat app or `wsd serve`.
-
-Each of them feeds the decoder's events to its own view of the answer (a `LiveAnswer`:
-the printer's, the chat widget's, the server relay's) and hands the session the text
-that view holds; the session keeps the stored answer in step:
+"""One answer on its way into the chat store, whoever asked for it (`wsd generate`, the
+chat app, `wsd serve`). Each feeds the decoder's events to its own view of the answer
+(a `LiveAnswer`) and hands the session the text that view holds:
 
     start ─▶ pending ── save_partial(text), at most every SAVE_INTERVAL ──┬─▶ finish(trace): complete | stopped
                                                                           ├─▶ stop(text): stopped, text kept
                                                                           └─▶ fail(text, error): error, text kept
 
-The question is stored before the answer is written and the answer row exists
-(`pending`) while it is written, so a crash loses at most SAVE_INTERVAL of text and the
-chat shows the answer as interrupted when it is opened again.
-
-A session belongs to one answer and shares nothing with another but the store, which is
-safe to use from several threads (one SQLite connection behind one lock, `store.Store`):
-concurrent answers each take a session of their own.
+The question is stored first and the answer row exists while it is written, so a crash
+loses at most SAVE_INTERVAL of text and the chat shows the answer as interrupted. A
+session is one answer's and shares nothing with another but the store, which is safe
+to use from several threads (one SQLite connection behind one lock).
 """
 
 from __future__ import annotations
