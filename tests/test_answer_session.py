@@ -115,3 +115,30 @@ def test_concurrent_sessions_share_one_store(tmp_path: Path) -> None:
         n = int(question.content.split()[-1])
         assert reply.status == STOPPED and reply.content == "".join(f" {n}.{s}" for s in range(20))
     store.close()
+
+
+@pytest.mark.models
+def test_wsd_generate_saves_the_answer_while_it_streams(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str], demo_paths) -> None:
+    """With no interval every change is saved: the pending answer grows as it is printed
+    (the drafter alone: its text only grows), then ends complete."""
+    from wsd_local import answer_session
+    from wsd_local.cli import main
+
+    writes: list[tuple[str | None, str | None]] = []
+    update = Store.update_message
+
+    def recording(store: Store, message_id: int, **fields: object) -> None:
+        writes.append((fields.get("content"), fields.get("status")))
+        update(store, message_id, **fields)
+
+    monkeypatch.setenv("WSD_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("WSD_CONFIG", str(tmp_path / "config.toml"))
+    monkeypatch.setattr(answer_session, "SAVE_INTERVAL", 0.0)
+    monkeypatch.setattr(Store, "update_message", recording)
+    assert main(["generate", "--mode", "draft", "--max-tokens", "8", "Name a colour."]) == 0
+    capsys.readouterr()
+    *partials, (_, status) = writes
+    assert status == COMPLETE and partials and all(s is None for _, s in partials)
+    texts = [text for text, _ in partials]
+    assert texts[-1] and all(a != b and b.startswith(a) for a, b in zip(texts, texts[1:]))
