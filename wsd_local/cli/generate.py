@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -162,8 +163,11 @@ def _start_session(args: argparse.Namespace, messages, settings):
     if not config.get("generate.log"):
         return None
     try:
-        return AnswerSession.new_chat(Store(), messages, settings, source="generate")
-    except WsdError as exc:
-        print(f"wsd: warning: the answer is not logged: {terminal_safe(exc.one_line(), one_line=True)}",
-              file=sys.stderr)
+        return AnswerSession.new_chat(Store(), messages, settings, source="generate", on_error=_warn)
+    except (WsdError, sqlite3.Error, OSError) as exc:
+        _warn(f"the answer is not logged: {exc.one_line() if isinstance(exc, WsdError) else exc}")
         return None
+
+
+def _warn(message: str) -> None:
+    print(f"wsd: warning: {terminal_safe(message, one_line=True)}", file=sys.stderr)
