@@ -7,9 +7,8 @@ One answer is written at a time. Its phase is one value (`AnswerPhase`):
       └────────── finished / stopped / failed ◀──────────────┴─────────────┘
 
 The engine's blocking generator runs in a thread worker that only posts events; every
-store write and widget change happens on the UI thread, here. The question is stored
-before anything runs and the answer row exists (`pending`) while it is written, saved
-every `SAVE_INTERVAL`, so a crash or a quit loses at most two seconds of text.
+widget change happens on the UI thread, here, and the answer is stored through its
+`AnswerSession` (pending while written, saved every `SAVE_INTERVAL`, then its end).
 """
 
 from __future__ import annotations
@@ -17,15 +16,14 @@ from __future__ import annotations
 import enum
 import itertools
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from textual.message import Message
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from wsd_local.answer_session import AnswerSession
 from wsd_local.events import Event, Finished, PhaseChanged
-from wsd_local.store import COMPLETE, ERROR, PENDING, STOPPED
 from wsd_local.terminal_text import terminal_safe
 from wsd_local.trace import SERVER_STOPS, Trace
 
@@ -35,8 +33,6 @@ from .dialogs import ErrorDialog
 
 if TYPE_CHECKING:
     from .chat import ChatScreen
-
-SAVE_INTERVAL = 2.0  # the partial answer is written to the store this often
 
 Produce = Callable[[threading.Event], Iterable[Event]]
 
@@ -54,11 +50,9 @@ class AnswerPhase(enum.Enum):
 class Run:
     """One answer being written."""
     widget: AnswerWidget
-    message_id: int
+    session: AnswerSession
     cancel: threading.Event = field(default_factory=threading.Event)
     id: int = field(default_factory=lambda: next(_run_ids))
-    saved_at: float = field(default_factory=time.monotonic)
-    saved_text: str = ""
     worker: Worker[None] | None = None
 
 
@@ -84,10 +78,6 @@ class AnswerLifecycle:
     @property
     def idle(self) -> bool:
         return self.phase is AnswerPhase.IDLE
-
-    @property
-    def store(self):  # noqa: ANN201 - the app's Store
-        return self.screen.wsd_app.store
 
     # -- waiting for the models ----------------------------------------------------------
     def wait_for_models(self, mode: str) -> None:
@@ -119,11 +109,11 @@ class AnswerLifecycle:
         """Write an answer at the end of the chat from `produce(cancel)`'s events."""
         for waiting in self._waiting_widgets():
             waiting.remove()
-        record = self.store.add_message(chat_id, "assistant", "", status=PENDING)
-        widget = AnswerWidget(AnswerState.waiting(mode, label=label), message_id=record.id)
+        session = AnswerSession.start(self.screen.wsd_app.store, chat_id)
+        widget = AnswerWidget(AnswerState.waiting(mode, label=label), message_id=session.answer_id)
         self.screen.view.mount(widget)
         self.screen.view.follow()
-        run = Run(widget=widget, message_id=record.id)
+        run = Run(widget=widget, session=session)
         self.run, self.phase = run, AnswerPhase.WRITING
         self.screen.status.set(phase="starting", tokens_per_second=None)
         run.worker = self.screen.run_worker(lambda: self._generate(run, produce), thread=True,
@@ -160,21 +150,13 @@ class AnswerLifecycle:
             rate = run.widget.state.tokens_per_second
             if rate is not None:
                 self.screen.status.set(tokens_per_second=rate)
-        now = time.monotonic()
-        if now - run.saved_at >= SAVE_INTERVAL:
-            text = run.widget.state.text
-            if text != run.saved_text:
-                self.store.update_message(run.message_id, content=text)
-                run.saved_text = text
-            run.saved_at = now
+        run.session.save_partial(run.widget.state.text)
 
     def _finish(self, run: Run, trace: Trace) -> None:
-        stopped = trace.stopped_early
-        self.store.update_message(run.message_id, content=trace.answer,
-                                  status=STOPPED if stopped else COMPLETE, trace=trace)
+        run.session.finish(trace)
         run.widget.redraw()
         self._done("model server failed" if trace.stop_reason in SERVER_STOPS
-                   else "stopped" if stopped else "ready")
+                   else "stopped" if trace.stopped_early else "ready")
         if trace.stop_reason in SERVER_STOPS:
             self.screen.notify(f"The answer is incomplete: {terminal_safe(trace.stop_note, one_line=True)}",
                                severity="warning", timeout=10, markup=False)  # the note quotes the server
@@ -195,7 +177,7 @@ class AnswerLifecycle:
             # The generator ended without a Finished event: keep what was written.
             state = run.widget.state
             state.status = STOPPED_S
-            self.store.update_message(run.message_id, content=state.text, status=STOPPED)
+            run.session.stop(state.text)
             run.widget.redraw()
             self._done("stopped")
 
@@ -204,12 +186,12 @@ class AnswerLifecycle:
         state = run.widget.state
         if state.label and not state.text:
             # A re-run that wrote nothing: the dialog says why; no empty answer is left behind.
-            self.store.delete_message(run.message_id)
+            run.session.discard()
             run.widget.remove()
         else:
             state.status = FAILED
             state.error = message
-            self.store.update_message(run.message_id, content=state.text, status=ERROR, error=message)
+            run.session.fail(state.text, message)
             run.widget.redraw()
         self._done("error")
         self.screen.app.push_screen(ErrorDialog("The answer failed", message))
@@ -241,7 +223,7 @@ class AnswerLifecycle:
             return
         run.cancel.set()  # let the worker thread end, so the process can exit
         self.run, self.phase = None, AnswerPhase.IDLE
-        self.store.update_message(run.message_id, content=run.widget.state.text, status=STOPPED)
+        run.session.stop(run.widget.state.text)
 
 
-__all__ = ["AnswerLifecycle", "AnswerPhase", "AnswerEvent", "Run", "SAVE_INTERVAL"]
+__all__ = ["AnswerLifecycle", "AnswerPhase", "AnswerEvent", "Run"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -104,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
                          remote=remote_from_args(args))
     for warning in engine.warnings:
         print(f"wsd: warning: {terminal_safe(warning, one_line=True)}", file=sys.stderr)
-    log = _open_log(args, messages, settings)
+    session = _start_session(args, messages, settings)
     cancel = threading.Event()
     printer = AnswerPrinter(out=sys.stdout, err=sys.stderr, color=use_color(sys.stdout, args.no_color),
                             progress=is_terminal(sys.stderr))
@@ -118,19 +119,21 @@ def run(args: argparse.Namespace) -> int:
                     printer.handle(event)
                     if isinstance(event, Finished):
                         trace = event.trace
+                    elif session is not None:
+                        session.save_partial(printer.answer.text)
     except KeyboardInterrupt:
-        if log is not None:
-            log.stopped(printer.answer.text)
+        if session is not None:
+            session.stop(printer.answer.text)
         raise
     except BaseException as exc:
-        if log is not None:
-            log.failed(printer.answer.text, exc.one_line() if isinstance(exc, WsdError) else repr(exc))
+        if session is not None:
+            session.fail(printer.answer.text, exc.one_line() if isinstance(exc, WsdError) else repr(exc))
         raise
     finally:
-        if log is not None and trace is not None:
-            log.finished(trace)
-        if log is not None:
-            log.close()
+        if session is not None:
+            if trace is not None:
+                session.finish(trace)
+            session.store.close()
     if args.json and trace is not None:
         print(terminal_safe_json(trace.to_json()))
     return _exit_code(trace, cancel)
@@ -147,11 +150,11 @@ def _exit_code(trace, cancel: threading.Event) -> int:  # noqa: ANN001 - a Trace
     return 130 if cancel.is_set() else 0
 
 
-def _open_log(args: argparse.Namespace, messages, settings):
-    """The store entry for this answer, or None (--no-log, generate.log = false). A store
-    that cannot be written is a warning: the answer matters more than its log."""
+def _start_session(args: argparse.Namespace, messages, settings):
+    """The stored answer, or None (--no-log, generate.log = false). A store that cannot
+    be written is a warning: the answer matters more than its record."""
     from .. import config_file
-    from ..answer_log import AnswerLog
+    from ..answer_session import AnswerSession
     from ..store import Store
 
     if args.no_log:
@@ -160,8 +163,11 @@ def _open_log(args: argparse.Namespace, messages, settings):
     if not config.get("generate.log"):
         return None
     try:
-        return AnswerLog(Store(), messages, settings)
-    except WsdError as exc:
-        print(f"wsd: warning: the answer is not logged: {terminal_safe(exc.one_line(), one_line=True)}",
-              file=sys.stderr)
+        return AnswerSession.new_chat(Store(), messages, settings, source="generate", on_error=_warn)
+    except (WsdError, sqlite3.Error, OSError) as exc:
+        _warn(f"the answer is not logged: {exc.one_line() if isinstance(exc, WsdError) else exc}")
         return None
+
+
+def _warn(message: str) -> None:
+    print(f"wsd: warning: {terminal_safe(message, one_line=True)}", file=sys.stderr)

@@ -7,8 +7,9 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 
-from ..store import SOURCES
+from ..store import SOURCES, ChatRecord, MessageRecord, Store
 from ..terminal_text import terminal_safe, terminal_safe_json
 from .term import use_color
 
@@ -35,9 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..answer_log import recent_answers
     from ..errors import UsageError
-    from ..store import Store
 
     if args.count < 0:
         raise UsageError(f"--count must be 0 (all) or more, got {args.count}")
@@ -60,6 +59,32 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+@dataclass
+class LoggedAnswer:
+    chat: ChatRecord
+    question: MessageRecord | None
+    answer: MessageRecord
+
+
+def recent_answers(store: Store, limit: int | None, source: str | None = None) -> list[LoggedAnswer]:
+    """The newest `limit` answers (all when None), oldest first, from chats of `source`
+    (every source when None)."""
+    found: list[LoggedAnswer] = []
+    for chat in store.list_chats(source):  # most recently updated first
+        if limit is not None and len(found) >= limit:
+            cutoff = sorted((a.answer.created_at for a in found), reverse=True)[limit - 1]
+            if chat.updated_at < cutoff:
+                break  # every answer of this chat and the ones after is older
+        question = None
+        for record in store.messages(chat.id):
+            if record.role == "user":
+                question = record
+            elif record.role == "assistant":
+                found.append(LoggedAnswer(chat, question, record))
+    found.sort(key=lambda a: (a.answer.created_at, a.answer.id))
+    return found[-limit:] if limit else found
+
+
 def _style(code: str, text: str, color: bool) -> str:
     return f"{code}{text}{RESET}" if color else text
 
@@ -68,7 +93,7 @@ def _style(code: str, text: str, color: bool) -> str:
 # and errors from files and servers: all of it is shown through terminal_safe.
 
 
-def _header(logged) -> str:
+def _header(logged: LoggedAnswer) -> str:
     from ..answer import describe_handovers, describe_switch
 
     answer = logged.answer
@@ -87,7 +112,7 @@ def _header(logged) -> str:
     return terminal_safe(" · ".join(parts), one_line=True)
 
 
-def _print_entry(logged, color: bool) -> None:
+def _print_entry(logged: LoggedAnswer, color: bool) -> None:
     print(_style(DIM, _header(logged), color))
     if logged.question is not None:
         question = terminal_safe(logged.question.content.strip())
@@ -95,7 +120,7 @@ def _print_entry(logged, color: bool) -> None:
     print(terminal_safe(logged.answer.content.strip()) or _style(DIM, "(empty)", color))
 
 
-def _short_line(logged, color: bool) -> str:
+def _short_line(logged: LoggedAnswer, color: bool) -> str:
     def clip(text: str, limit: int) -> str:
         flat = terminal_safe(" ".join(text.split()), one_line=True)
         return flat if len(flat) <= limit else flat[: limit - 1] + "…"
@@ -107,7 +132,7 @@ def _short_line(logged, color: bool) -> str:
             f" {question} → {clip(answer.content, 60)}")
 
 
-def _as_dict(logged) -> dict:
+def _as_dict(logged: LoggedAnswer) -> dict:
     answer = logged.answer
     trace = answer.trace
     return {"id": answer.id, "chat_id": logged.chat.id, "source": logged.chat.source,

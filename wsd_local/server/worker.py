@@ -199,8 +199,8 @@ class ModelWorker:
                     if timed_out:
                         event.trace.stop_note = deadline_note(self.deadline_s)
                     trace, outs = relay.finish(event.trace)
-                    if self.answers:
-                        self.answers.finish(stored, trace)
+                    if stored:
+                        stored.finish(trace)
                     job.post(*outs, Done(trace, relay.stopped_by_client,
                                          stored.chat_id if stored else None, timed_out))
                     log.info("request %d: %s", job.number, _summary(trace, time.monotonic() - job.submitted_at))
@@ -210,20 +210,20 @@ class ModelWorker:
                     job.post(*outs)
                 if relay.stopped_by_client:
                     job.cancel.set()  # the engine stops at its next step
-                if self.answers:
-                    self.answers.save_partial(stored, relay.sent)
+                if stored:
+                    stored.save_partial(relay.sent)
             raise RuntimeError("the engine ended without a trace")
         except WsdError as exc:
             log.info("request %d refused: %s", job.number, exc.one_line())
-            if self.answers:
-                self.answers.fail(stored, relay.sent, exc.one_line())
+            if stored:
+                stored.fail(relay.sent, exc.one_line())
             error = from_wsd_error(exc)
             error.message = scrub(error.message, getattr(self.engine, "identities", {}))
             job.post(Failed(error))
         except Exception as exc:  # noqa: BLE001 - a bug: logged with its traceback, one line out
             log.error("request %d failed: %s: %s", job.number, type(exc).__name__, exc, exc_info=True)
-            if self.answers:
-                self.answers.fail(stored, relay.sent, f"internal error: {type(exc).__name__}")
+            if stored:
+                stored.fail(relay.sent, f"internal error: {type(exc).__name__}")
             job.post(Failed(internal_error()))
 
 
