@@ -85,7 +85,7 @@ def unloadable_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A GGUF whose header and tensors check out but whose architecture llama.cpp does
     not know: the file is fine to hand over, loading it fails while the command runs."""
     pytest.importorskip("tokenizers")
-    from wsd_local.models import tiny
+    from devtools import tiny
 
     path = tiny.make_tiny_gguf(tmp_path_factory.mktemp("arch"), "Q8_0")
     data = path.read_bytes()

@@ -1,5 +1,5 @@
 """safetensors -> GGUF conversion, checked against the checkpoint's own tokenizer and a
-plain numpy forward pass of the same weights (wsd_local.models.tiny)."""
+plain numpy forward pass of the same weights (devtools.tiny)."""
 
 from __future__ import annotations
 

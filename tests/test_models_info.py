@@ -8,7 +8,7 @@ import gguf
 import pytest
 
 from wsd_local.errors import ModelError
-from wsd_local.models import tiny
+from devtools import tiny
 from wsd_local.models.info import format_bytes, format_count, read_gguf
 
 pytest.importorskip("tokenizers")

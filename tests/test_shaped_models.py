@@ -65,7 +65,7 @@ def test_shaped_file_loads_and_decodes(tmp_path):
 
 def test_unit_costs_measure_and_project(tmp_path):
     """The GPU cost bench runs end to end on a small shaped file (here on the CPU)."""
-    from wsd_local.bench import unit_costs
+    from devtools import unit_costs
 
     path = tiny.make_shaped_gguf(tmp_path, SMALL, name="small")
     costs = unit_costs.measure(path, RuntimeSettings(n_ctx=512, n_gpu_layers=0, threads=1),
