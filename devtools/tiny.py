@@ -288,7 +288,7 @@ def make_tiny_gguf(folder: Path, quant: str = "F32", seed: int = 0, cfg: TinyCon
     """Build a tiny checkpoint in `folder`/ckpt-SEED and convert it to
     `folder`/tiny-SEED-QUANT.gguf without registering it. Models built with different
     seeds share one tokenizer (it is trained deterministically on CORPUS)."""
-    from wsd_local.models.filetypes import FLOAT_TYPES
+    from wsd_local.gguf_format.filetypes import FLOAT_TYPES
     from wsd_local.models.gguf_writer import quantize, write_gguf
 
     ckpt = folder / f"ckpt-{seed}{'' if chat_template else '-notemplate'}"

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from wsd_local.errors import ModelError
-from wsd_local.models import convert, gguf_writer, hf_llama, registry, tiny
+from devtools import tiny
+from wsd_local.models import convert, gguf_writer, hf_llama, registry
 from wsd_local.models.safetensors_reader import SafetensorsIndex
-from wsd_local.models.info import read_gguf
+from wsd_local.gguf_format.reader import read_gguf
 
 tokenizers = pytest.importorskip("tokenizers")
 llama_cpp = pytest.importorskip("llama_cpp")

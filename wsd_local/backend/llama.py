@@ -24,8 +24,8 @@ import numpy as np
 
 from ..config import RuntimeSettings
 from ..errors import ModelLoadError, PromptError, WsdError
-from ..models.filetypes import file_type_name
-from ..models.memory import ContextNeeds
+from ..gguf_format.filetypes import file_type_name
+from ..gguf_format.context import ContextNeeds
 from ..paths import log_path
 from ..trace import ModelIdentity
 from .logs import route_llama_logs
