@@ -18,7 +18,7 @@ import argparse
 import sys
 from dataclasses import dataclass, field
 
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.modes import PAPER_MODE, WSD_MODE, mode_named
 from wsd_local.bench.prompts import BENCH_PROMPTS
 from wsd_local.bench.remote import requests_since, server_requests

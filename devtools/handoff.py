@@ -19,7 +19,7 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.modes import PAPER_MODE
 from wsd_local.bench.prompts import BENCH_PROMPTS, HARD_SPLIT_PROMPTS
 

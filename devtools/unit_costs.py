@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from wsd_local.backend.llama import LlamaBackend, active_backend_name
-from wsd_local.config import RuntimeSettings
+from wsd_local.settings import RuntimeSettings
 
 
 @dataclass

@@ -14,7 +14,7 @@ import tomllib
 from wsd_local import config_file
 from wsd_local.cli import build_parser, main
 from wsd_local.cli.options import apply_config, runtime_from_args, settings_from_args
-from wsd_local.config import SETTINGS, DecodingSettings, RuntimeSettings
+from wsd_local.settings import SETTINGS, DecodingSettings, RuntimeSettings
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from fake_backend import FakeBackend, FakeVocab
 from wsd_local.answer import describe_switch
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.decoder import Decoder
 from wsd_local.errors import ConfigError
 from wsd_local.events import DraftScored, Finished

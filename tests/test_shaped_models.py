@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from devtools import tiny
-from wsd_local.config import RuntimeSettings
+from wsd_local.settings import RuntimeSettings
 from wsd_local.gguf_format.reader import read_gguf
 
 pytest.importorskip("tokenizers")

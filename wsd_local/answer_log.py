@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .config import DecodingSettings
+from .settings import DecodingSettings
 from .messages import Message
 from .store import COMPLETE, ERROR, PENDING, STOPPED, ChatRecord, MessageRecord, Store, title_from
 from .trace import Trace

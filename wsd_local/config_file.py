@@ -19,7 +19,7 @@ setting, how models are loaded, and what other commands declare.
 Where it lives: `paths.config_path()` (the user config folder; `WSD_CONFIG` overrides).
 Precedence: a flag given on the command line > this file > the built-in default.
 
-The keys are declared, never listed by hand: `[decoding]` comes from `config.SETTINGS`
+The keys are declared, never listed by hand: `[decoding]` comes from `settings.SETTINGS`
 (name, type, range and help of each setting), `[runtime]` from `RuntimeSettings`'
 validation, and other modules add sections with `declare()` (a `[serve]` section, for
 instance). Unknown sections or keys and bad values are one-line `ConfigError`s naming the
@@ -38,7 +38,7 @@ import sys
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from .config import SETTINGS, RuntimeSettings, SettingSpec
+from .settings import SETTINGS, RuntimeSettings, SettingSpec
 from .errors import ConfigError
 from .fsutil import write_text_atomic
 from .paths import config_path
@@ -105,7 +105,7 @@ def sections() -> list[str]:
 # -- value checks -------------------------------------------------------------------------
 
 def _typed_spec(dotted: str, kind: type, help: str, default: Any) -> SettingSpec:
-    """The type check and typed-text parsing every setting has (config.SettingSpec)."""
+    """The type check and typed-text parsing every setting has (settings.SettingSpec)."""
     return SettingSpec(dotted, kind, default, help, label=dotted)
 
 

@@ -22,7 +22,7 @@ from typing import Any, Callable, Generator, Sequence
 import llama_cpp
 import numpy as np
 
-from ..config import RuntimeSettings
+from ..settings import RuntimeSettings
 from ..errors import ModelLoadError, PromptError, WsdError
 from ..gguf_format.filetypes import file_type_name
 from ..gguf_format.context import ContextNeeds

@@ -349,7 +349,7 @@ def _check_remote_pair(drafter, remote, as_json: bool) -> int:
     """Pair check with the base model on a server: the vocabulary probe of
     backend/remote_twin.py against the drafter (loaded here to read its vocabulary)."""
     from ..backend.llama import LlamaBackend
-    from ..config import RuntimeSettings
+    from ..settings import RuntimeSettings
 
     local = LlamaBackend(drafter.path, "drafter", RuntimeSettings(n_ctx=256, n_gpu_layers=0), name=drafter.name)
     try:

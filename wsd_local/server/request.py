@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from ..config import (SETTING_NAMES, SETTINGS, SETTINGS_BY_NAME, DecodingSettings, SettingSpec,
+from ..settings import (SETTING_NAMES, SETTINGS, SETTINGS_BY_NAME, DecodingSettings, SettingSpec,
                       shown_value)
 from ..errors import ConfigError, WsdError
 from ..messages import Message, normalize

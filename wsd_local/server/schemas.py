@@ -13,7 +13,7 @@ from typing import Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..config import settings_json_schema
+from ..settings import settings_json_schema
 
 #: Keys of the `wsd` request object that are not decoding settings.
 WSD_OPTIONS_SCHEMA: dict[str, Any] = {

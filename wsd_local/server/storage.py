@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from ..answer_log import AnswerLog
-from ..config import DecodingSettings
+from ..settings import DecodingSettings
 from ..errors import WsdError
 from ..messages import Message
 from ..store import Store
