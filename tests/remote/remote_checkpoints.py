@@ -21,8 +21,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from wsd_local.models.checksum import sha256_file
 from devtools.tiny import TinyConfig
+from wsd_local.models.checksum import sha256_file
 
 from vllm_server import ROOT, VLLM_PYTHON
 
