@@ -29,19 +29,18 @@ key and the file.
 from __future__ import annotations
 
 import difflib
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
-import sys
-
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 
-from .settings import SETTINGS, RuntimeSettings, SettingSpec
 from .errors import ConfigError
 from .fsutil import write_text_atomic
 from .paths import config_path
+from .settings import SETTINGS, RuntimeSettings, SettingSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
