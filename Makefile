@@ -31,7 +31,8 @@ endif
 GPU_STAMP := $(if $(GPU),$(VENV)/.llama-$(GPU))
 LLAMA_VERSION = $(shell $(PY) -c 'from importlib.metadata import version; print(version("llama-cpp-python"))')
 
-# make package-check: the sdist and wheel, installed into a fresh venv as a user would.
+# make package-check: the sdist and wheel, installed into a fresh venv as a user would;
+# the wheel holds no developer tool or test.
 # WHEELS=DIR adds a folder of prebuilt wheels (e.g. llama-cpp-python's) to pip's search.
 PKG    := build/package-check
 WHEELS ?=
@@ -97,6 +98,9 @@ package-check: setup
 	rm -rf $(PKG)
 	$(PY) -m pip install --quiet build
 	$(PY) -m build --outdir $(PKG)/dist .
+	$(PY) -c "import sys, zipfile; bad = [n for n in zipfile.ZipFile(sys.argv[1]).namelist() \
+		if n.split('/')[0] in ('devtools', 'tests')]; sys.exit(f'the wheel holds {bad}' if bad else 0)" \
+		"$$(ls $(PKG)/dist/*.whl)"
 	$(PYTHON) -m venv $(PKG)/venv
 	$(PKG)/venv/bin/python -m pip install --quiet --upgrade pip
 	$(BUILD_ENV) $(PKG)/venv/bin/python -m pip install --quiet $(if $(WHEELS),--find-links $(WHEELS)) \

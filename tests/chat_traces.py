@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.trace import ModelIdentity, TokenRecord, Trace
 
 DRAFTER = ModelIdentity(role="drafter", name="SmolLM2-135M-Instruct", path="/m/smollm2.gguf",

@@ -50,7 +50,7 @@ def demo_engine(isolated_data_dir: Path):
 
     Tests that use it must keep token limits small and leave no state behind that
     another test relies on (the engine reuses its KV cache by common prefix only)."""
-    from wsd_local.config import RuntimeSettings
+    from wsd_local.settings import RuntimeSettings
     from wsd_local.engine import Engine
 
     engine = Engine.load(runtime=RuntimeSettings(n_ctx=2048, n_gpu_layers=0))

@@ -13,7 +13,7 @@ import pytest
 from chat_traces import make_trace
 
 from wsd_local.answer_session import SAVE_INTERVAL, AnswerSession
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.messages import Message
 from wsd_local.store import COMPLETE, ERROR, PENDING, STOPPED, Store
 

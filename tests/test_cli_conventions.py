@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import pty
+import shlex
 import shutil
 import subprocess
 import sys
@@ -85,7 +86,7 @@ def unloadable_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A GGUF whose header and tensors check out but whose architecture llama.cpp does
     not know: the file is fine to hand over, loading it fails while the command runs."""
     pytest.importorskip("tokenizers")
-    from wsd_local.models import tiny
+    from devtools import tiny
 
     path = tiny.make_tiny_gguf(tmp_path_factory.mktemp("arch"), "Q8_0")
     data = path.read_bytes()
@@ -317,48 +318,48 @@ def _script(shell: str, capsys: pytest.CaptureFixture[str]) -> str:
 
 def test_bash_completion_completes_commands_flags_and_choices(isolated: Path, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The script bash sources; on Tab it runs `wsd` (argcomplete), as a shell would."""
     script = tmp_path / "wsd.bash"
     script.write_text(_script("bash", capsys))
     cases = {
-        "wsd models ''": "list info pull add remove convert check",
+        "wsd models ": "list info pull add remove convert check",
         "wsd generate --thres": "--threshold",
-        "wsd generate --mode ''": "wsd paper base draft nudging",
+        "wsd generate --mode ": "wsd paper base draft nudging",
         "wsd generate --threshold 0.5 --wi": "--window",  # a flag's value is skipped
         "wsd --verbose models l": "list",
-        "wsd completion ''": "bash zsh fish",
+        "wsd completion ": "bash zsh fish",
         "wsd log --source g": "generate",
         "wsd generate --drafter smoll": "smollm2-135m",  # model names from `wsd models list --names`
-        "wsd config set ''": "",
-        "wsd ''": "",
+        "wsd config set ": "",
+        "wsd ": "",
     }
     driver = [f"source {script}",
-              'comp() { COMP_WORDS=("$@"); COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); COMPREPLY=(); _wsd;'
-              ' echo "${COMPREPLY[*]}"; }']
-    driver += [f"comp {words}" for words in cases]
+              'comp() { COMP_LINE="$1"; COMP_POINT=${#COMP_LINE}; COMP_TYPE=9; COMPREPLY=();'
+              ' _python_argcomplete wsd; echo "${COMPREPLY[*]}"; }']
+    driver += [f"comp {shlex.quote(line)}" for line in cases]
     result = subprocess.run(["bash", "--norc", "-c", "\n".join(driver)], capture_output=True, text=True,
                             env=env_for(isolated), timeout=120)
     assert result.returncode == 0, result.stderr
-    got = result.stdout.splitlines()
+    got = [line.strip() for line in result.stdout.splitlines()]  # a lone completion ends in a space
     assert len(got) == len(cases)
-    for (words, expected), line in zip(list(cases.items())[:-1], got):
-        assert line == expected, (words, line)
+    for (line, expected), completions in zip(list(cases.items())[:-1], got):
+        assert completions == expected, (line, completions)
     commands = got[-1].split()
     assert {"generate", "log", "bench", "models", "config", "doctor", "completion", "chat"} <= set(commands)
 
 
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
 def test_zsh_completion(isolated: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Run the completion function with zsh's completion builtins replaced by printers."""
+    """Run the completion function with zsh's `_describe` replaced by a printer."""
     script = tmp_path / "_wsd"
     script.write_text(_script("zsh", capsys))
     assert subprocess.run(["zsh", "-n", str(script)]).returncode == 0
     driver = f"""
+autoload -Uz is-at-least
 compdef() {{ }}
 source {script}
-compadd() {{ [[ $1 == -- ]] && shift; print -rl -- "$@" }}
-_describe() {{ print -rl -- ${{(P)${{@[-1]}}}} }}
-_files() {{ print -r -- "FILES $*" }}
-comp() {{ words=("$@"); CURRENT=${{#words}}; _wsd; print -- '--' }}
+_describe() {{ print -rl -- ${{(P)2}} }}
+comp() {{ words=("$@"); CURRENT=${{#words}}; BUFFER="$*"; CURSOR=${{#BUFFER}}; _python_argcomplete; print -- '--' }}
 comp wsd ''
 comp wsd models ''
 comp wsd generate --mode ''
@@ -366,14 +367,14 @@ comp wsd generate --drafter sm
 comp wsd generate --messages ''
 """
     result = subprocess.run(["zsh", "-f", "-c", driver], capture_output=True, text=True, env=env_for(isolated),
-                            timeout=120)
+                            cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     blocks = [block.strip().splitlines() for block in result.stdout.split("--\n")]
     assert "generate:answer one prompt with weak-to-strong decoding" in blocks[0]
     assert "pull:get a catalog model, OWNER/REPO:QUANT or hf:REPO/FILE.gguf" in blocks[1]
-    assert blocks[2] == ["wsd", "paper", "base", "draft", "nudging"]
-    assert "smollm2-135m" in blocks[3] and "FILES -g *.gguf" in blocks[3]
-    assert blocks[4] == ["FILES"]
+    assert [line.split(":")[0] for line in blocks[2]] == ["wsd", "paper", "base", "draft", "nudging"]
+    assert "smollm2-135m:" in blocks[3]
+    assert "_wsd:" in blocks[4]  # a file argument completes file names
 
 
 @pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")

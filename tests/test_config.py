@@ -3,7 +3,7 @@
 import pytest
 
 from wsd_local.cli import main
-from wsd_local.config import DecodingSettings, RuntimeSettings
+from wsd_local.settings import DecodingSettings, RuntimeSettings
 from wsd_local.errors import ConfigError
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wsd_local import config_file, tomlfile
+from wsd_local import config_file
 from wsd_local.cli import main
 from wsd_local.errors import ConfigError
 
@@ -35,7 +35,7 @@ def toml_value(value) -> str:
         return "{" + ", ".join(f'"{k}" = {toml_value(v)}' for k, v in value.items()) + "}"
     if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
         return str(value)  # not valid TOML: the parser must refuse it
-    return tomlfile.format_value(value)
+    return config_file.format_value(value)
 
 
 @st.composite

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from wsd_local.cli.options import add_decoding_options, settings_from_args
-from wsd_local.config import SETTINGS, DecodingSettings, settings_json_schema
+from wsd_local.settings import SETTINGS, DecodingSettings, settings_json_schema
 from wsd_local.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ from typing import Callable
 import pytest
 
 from fake_backend import FakeBackend, FakeVocab, ScoreCall, by_piece
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.decoder import Decoder
 from wsd_local.errors import ConfigError
 from wsd_local.events import (BaseToken, DraftRescored, DraftScored, DraftToken, Event, Finished,

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from answer_shapes import assert_same_answer, candidates, first_answer
 
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.events import BaseToken, DraftToken, Finished, SwitchFound
 from wsd_local.messages import normalize
 from wsd_local.switch import switch_index

@@ -21,7 +21,7 @@ from answer_shapes import assert_same_answer
 
 from wsd_local.answer import describe_switch
 from wsd_local.cli import main
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.eval.records import load_trace
 from wsd_local.eval.runfile import read_run
 from wsd_local.eval.sweep import sweep_run

@@ -19,7 +19,7 @@ from answer_shapes import (assert_drafts_part_at_a_near_tie, assert_same_answer,
 
 from wsd_local import repetition
 from wsd_local.bench.prompts import BENCH_PROMPTS
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.errors import PromptError
 from wsd_local.messages import normalize
 from wsd_local.switch import window_scores

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from gguf_bytes import ARRAY, BOOL, FLOAT32, INT32, STRING, UINT32, UINT64, array, header, kv, nested, tensor, text, u32
 from wsd_local.cli import main
 from wsd_local.errors import ModelError
-from wsd_local.models.info import GGUFInfo, read_gguf
+from wsd_local.gguf_format.reader import GGUFInfo, read_gguf
 
 ARCH = kv("general.architecture", STRING, text("llama"))
 

@@ -16,7 +16,8 @@ import pytest
 
 from wsd_local.cli import main
 from wsd_local.errors import DownloadError, ModelError
-from wsd_local.models import hf_cache, pull, registry, tiny
+from devtools import tiny
+from wsd_local.models import hf_cache, pull, registry
 from wsd_local.models.resolve import resolve_model
 
 pytest.importorskip("tokenizers")

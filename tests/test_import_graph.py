@@ -1,4 +1,5 @@
-"""No import circles in wsd_local: every module's imports, read with ast (imports inside
+"""No import circles in wsd_local, folders that build one way, and nothing from the
+checkout's developer tools: every module's imports, read with ast (imports inside
 functions count too; only `if TYPE_CHECKING:` blocks, which never run, are left out)."""
 
 from __future__ import annotations
@@ -110,3 +111,28 @@ def test_circles_are_found() -> None:
 
 def test_wsd_local_has_no_import_circles() -> None:
     assert circles(import_graph()) == []
+
+
+# (importer, imported) folders of wsd_local: the GGUF format is below the backend and the
+# model management, and the backend never reaches into model management.
+ONE_WAY = {("backend", "models"), ("gguf_format", "models"), ("gguf_format", "backend")}
+
+
+def _folder(module: str) -> str:
+    return module.split(".")[1] if "." in module else ""
+
+
+def test_folders_build_one_way() -> None:
+    crossing = sorted((name, other) for name, imported in import_graph().items() for other in imported
+                      if (_folder(name), _folder(other)) in ONE_WAY)
+    assert crossing == []
+
+
+def test_the_package_imports_no_developer_tool_or_test() -> None:
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else []
+            found += [(path.name, n) for n in names if n.split(".")[0] in ("devtools", "tests")]
+    assert found == []

@@ -24,7 +24,7 @@ from wsd_local.cli import main
 from wsd_local.errors import ModelError
 from wsd_local.models import stores
 from wsd_local.models.checksum import sha256_file as sha256
-from wsd_local.models.info import read_gguf
+from wsd_local.gguf_format.reader import read_gguf
 from wsd_local.models.pair import check_pair
 from wsd_local.models.resolve import resolve_model
 from wsd_local.models.stores import llamacpp, lmstudio, ollama

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from wsd_local.cli import main
-from wsd_local.models import registry, tiny
+from devtools import tiny
+from wsd_local.models import registry
 
 pytest.importorskip("tokenizers")
 

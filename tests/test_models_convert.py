@@ -1,5 +1,5 @@
 """safetensors -> GGUF conversion, checked against the checkpoint's own tokenizer and a
-plain numpy forward pass of the same weights (wsd_local.models.tiny)."""
+plain numpy forward pass of the same weights (devtools.tiny)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from wsd_local.errors import ModelError
-from wsd_local.models import convert, gguf_writer, hf_llama, registry, tiny
+from devtools import tiny
+from wsd_local.models import convert, gguf_writer, hf_llama, registry
 from wsd_local.models.safetensors_reader import SafetensorsIndex
-from wsd_local.models.info import read_gguf
+from wsd_local.gguf_format.reader import read_gguf
 
 tokenizers = pytest.importorskip("tokenizers")
 llama_cpp = pytest.importorskip("llama_cpp")

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from wsd_local.errors import ModelError
-from wsd_local.models import download, listing, pull, registry, tiny
+from devtools import tiny
+from wsd_local.models import download, listing, pull, registry
 
 pytest.importorskip("tokenizers")
 
@@ -356,7 +357,7 @@ def test_pull_pilot_3b_converts_from_the_hub(isolated: Path, tmp_path: Path,
         assert fetched == set(files)  # README and the original/ weights were not fetched
     finally:
         server.close()
-    from wsd_local.models.info import read_gguf
+    from wsd_local.gguf_format.reader import read_gguf
 
     info = read_gguf(entry.path)
     assert info.metadata["general.source.url"] == "https://huggingface.co/songff/Pilot-3B"

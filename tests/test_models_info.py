@@ -1,4 +1,4 @@
-"""GGUF metadata without loading the model (wsd_local.models.info)."""
+"""GGUF metadata without loading the model (wsd_local.gguf_format.reader)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import gguf
 import pytest
 
 from wsd_local.errors import ModelError
-from wsd_local.models import tiny
-from wsd_local.models.info import format_bytes, format_count, read_gguf
+from devtools import tiny
+from wsd_local.gguf_format.reader import format_bytes, format_count, read_gguf
 
 pytest.importorskip("tokenizers")
 
@@ -107,9 +107,9 @@ def test_formatting() -> None:
 
 
 def test_file_type_names_come_from_gguf() -> None:
-    """One table (wsd_local.models.filetypes) names file types for `info`, the backend
+    """One table (wsd_local.gguf_format.filetypes) names file types for `info`, the backend
     and the converter, in llama-quantize's spelling."""
-    from wsd_local.models.filetypes import CONVERT_TARGETS, FILE_TYPES, FLOAT_TYPES, file_type_name
+    from wsd_local.gguf_format.filetypes import CONVERT_TARGETS, FILE_TYPES, FLOAT_TYPES, file_type_name
 
     assert file_type_name(0) == "F32" and file_type_name(15) == "Q4_K_M" and file_type_name(32) == "BF16"
     assert file_type_name(int(gguf.LlamaFileType.GUESSED)) is None and file_type_name(4) is None

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from wsd_local.models import tiny
+from devtools import tiny
 from wsd_local.models.pair import check_pair
 
 pytest.importorskip("tokenizers")

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from wsd_local.errors import ModelError
-from wsd_local.models import catalog, registry, tiny
+from devtools import tiny
+from wsd_local.models import catalog, registry
 from wsd_local.models.resolve import resolve_model
 
 pytest.importorskip("tokenizers")

@@ -8,7 +8,7 @@ import inspect
 import pytest
 
 from wsd_local.bench.compare_traces import differences
-from wsd_local.config import AUTO_REPETITION_STOP, SETTINGS, SETTINGS_BY_NAME, DecodingSettings
+from wsd_local.settings import AUTO_REPETITION_STOP, SETTINGS, SETTINGS_BY_NAME, DecodingSettings
 from wsd_local.errors import ConfigError
 from wsd_local.modes import (BASE, COMPARISON_ORDER, DRAFTER, MODE_NAMES, MODES, Records, find_mode,
                              mode_named)

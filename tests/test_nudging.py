@@ -17,7 +17,7 @@ from answer_shapes import candidates, first_answer
 
 from wsd_local import nudge_rule as rule
 from wsd_local.answer import LiveAnswer, describe_handovers, turns_of
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.events import BaseToken, DraftToken, Event, Finished, Handover, WordsKept
 from wsd_local.messages import normalize
 from wsd_local.templates import base_frame

@@ -16,7 +16,7 @@ import pytest
 from fake_backend import CHAT_TEMPLATE, FakeBackend, FakeVocab
 from wsd_local import nudge_rule as rule
 from wsd_local.answer import LiveAnswer, describe_handovers
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.engine import Engine
 from wsd_local.events import BaseToken, DraftToken, Event, Finished, Handover, WordsKept
 from wsd_local.messages import normalize

@@ -14,7 +14,7 @@ import pytest
 from answer_shapes import THRESHOLDS, assert_same_answer, first_answer
 
 from wsd_local.bench.prompts import BENCH_PROMPTS, HARD_SPLIT_PROMPTS
-from wsd_local.config import DecodingSettings, RuntimeSettings
+from wsd_local.settings import DecodingSettings, RuntimeSettings
 from wsd_local.switch import switch_index
 
 PROMPTS = BENCH_PROMPTS[:8]  # everyday, advice, arithmetic, a harmful request

@@ -99,7 +99,7 @@ def test_cancel_closes_a_stalled_stream_at_once() -> None:
 def test_cancel_closes_a_scoring_request_the_server_sits_on() -> None:
     """Esc while the server is computing the check: the answer stops at once with the
     draft so far (demo drafter here, a fake base that never answers the check)."""
-    from wsd_local.config import DecodingSettings, RuntimeSettings
+    from wsd_local.settings import DecodingSettings, RuntimeSettings
     from wsd_local.engine import Engine
 
     ref: list[FakeServer] = []

@@ -88,7 +88,7 @@ def test_remote_identity_is_labelled_and_round_trips() -> None:
 
 
 def test_stop_note_round_trips(tmp_path) -> None:
-    from wsd_local.config import DecodingSettings
+    from wsd_local.settings import DecodingSettings
 
     trace = Trace(settings=DecodingSettings(), messages=[], stop_reason="connection_lost",
                   stop_note="the continuation stopped: connection lost")

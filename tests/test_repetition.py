@@ -15,7 +15,7 @@ import pytest
 
 from fake_backend import FakeBackend, FakeVocab
 from wsd_local.answer import describe_switch
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.decoder import Decoder
 from wsd_local.errors import ConfigError
 from wsd_local.events import DraftScored, Finished
@@ -277,7 +277,7 @@ def test_the_cli_refuses_skip_repeats_in_paper_mode_before_decoding(tmp_path, mo
 
 
 def test_the_stops_report_lists_answers_a_stop_ended() -> None:
-    from wsd_local.bench.repetition_stops import Ending, report
+    from devtools.repetition_stops import Ending, report
 
     loop = "".join(list_item(n) for n in range(1, 4))
     before = {"a": Ending("max_tokens", 90, loop + list_item(4)), "b": Ending("eos", 10, "Fine.")}

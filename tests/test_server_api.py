@@ -20,7 +20,7 @@ from answer_shapes import Chosen, continuation_stop, first_answer
 from server_process import SERVE_API_KEY
 
 from wsd_local.answer import describe_switch
-from wsd_local.config import SETTINGS
+from wsd_local.settings import SETTINGS
 from wsd_local.store import Store
 from wsd_local.trace import Trace
 

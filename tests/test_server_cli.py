@@ -17,7 +17,7 @@ from openai import OpenAI
 from server_process import ServerProcess
 
 from wsd_local.cli import main
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.cli.serve import register
 
 

@@ -3,7 +3,7 @@ folders or a remote model's address, and never the server's own system prompt.""
 
 from __future__ import annotations
 
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.server.public import public_defaults, public_trace, scrub
 from wsd_local.trace import ModelIdentity, Trace
 

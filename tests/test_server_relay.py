@@ -12,7 +12,7 @@ import pytest
 from answer_shapes import candidates, continuation_stop, first_answer, kept_stop, stop_string
 from chat_traces import make_trace
 
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.events import Finished
 from wsd_local import nudge_rule
 from wsd_local.server.relay import (AnswerRelay, HandoverMark, SwitchMark, TextDelta, _before_turn_tag,

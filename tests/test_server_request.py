@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.server.errors import MAX_MESSAGE_CHARS, ApiError
 from wsd_local.server.limits import RequestLimits
 from wsd_local.server.request import parse_request, read_body

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from wsd_local.config import SETTINGS, DecodingSettings
+from wsd_local.settings import SETTINGS, DecodingSettings
 from wsd_local.server.errors import MAX_MESSAGE_CHARS, ApiError
 from wsd_local.server.limits import RequestLimits
 from wsd_local.server.request import ServeRequest, parse_request, read_body

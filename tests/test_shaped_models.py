@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from wsd_local.config import RuntimeSettings
-from wsd_local.models import info, tiny
+from devtools import tiny
+from wsd_local.settings import RuntimeSettings
+from wsd_local.gguf_format.reader import read_gguf
 
 pytest.importorskip("tokenizers")
 
@@ -44,7 +45,7 @@ def test_shaped_file_loads_and_decodes(tmp_path):
     from wsd_local.backend.llama import LlamaBackend
 
     path = tiny.make_shaped_gguf(tmp_path, SMALL, name="small")
-    meta = info.read_gguf(path)
+    meta = read_gguf(path)
     assert meta.quantization == "Q4_K_M"
     assert meta.parameter_count == _parameters(SMALL)
     # Q4_K_M's rule: Q6_K output, and Q6_K attn_v/ffn_down in the layers that get more bits.
@@ -65,7 +66,7 @@ def test_shaped_file_loads_and_decodes(tmp_path):
 
 def test_unit_costs_measure_and_project(tmp_path):
     """The GPU cost bench runs end to end on a small shaped file (here on the CPU)."""
-    from wsd_local.bench import unit_costs
+    from devtools import unit_costs
 
     path = tiny.make_shaped_gguf(tmp_path, SMALL, name="small")
     costs = unit_costs.measure(path, RuntimeSettings(n_ctx=512, n_gpu_layers=0, threads=1),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.trace import FORMAT_VERSION, Trace
 
 SAMPLE_V1 = Path(__file__).parent / "data" / "trace_sample.json"

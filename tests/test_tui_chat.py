@@ -19,7 +19,7 @@ from rich.text import Text
 from textual.pilot import Pilot
 
 from wsd_local.bench.prompts import BENCH_PROMPTS
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.errors import ModelError, PromptError
 from wsd_local.events import DraftToken, Event, PhaseChanged
 from wsd_local.store import COMPLETE, ERROR, PENDING, STOPPED, Store

@@ -20,7 +20,7 @@ from tui.screens.compare_state import ColumnState
 from tui.widgets.spans import (BASE_STYLE, DRAFTER_STYLE, MARKER_STYLE, SWITCH_MARKER,
                                TO_DRAFTER_MARKER, TO_DRAFTER_MARKER_STYLE)
 from wsd_local.answer import Span
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.errors import ModelError
 from wsd_local.events import (BaseToken, DraftScored, DraftToken, Event, Finished, Handover,
                               PhaseChanged, SwitchFound, WordsKept)

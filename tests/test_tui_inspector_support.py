@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from wsd_local.switch import switch_index
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.trace import TokenRecord, Trace
 
 SAMPLE = Path(__file__).parent / "data" / "trace_sample.json"

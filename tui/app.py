@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from wsd_local.config import DecodingSettings, RuntimeSettings
+from wsd_local.settings import DecodingSettings, RuntimeSettings
 from wsd_local.store import Store
 
 from .actions import palette_actions

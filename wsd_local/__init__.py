@@ -4,7 +4,7 @@ The engine is usable as a library; it never imports the TUI.
 """
 
 from .answer import LiveAnswer, describe_switch
-from .config import DecodingSettings, RuntimeSettings
+from .settings import DecodingSettings, RuntimeSettings
 from .errors import WsdError
 from .messages import Message
 from .trace import Trace

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from .config import DecodingSettings
+from .settings import DecodingSettings
 from .messages import Message
 from .store import COMPLETE, ERROR, PENDING, STOPPED, Store, title_from
 from .trace import Trace

@@ -19,7 +19,7 @@ setting, how models are loaded, and what other commands declare.
 Where it lives: `paths.config_path()` (the user config folder; `WSD_CONFIG` overrides).
 Precedence: a flag given on the command line > this file > the built-in default.
 
-The keys are declared, never listed by hand: `[decoding]` comes from `config.SETTINGS`
+The keys are declared, never listed by hand: `[decoding]` comes from `settings.SETTINGS`
 (name, type, range and help of each setting), `[runtime]` from `RuntimeSettings`'
 validation, and other modules add sections with `declare()` (a `[serve]` section, for
 instance). Unknown sections or keys and bad values are one-line `ConfigError`s naming the
@@ -29,15 +29,23 @@ key and the file.
 from __future__ import annotations
 
 import difflib
+import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
-from . import tomlfile
-from .config import SETTINGS, RuntimeSettings
+import tomlkit
+from tomlkit.exceptions import TOMLKitError
+
 from .errors import ConfigError
 from .fsutil import write_text_atomic
 from .paths import config_path
+from .settings import SETTINGS, RuntimeSettings, SettingSpec
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 HEADER = ("# wsd-local configuration. `wsd config show` lists every key with its value;\n"
           "# a flag on the command line overrides what is set here.\n")
@@ -78,10 +86,9 @@ def declare(section: str, name: str, kind: type, help: str, default: Any = None,
             check: Callable[[Any], Any] | None = None, parse: Callable[[str], Any] | None = None,
             target: str | None = None) -> ConfigKey:
     """Add a key (and, with its first key, a section). Commands call this at import for
-    their own section; `check` defaults to a type check, `parse` to reading the type."""
-    dotted = f"{section}.{name}"
-    check = check or _type_check(dotted, kind)
-    key = ConfigKey(section, name, kind, help, default, check, parse or _type_parse(dotted, kind, check), target)
+    their own section; `check` and `parse` default to SettingSpec's for the type."""
+    spec = _typed_spec(f"{section}.{name}", kind, help, default)
+    key = ConfigKey(section, name, kind, help, default, check or spec.check, parse or spec.parse, target)
     _KEYS[key.dotted] = key
     return key
 
@@ -96,38 +103,9 @@ def sections() -> list[str]:
 
 # -- value checks -------------------------------------------------------------------------
 
-def _type_check(name: str, kind: type) -> Callable[[Any], Any]:
-    words = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
-
-    def check(value: Any) -> Any:
-        ok = (isinstance(value, bool) if kind is bool else
-              isinstance(value, int) and not isinstance(value, bool) if kind is int else
-              isinstance(value, (int, float)) and not isinstance(value, bool) if kind is float else
-              isinstance(value, str))
-        if not ok:
-            raise ConfigError(f"{name} must be {words[kind]}, got {value!r}")
-        return float(value) if kind is float else value
-
-    return check
-
-
-def _type_parse(name: str, kind: type, check: Callable[[Any], Any]) -> Callable[[str], Any]:
-    def parse(text: str) -> Any:
-        raw = text.strip()
-        if kind is bool:
-            lowered = raw.lower()
-            if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-                raise ConfigError(f"{name} must be true or false, got {text!r}")
-            return check(lowered in ("1", "true", "yes", "on"))
-        if kind is str:
-            return check(text)
-        try:
-            return check(int(raw) if kind is int else float(raw))
-        except ValueError:
-            raise ConfigError(f"{name} must be {'a whole number' if kind is int else 'a number'}, "
-                              f"got {text!r}") from None
-
-    return parse
+def _typed_spec(dotted: str, kind: type, help: str, default: Any) -> SettingSpec:
+    """The type check and typed-text parsing every setting has (settings.SettingSpec)."""
+    return SettingSpec(dotted, kind, default, help, label=dotted)
 
 
 def _model_name(value: Any) -> str:
@@ -211,8 +189,8 @@ def load(path: Path | None = None) -> UserConfig:
 
 def parse_text(text: str, path: Path) -> dict[str, Any]:
     try:
-        return tomlfile.loads(text)
-    except tomlfile.TOMLDecodeError as exc:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"the config file {path} is not valid TOML: {exc}",
                           "fix that line, or delete the file to start again") from None
     except RecursionError:  # tomllib recurses once per nested array or table
@@ -289,17 +267,24 @@ def find_key(name: str) -> ConfigKey:
                       _suggest(wanted, [k.name for k in _KEYS.values()], "{}") + " `wsd config show` lists every key")
 
 
+def _without_empty(data: dict[str, Any]) -> dict[str, Any]:
+    return {name: table for name, table in data.items() if table != {}}
+
+
+def format_value(value: Any) -> str:
+    """A scalar as TOML writes it (`wsd config show` prints valid TOML)."""
+    return tomlkit.item(value).as_string()
+
+
 def set_value(name: str, text: str, path: Path | None = None) -> tuple[ConfigKey, Any, Path]:
     """Check `text` for key `name` and write it into the file (created if missing);
-    the rest of the file is kept as it was. An optional key given "" is removed."""
+    comments, order and the other keys stay as they were. An optional key given "" is removed."""
     key = find_key(name)
     value = key.parse(text)
     if value is None:
         return key, None, unset_value(name, path)
     path = path or config_path()
-    current = _current_text(path)
-    _rewrite(path, lambda t: tomlfile.set_value(t, key.section, key.name, value, key.aliases, header=HEADER),
-             current)
+    _rewrite(path, key, value, _current_text(path) or HEADER)
     return key, value, path
 
 
@@ -309,7 +294,7 @@ def unset_value(name: str, path: Path | None = None) -> Path:
     path = path or config_path()
     current = _current_text(path)
     if current:
-        _rewrite(path, lambda t: tomlfile.remove_value(t, key.section, key.name, key.aliases), current)
+        _rewrite(path, key, None, current)
     return path
 
 
@@ -322,14 +307,29 @@ def _current_text(path: Path) -> str:
         return ""
 
 
-def _rewrite(path: Path, edit: Callable[[str], str], current: str) -> None:
+def _rewrite(path: Path, key: ConfigKey, value: Any, current: str) -> None:
+    """Write `current` with `key` set to `value` (None: removed, with every spelling)."""
+    expected = parse_text(current, path)
+    table = expected.setdefault(key.section, {})
     try:
-        new = edit(current)
-    except tomlfile.EditRefused as exc:
+        document = tomlkit.parse(current)
+        for spelling in (key.name, *key.aliases):
+            table.pop(spelling, None)
+            if key.section in document and (value is None or spelling != key.name):
+                document[key.section].pop(spelling, None)  # set in place: its comment stays
+        if value is not None:
+            table[key.name] = value
+            document.setdefault(key.section, tomlkit.table())[key.name] = value
+        new = document.as_string()
+    except TOMLKitError as exc:
         raise ConfigError(f"cannot change {path} safely ({exc})", "edit the file by hand") from None
-    _validate(parse_text(new, path), path)  # never write a file that would not load
+    loaded = parse_text(new, path)
+    if _without_empty(loaded) != _without_empty(expected):  # tomlkit misread the layout
+        raise ConfigError(f"cannot change {path} safely (the edit would change more than {key.dotted})",
+                          "edit the file by hand")
+    _validate(loaded, path)  # never write a file that would not load
     write_text_atomic(path, new, private=True)
 
 
 __all__ = ["ConfigKey", "UserConfig", "declare", "keys", "sections", "load", "find_key",
-           "set_value", "unset_value", "HEADER"]
+           "set_value", "unset_value", "format_value", "HEADER"]

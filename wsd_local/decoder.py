@@ -26,7 +26,7 @@ from typing import Iterator, Sequence
 
 from .backend.protocol import Backend
 from .check import DraftChecker, shared_vocabulary, token_cover
-from .config import DecodingSettings
+from .settings import DecodingSettings
 from .events import BaseToken, DraftToken, Event, Finished, PhaseChanged, SwitchFound
 from .handoff import cleans_spaces, handed_text, settled_length
 from .messages import Message

@@ -190,7 +190,7 @@ def store_lines() -> list[Line]:
 def smoke_decode(config: "UserConfig | WsdError | None" = None) -> Line:
     """Load the default pair (config.toml or the demo pair) and answer with one token.
     `config`: from `load_config()` (read here when not given)."""
-    from .config import DecodingSettings, RuntimeSettings
+    from .settings import DecodingSettings, RuntimeSettings
     from .engine import Engine
 
     config = load_config() if config is None else config

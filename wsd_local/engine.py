@@ -19,7 +19,7 @@ from typing import Any, Iterable, Iterator, Sequence
 from .backend.llama import LlamaBackend, active_backend_name
 from .backend.protocol import Backend, served
 from .backend.remote_spec import RemoteOptions
-from .config import DecodingSettings, RuntimeSettings
+from .settings import DecodingSettings, RuntimeSettings
 from .errors import ConfigError
 from .events import Event, Finished
 from .messages import Message, normalize

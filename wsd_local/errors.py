@@ -58,10 +58,6 @@ class PromptError(UsageError):
     """A prompt that is empty or does not fit the model's context."""
 
 
-class Cancelled(Exception):
-    """Raised inside the decoder when the caller asked it to stop."""
-
-
 class RemoteError(WsdError):
     """A model server (vLLM, ...) that cannot be reached or failed (exit 1: try again,
     or fix the server)."""

@@ -36,7 +36,7 @@ from typing import Any, Generator, Iterator, Sequence
 
 from . import nudge_rule as rule
 from .backend.protocol import Backend, GeneratedToken
-from .config import DecodingSettings
+from .settings import DecodingSettings
 from .decoder import drafter_prompt
 from .events import (BaseToken, DraftToken, Event, Finished, Handover, PhaseChanged,
                      WordsKept)
@@ -47,7 +47,7 @@ from .trace import TokenRecord, Trace
 
 
 @dataclass
-class Turn:
+class TurnInProgress:
     """One span of the answer: who wrote it, why the turn began, what happened in it."""
 
     model: str
@@ -120,7 +120,7 @@ class NudgingDecoder:
         self.messages = list(messages)
         self.settings = settings
         self.cancel = cancel or threading.Event()
-        self.turns: list[Turn] = []
+        self.turns: list[TurnInProgress] = []
         self.seconds: dict[str, float] = {}
         self.counts = {"draft_tokens": 0, "probes": 0, "base_tokens_generated": 0}
         models = {m.identity.role: m.identity for m in (drafter, base)}
@@ -201,19 +201,19 @@ class NudgingDecoder:
         yield PhaseChanged("done")
         yield Finished(self.trace)
 
-    def _begin(self, model: str, how: _Next) -> Turn:
-        turn = Turn(model, how.reason, how.base_top_prob, how.base_token,
+    def _begin(self, model: str, how: _Next) -> TurnInProgress:
+        turn = TurnInProgress(model, how.reason, how.base_top_prob, how.base_token,
                     token_index=len(self.base_records))
         self.turns.append(turn)
         return turn
 
-    def _handover_event(self, turn: Turn) -> Handover:
+    def _handover_event(self, turn: TurnInProgress) -> Handover:
         before = len(self.answer) - len(turn.text)
         return Handover(before, turn.model, turn.reason, turn.base_top_prob, turn.base_token,
                         turn.token_index)
 
     # -- the drafter's turn ----------------------------------------------------------------
-    def _drafter_turn(self, turn: Turn, seed: int) -> Generator[Event, None, _Next]:
+    def _drafter_turn(self, turn: TurnInProgress, seed: int) -> Generator[Event, None, _Next]:
         """The drafter writes its turn; a stop when the answer ends in it (then all of
         it is kept), else a `_Next` without a stop: its words are to be checked."""
         s = self.settings
@@ -251,7 +251,7 @@ class NudgingDecoder:
         return _Next(stop=ending)
 
     # -- checking its words ----------------------------------------------------------------
-    def _check_words(self, turn: Turn, seed: int) -> Generator[Event, None, _Checked]:
+    def _check_words(self, turn: TurnInProgress, seed: int) -> Generator[Event, None, _Checked]:
         """Ask the base model for its next token at each word boundary of the turn; keep
         the words up to the first boundary where it takes over (its probe continues as
         its turn), else all but the last."""
@@ -301,7 +301,7 @@ class NudgingDecoder:
         return checked
 
     # -- the base model's turn ---------------------------------------------------------------
-    def _base_turn(self, turn: Turn, gen: Generator[GeneratedToken, None, None],
+    def _base_turn(self, turn: TurnInProgress, gen: Generator[GeneratedToken, None, None],
                    first: GeneratedToken) -> Generator[Event, None, _Next]:
         """The base model writes from the probe it took over with, token by token, until
         it is unsure, ends, repeats itself or the answer ends."""
@@ -372,7 +372,7 @@ class NudgingDecoder:
         return ((complete and rule.repeats_turn(piece, turn_before))
                 or rule.repeats_answer(piece, answer_before + turn_before))
 
-    def _close_base_turn(self, turn: Turn, text: str, prefix_cut: int | None) -> None:
+    def _close_base_turn(self, turn: TurnInProgress, text: str, prefix_cut: int | None) -> None:
         """The turn's text and its tokens' pieces; a turn tag that began in the words
         before the turn cuts them too."""
         if prefix_cut is not None:
@@ -451,11 +451,11 @@ class _Chunk:
         pending, self.pending = self.pending, []
         return (e for e in pending if e.text)
 
-    def drop(self, turn: Turn) -> None:
+    def drop(self, turn: TurnInProgress) -> None:
         """Forget the chunk: its text was never shown; its tokens leave the turn."""
         del turn.records[len(turn.records) - self.tokens:]
         del turn.top_probs[len(turn.top_probs) - self.tokens:]
         self.pending.clear()
 
 
-__all__ = ["NudgingDecoder", "Turn"]
+__all__ = ["NudgingDecoder", "TurnInProgress"]

@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .config import DecodingSettings
+from .settings import DecodingSettings
 from .errors import WsdError
 from .modes import DRAFTER, find_mode, mode_named
 from .repetition import window_repeats

@@ -97,7 +97,7 @@ def options(served: Served, **changes):
 @pytest.fixture(scope="session")
 def shared_engine(smollm2: Served):
     """Demo drafter here + the same model on vLLM as the base (shared vocabulary)."""
-    from wsd_local.config import RuntimeSettings
+    from wsd_local.settings import RuntimeSettings
     from wsd_local.engine import Engine
 
     engine = Engine.load(base=smollm2.url, runtime=RuntimeSettings(n_ctx=2048, n_gpu_layers=0),
@@ -109,7 +109,7 @@ def shared_engine(smollm2: Served):
 @pytest.fixture(scope="session")
 def cross_engine(tiny: Served):
     """Demo drafter here + the tiny model with its own tokenizer on vLLM as the base."""
-    from wsd_local.config import RuntimeSettings
+    from wsd_local.settings import RuntimeSettings
     from wsd_local.engine import Engine
 
     engine = Engine.load(base=tiny.url, runtime=RuntimeSettings(n_ctx=2048, n_gpu_layers=0),

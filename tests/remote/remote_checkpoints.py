@@ -4,7 +4,7 @@
   float32 Hugging Face checkpoint, converted in the vLLM environment by
   hf_from_gguf.py. Served as the *base* model, it shares the local drafter's
   vocabulary: the path where draft token ids are handed over.
-- `tiny_checkpoint()`: a random-weight Llama from `wsd_local.models.tiny` with head_dim
+- `tiny_checkpoint()`: a random-weight Llama from `devtools.tiny` with head_dim
   64 (vLLM's CPU attention rejects 16) and its own 300-token tokenizer, plus the same
   model as an F32 GGUF for local comparison. Served as the base model next to the demo
   drafter, it is the cross-tokenizer path (the draft text is re-tokenized).
@@ -21,8 +21,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from devtools.tiny import TinyConfig
 from wsd_local.models.checksum import sha256_file
-from wsd_local.models.tiny import TinyConfig
 
 from vllm_server import ROOT, VLLM_PYTHON
 
@@ -51,7 +51,7 @@ def smollm2_checkpoint(gguf: Path) -> Path:
 
 
 def tiny_model() -> TinyModel:
-    from wsd_local.models import tiny
+    from devtools import tiny
 
     key = _digest(repr(TINY).encode() + inspect.getsource(tiny).encode())[:16]
     folder = CACHE / f"tiny-{key}"

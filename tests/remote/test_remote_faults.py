@@ -13,7 +13,7 @@ from vllm_server import free_port
 from wsd_local.backend.remote import RemoteBackend
 from wsd_local.backend.remote_spec import RemoteOptions, parse_remote_spec
 from wsd_local.bench.prompts import BENCH_PROMPTS
-from wsd_local.config import DecodingSettings, RuntimeSettings
+from wsd_local.settings import DecodingSettings, RuntimeSettings
 from wsd_local.engine import Engine
 from wsd_local.errors import PromptError, RemoteError
 from wsd_local.events import BaseToken, DraftScored, Finished, SwitchFound

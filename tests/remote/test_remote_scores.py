@@ -17,7 +17,7 @@ from conftest import options
 from wsd_local.backend.llama import LlamaBackend
 from wsd_local.backend.remote import RemoteBackend
 from wsd_local.backend.remote_spec import parse_remote_spec
-from wsd_local.config import DecodingSettings, RuntimeSettings
+from wsd_local.settings import DecodingSettings, RuntimeSettings
 from wsd_local.messages import normalize
 from wsd_local.models import demo
 from wsd_local.templates import base_frame

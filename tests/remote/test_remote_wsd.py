@@ -13,7 +13,7 @@ from wsd_local.backend.llama import LlamaBackend
 from wsd_local.backend.remote import RemoteBackend
 from wsd_local.backend.remote_spec import parse_remote_spec
 from wsd_local.bench.prompts import BENCH_PROMPTS
-from wsd_local.config import DecodingSettings, RuntimeSettings
+from wsd_local.settings import DecodingSettings, RuntimeSettings
 from wsd_local.events import BaseToken, DraftScored, Finished, SwitchFound
 from wsd_local.models import demo
 

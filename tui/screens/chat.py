@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, ListView, LoadingIndicator, Static
 from textual.worker import Worker
 
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.errors import ConfigError, WsdError
 from wsd_local.events import Event
 from wsd_local.export import export_chat

@@ -22,7 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from wsd_local.config import DecodingSettings
+from wsd_local.settings import DecodingSettings
 from wsd_local.events import Event
 from wsd_local.modes import BASE_MODE, DRAFT_MODE, NUDGING_MODE, WSD_MODE, Mode, mode_named
 from wsd_local.terminal_text import terminal_safe

@@ -21,7 +21,7 @@ from textual.validation import Function
 from textual.widgets import Button, Footer, Input, Label, Static
 
 from wsd_local.answer import describe_switch
-from wsd_local.config import SETTINGS_BY_NAME, SettingSpec
+from wsd_local.settings import SETTINGS_BY_NAME, SettingSpec
 from wsd_local.errors import ConfigError
 from wsd_local.modes import DRAFTER, mode_named
 from wsd_local.terminal_text import terminal_safe

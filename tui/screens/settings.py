@@ -8,7 +8,7 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 
-from wsd_local.config import SETTINGS, DecodingSettings, SettingSpec
+from wsd_local.settings import SETTINGS, DecodingSettings, SettingSpec
 from wsd_local.errors import WsdError
 
 
@@ -23,7 +23,7 @@ class SettingsScreen(ModalScreen[DecodingSettings | None]):
         self.chat_title = chat_title
 
     def compose(self) -> ComposeResult:
-        """The form, one field per declared setting (`wsd_local.config.SETTINGS`)."""
+        """The form, one field per declared setting (`wsd_local.settings.SETTINGS`)."""
         with Vertical(classes="dialog settings-dialog"):
             title = f"Settings — {self.chat_title}" if self.chat_title else "Settings for the next chat"
             yield Label(title, classes="dialog-title")

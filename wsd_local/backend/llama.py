@@ -22,10 +22,10 @@ from typing import Any, Callable, Generator, Sequence
 import llama_cpp
 import numpy as np
 
-from ..config import RuntimeSettings
+from ..settings import RuntimeSettings
 from ..errors import ModelLoadError, PromptError, WsdError
-from ..models.filetypes import file_type_name
-from ..models.memory import ContextNeeds
+from ..gguf_format.filetypes import file_type_name
+from ..gguf_format.context import ContextNeeds
 from ..paths import log_path
 from ..trace import ModelIdentity
 from .logs import route_llama_logs

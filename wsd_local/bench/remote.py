@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .runner import BenchResult
+    from .measure import BenchResult
 
 def server_requests(engine) -> dict[str, float] | None:
     """The base model's request counters, if it is on a server."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..modes import BASE_MODE, NUDGING_MODE, PAPER_MODE, WSD_MODE, mode_named
-from .runner import BenchResult
+from .measure import BenchResult
 
 WSD, PAPER, BASE, NUDGING = WSD_MODE.name, PAPER_MODE.name, BASE_MODE.name, NUDGING_MODE.name
 

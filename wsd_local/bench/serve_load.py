@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     leaver_prompts = [LEAVER_PROMPT.format(topic=t) for t in
                       TOPICS[n_load + args.overhead_prompts: n_load + args.overhead_prompts + args.leavers]]
 
-    from ..config import DecodingSettings, RuntimeSettings
+    from ..settings import DecodingSettings, RuntimeSettings
     from ..engine import Engine
     from ..store import Store
 

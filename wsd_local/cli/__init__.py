@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(sub)
     config.register(sub)
     doctor.register(sub)
-    completion.register(sub, parser)
+    completion.register(sub)
     for entry in metadata.entry_points(group="wsd_local.commands"):
         try:
             entry.load()(sub)
@@ -53,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    if argv is None:
+        from .completion import complete_if_asked
+
+        complete_if_asked(parser)  # Tab in a shell: print the completions and exit
     args = parser.parse_args(argv)
     if args.version:
         from .doctor import print_version

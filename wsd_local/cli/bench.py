@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from ..bench.prompts import BENCH_PROMPTS
-from ..bench.runner import DEFAULT_MODES
-from ..config import DecodingSettings
+from ..bench.measure import DEFAULT_MODES
+from ..settings import DecodingSettings
 from ..modes import COMPARISON_ORDER, PAPER_MODE, names
 from ..terminal_text import terminal_safe
 from .options import (add_decoding_options, add_model_options, parse_modes, remote_from_args,
@@ -45,7 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..bench.report import summary, table
     from ..bench.remote import remote_summary
-    from ..bench.runner import measure_overhead, measure_scoring, run_bench
+    from ..bench.measure import measure_overhead, measure_scoring, run_bench
     from ..engine import Engine
     from ..errors import ConfigError
 

@@ -46,7 +46,7 @@ def cmd_path(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .. import config_file, tomlfile
+    from .. import config_file
 
     config = config_file.load()
     keys = config_file.keys()
@@ -69,27 +69,27 @@ def cmd_show(args: argparse.Namespace) -> int:
         if value is None:
             print(f"# {key.name} = (not set)  # {key.help}")
         else:
-            print(terminal_safe(f"{key.name} = {tomlfile.format_value(value)}  # {origin}", one_line=True))
+            print(terminal_safe(f"{key.name} = {config_file.format_value(value)}  # {origin}", one_line=True))
     return 0
 
 
 def cmd_set(args: argparse.Namespace) -> int:
-    from .. import config_file, tomlfile
+    from .. import config_file
 
     key, value, path = config_file.set_value(args.key, args.value)
-    shown = "(removed: built-in default)" if value is None else tomlfile.format_value(value)
+    shown = "(removed: built-in default)" if value is None else config_file.format_value(value)
     print(terminal_safe(f"{key.dotted} = {shown}", one_line=True), file=sys.stdout)
     print(f"wsd: wrote {path}", file=sys.stderr)
     return 0
 
 
 def cmd_unset(args: argparse.Namespace) -> int:
-    from .. import config_file, tomlfile
+    from .. import config_file
 
     key = config_file.find_key(args.key)
     path = config_file.unset_value(args.key)
     default = key.default
-    print(f"{key.dotted} = {tomlfile.format_value(default) if default is not None else '(not set)'}  # default")
+    print(f"{key.dotted} = {config_file.format_value(default) if default is not None else '(not set)'}  # default")
     print(f"wsd: wrote {path}" if path.exists() else f"wsd: {path} does not exist; nothing to remove",
           file=sys.stderr)
     return 0

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..config import DecodingSettings
+from ..settings import DecodingSettings
 from ..eval.export import FORMATS as EXPORT_FORMATS
 from ..eval.resume import DEFAULT_MODES
 from ..modes import COMPARISON_ORDER, PAPER_MODE, mode_named, names
@@ -137,7 +137,7 @@ def run_command(args: argparse.Namespace) -> int:
     from ..eval.inputs import InputError, load_prompts
     from ..eval.resume import choose_run
     from ..eval.runfile import read_run
-    from ..eval.runner import plan_run
+    from ..eval.execute import plan_run
 
     modes = parse_modes(args.modes) if args.modes is not None else None
     prompts = load_prompts(args.file, args.field)
@@ -172,7 +172,7 @@ def _answer(args: argparse.Namespace, prompts: Any, choice: Any, plan: Any) -> i
     from ..eval.progress import make_progress
     from ..eval.records import header_record
     from ..eval.runfile import RunWriter
-    from ..eval.runner import run_plan
+    from ..eval.execute import run_plan
 
     runtime = runtime_from_args(args)
     roles = sorted({role for mode in plan.modes for role in mode_named(mode).models})

@@ -109,7 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 # -- list -------------------------------------------------------------------------------
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from ..models.info import format_bytes
+    from ..gguf_format.reader import format_bytes
     from ..models.listing import list_models
     from ..paths import models_dir
 
@@ -166,7 +166,7 @@ def _remote_info(backend) -> dict:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from ..models.info import format_bytes, format_count, read_gguf
+    from ..gguf_format.reader import format_bytes, format_count, read_gguf
 
     remote = _remote(args.model, args.api_key)
     if remote is not None:
@@ -248,7 +248,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 def cmd_add(args: argparse.Namespace) -> int:
     from ..models import catalog, registry
     from ..models.demo import DEMO_BASE, DEMO_DRAFTER
-    from ..models.info import read_gguf
+    from ..gguf_format.reader import read_gguf
 
     name = registry.check_name(args.name)
     if name in (DEMO_DRAFTER, DEMO_BASE):
@@ -307,7 +307,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     from ..models.convert import convert
-    from ..models.info import format_bytes, format_count
+    from ..gguf_format.reader import format_bytes, format_count
 
     result = convert(args.source, quant=args.quant, name=args.name, role=args.role, outfile=args.outfile,
                      revision=args.revision, threads=args.threads, say=_say, progress=sys.stderr.isatty())
@@ -349,7 +349,7 @@ def _check_remote_pair(drafter, remote, as_json: bool) -> int:
     """Pair check with the base model on a server: the vocabulary probe of
     backend/remote_twin.py against the drafter (loaded here to read its vocabulary)."""
     from ..backend.llama import LlamaBackend
-    from ..config import RuntimeSettings
+    from ..settings import RuntimeSettings
 
     local = LlamaBackend(drafter.path, "drafter", RuntimeSettings(n_ctx=256, n_gpu_layers=0), name=drafter.name)
     try:

@@ -1,7 +1,7 @@
 """Flags shared by the commands that decode (`generate`, `bench`, `chat`, ...).
 
 The decoding flags are derived from the declarations on `DecodingSettings`
-(`config.SETTINGS`): one flag per setting, with its help, range and default shown.
+(`settings.SETTINGS`): one flag per setting, with its help, range and default shown.
 A flag the user did not give is absent from the parsed arguments (or None), so the
 value comes from the next layer: a flag > the config file (`config_file`, applied by
 `apply_config` before the command runs) > the built-in default. A command may fix some
@@ -15,7 +15,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ..backend.remote_spec import API_KEY_ENV, DEFAULT_TIMEOUT_S, RemoteOptions
-from ..config import SETTINGS, DecodingSettings, RuntimeSettings, SettingSpec
+from ..settings import SETTINGS, DecodingSettings, RuntimeSettings, SettingSpec
 from ..errors import UsageError, WsdError
 from ..modes import MODE_NAMES
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from ..config import SETTINGS, DecodingSettings
+from ..settings import SETTINGS, DecodingSettings
 from ..errors import ConfigError, UsageError
 from ..server.limits import MIB, RequestLimits
 from ..terminal_text import terminal_safe

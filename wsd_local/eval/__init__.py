@@ -5,7 +5,7 @@
 - `runfile`: the run file, whole JSON lines appended and fsync'd, torn tail cut on resume;
 - `records`: the header and answer records (settings fingerprint, switch, tokens, trace);
 - `resume`: which run a command continues (flags vs the file's header, --force);
-- `runner`: every prompt x mode x turn once, in order, resumable, Ctrl+C safe;
+- `execute`: every prompt x mode x turn once, in order, resumable, Ctrl+C safe;
 - `progress`: a bar with ETA on a terminal, plain lines in logs;
 - `stats`, `report`, `plots`, `html`: the numbers, the Markdown tables, the pictures, the page;
 - `sweep`: the switch for other γ and w from stored paper-mode probabilities, re-runs;

@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import __version__
 from ..answer import describe_handovers, describe_switch
-from ..config import DecodingSettings
+from ..settings import DecodingSettings
 from ..modes import DRAFTER, mode_named
 from ..trace import Trace
 from .inputs import EvalItem

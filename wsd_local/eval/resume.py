@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config import SETTINGS_BY_NAME, DecodingSettings
+from ..settings import SETTINGS_BY_NAME, DecodingSettings
 from ..errors import ConfigError
 from ..modes import BASE_MODE, DRAFT_MODE, WSD_MODE, names
 from .records import fingerprint, model_entry, run_settings, settings_of

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..answer import LiveAnswer
-from ..config import RuntimeSettings
+from ..settings import RuntimeSettings
 from ..errors import ConfigError
 from ..modes import PAPER_MODE
 from ..switch import switch_index, window_score
@@ -250,7 +250,7 @@ def rerun_cells(contents: RunContents, result: SweepResult, cells: list[Cell], o
     from ..engine import Engine
     from .progress import answer_label, make_progress
     from .resume import run_models
-    from .runner import follow
+    from .execute import follow
 
     header = result.header
     models = run_models({"drafter": drafter, "base": base}, header)

@@ -31,11 +31,11 @@ from ..errors import ModelError
 from ..paths import log_path, models_dir
 from . import catalog, registry
 from .download import checkpoint_dir, download_checkpoint, is_offline, is_repo_id
-from .filetypes import CONVERT_TARGETS, FLOAT_TYPES
+from ..gguf_format.filetypes import CONVERT_TARGETS, FLOAT_TYPES
 from .gguf_writer import quantize, write_gguf
 from .hf_llama import load_config, plan_tensors
 from .hf_tokenizer import load_vocab
-from .info import GGUFInfo, read_gguf
+from ..gguf_format.reader import GGUFInfo, read_gguf
 from .safetensors_reader import SafetensorsIndex
 
 Say = Callable[[str], None]

@@ -33,7 +33,7 @@ from ..errors import DownloadError, ModelError
 from ..fsutil import path_inside
 from ..paths import models_dir
 from .checksum import sha256_file
-from .info import format_bytes
+from ..gguf_format.reader import format_bytes
 
 _TRUE = {"1", "true", "yes", "on"}
 _REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")

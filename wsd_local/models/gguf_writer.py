@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..paths import log_path
-from .filetypes import FILE_TYPES
+from ..gguf_format.filetypes import FILE_TYPES
 from .hf_llama import ARCH, LlamaConfig, load_config, plan_tensors
 from .hf_tokenizer import PRE_TOKENIZER, TOKENIZER_MODEL, Vocab, load_vocab
 from .safetensors_reader import SafetensorsIndex

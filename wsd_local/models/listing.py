@@ -14,7 +14,7 @@ from typing import Iterator
 from ..errors import ModelError
 from ..paths import models_dir
 from . import catalog, demo, hf_cache, registry, stores
-from .info import GGUFInfo, read_gguf
+from ..gguf_format.reader import GGUFInfo, read_gguf
 
 
 @dataclass

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .info import GGUFInfo, read_gguf
+from ..gguf_format.reader import GGUFInfo, read_gguf
 
 _TOKENS = "tokenizer.ggml.tokens"
 

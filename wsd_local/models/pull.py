@@ -18,7 +18,7 @@ from ..paths import models_dir
 from . import catalog, demo, hf_cache, registry
 from .convert import convert
 from .download import HfFile, download_gguf, is_offline, list_repo_files, parse_hf_spec, target_in
-from .info import read_gguf
+from ..gguf_format.reader import read_gguf
 from .resolve import unknown_model_error
 
 

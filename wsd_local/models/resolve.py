@@ -18,7 +18,7 @@ from ..backend.remote_spec import RemoteSpec, is_remote_spec, parse_remote_spec
 from ..errors import ConfigError, ModelError
 from . import catalog, demo, registry, stores
 from .hf_cache import find_cached, parse_repo_quant
-from .info import read_gguf
+from ..gguf_format.reader import read_gguf
 
 #: Registry entries for a model on a server carry this source and the URL as their path.
 REMOTE_SOURCE = "remote"

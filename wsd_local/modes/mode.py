@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Iterator, Protocol, Sequence
 
 if TYPE_CHECKING:
     from ..backend.protocol import Backend
-    from ..config import DecodingSettings
+    from ..settings import DecodingSettings
     from ..events import Event
     from ..messages import Message
     from ..trace import Trace

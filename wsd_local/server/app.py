@@ -24,7 +24,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect
 
 from .. import __version__
-from ..config import DecodingSettings
+from ..settings import DecodingSettings
 from ..store import Store
 from .auth import RequireApiKey
 from .channel import Channel

@@ -21,7 +21,7 @@ from pathlib import PurePath
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from ..config import DecodingSettings
+from ..settings import DecodingSettings
 from ..trace import ModelIdentity, Trace
 
 

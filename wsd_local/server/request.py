@@ -4,7 +4,7 @@ to answer (stream, stop strings, log-probabilities, trace).
 Settings come in three layers, later ones winning: the server's defaults (`wsd serve`
 flags), the OpenAI fields (`max_tokens` / `max_completion_tokens`, `temperature`,
 `top_p`, `seed`), then the request's `wsd` object. Every value is checked against the
-setting's declaration in `config.py`, and an error names the field as the client sent
+setting's declaration in `settings.py`, and an error names the field as the client sent
 it (`temperature`, `wsd.threshold`).
 
 Everything in a request is untrusted: the body is checked for size, nesting and
@@ -21,7 +21,7 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from ..config import (SETTING_NAMES, SETTINGS, SETTINGS_BY_NAME, DecodingSettings, SettingSpec,
+from ..settings import (SETTING_NAMES, SETTINGS, SETTINGS_BY_NAME, DecodingSettings, SettingSpec,
                       shown_value)
 from ..errors import ConfigError, WsdError
 from ..messages import Message, normalize

@@ -1,7 +1,7 @@
 """The OpenAI chat-completions request, as pydantic models (also the OpenAPI schema).
 
 Only the shape is checked here; ranges of the decoding settings are checked by
-`request.parse_request` against the declarations in `config.py`, so the server, the
+`request.parse_request` against the declarations in `settings.py`, so the server, the
 CLI flags and the TUI form accept exactly the same values. Fields this server does
 not know are accepted and ignored, except those whose meaning it cannot honour
 (tools, penalties, ...), which `request.py` rejects by name.
@@ -13,7 +13,7 @@ from typing import Any, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..config import settings_json_schema
+from ..settings import settings_json_schema
 
 #: Keys of the `wsd` request object that are not decoding settings.
 WSD_OPTIONS_SCHEMA: dict[str, Any] = {

@@ -17,7 +17,7 @@ import sqlite3
 from typing import Sequence
 
 from ..answer_session import AnswerSession
-from ..config import DecodingSettings
+from ..settings import DecodingSettings
 from ..errors import WsdError
 from ..messages import Message
 from ..store import Store

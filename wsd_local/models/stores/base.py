@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 from ...errors import ModelError
 from ..hf_cache import is_split_part
-from ..info import GGUFInfo, read_gguf
+from ...gguf_format.reader import GGUFInfo, read_gguf
 
 # Manifests and settings files are small; anything bigger is not one (and is not read).
 MAX_JSON_BYTES = 1 << 20

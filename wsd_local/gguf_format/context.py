@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, ModelError
-from .info import format_bytes, read_gguf
+from .reader import format_bytes, read_gguf
 
 
 def physical_memory() -> int | None:

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from ..config import DecodingSettings
+from ..settings import DecodingSettings
 from ..modes import BASE_MODE, DRAFT_MODE, NUDGING_MODE, PAPER_MODE, WSD_MODE, names
 from ..trace import Trace
 from .memory import peak_rss_bytes

@@ -1,4 +1,4 @@
-"""The resumable runner: every prompt x mode (x turn) once, each answer saved as it ends.
+"""The resumable run: every prompt x mode (x turn) once, each answer saved as it ends.
 
 `plan_run` compares the prompt set with what the run file already holds (same run
 fingerprint, id, mode and turn) and returns what is left; `run_plan` answers it, writing
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ..answer import LiveAnswer
-from ..config import DecodingSettings
+from ..settings import DecodingSettings
 from ..errors import WsdError
 from ..events import Event, Finished
 from ..trace import Trace

@@ -3,8 +3,8 @@ of the stop, or the stop off and on):
 
     wsd bench --repetition-stop 3 --save-traces before/ ...     # one version
     wsd bench --repetition-stop 3 --save-traces after/ ...      # the other
-    python -m wsd_local.bench.repetition_stops before/ after/
-    python -m wsd_local.bench.repetition_stops before.jsonl after.jsonl   # `wsd eval` runs
+    python -m devtools.repetition_stops before/ after/
+    python -m devtools.repetition_stops before.jsonl after.jsonl   # `wsd eval` runs
 
 A side is a folder of traces (`wsd bench --save-traces`) or a `wsd eval` run file (its
 first run). Every answer that a repetition stop ended on either side is listed: its
@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..trace import Trace
+from wsd_local.trace import Trace
 
 #: Characters shown before a stop.
 TAIL_CHARS = 160
@@ -37,8 +37,8 @@ def endings(source: Path) -> dict[str, Ending]:
     if source.is_dir():
         traces = {p.stem: Trace.from_json(p.read_text(encoding="utf-8")) for p in sorted(source.glob("*.json"))}
     else:
-        from ..eval.records import load_trace
-        from ..eval.runfile import read_run
+        from wsd_local.eval.records import load_trace
+        from wsd_local.eval.runfile import read_run
 
         contents = read_run(source)
         first = next(iter(contents.headers), None)
@@ -72,7 +72,7 @@ def report(before: dict[str, Ending], after: dict[str, Ending]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m wsd_local.bench.repetition_stops BEFORE AFTER "
+        print("usage: python -m devtools.repetition_stops BEFORE AFTER "
               "(trace folders or eval run files)", file=sys.stderr)
         return 2
     for line in report(endings(Path(args[0])), endings(Path(args[1]))):

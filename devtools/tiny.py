@@ -288,8 +288,8 @@ def make_tiny_gguf(folder: Path, quant: str = "F32", seed: int = 0, cfg: TinyCon
     """Build a tiny checkpoint in `folder`/ckpt-SEED and convert it to
     `folder`/tiny-SEED-QUANT.gguf without registering it. Models built with different
     seeds share one tokenizer (it is trained deterministically on CORPUS)."""
-    from .filetypes import FLOAT_TYPES
-    from .gguf_writer import quantize, write_gguf
+    from wsd_local.gguf_format.filetypes import FLOAT_TYPES
+    from wsd_local.models.gguf_writer import quantize, write_gguf
 
     ckpt = folder / f"ckpt-{seed}{'' if chat_template else '-notemplate'}"
     if not (ckpt / "config.json").is_file():
@@ -376,9 +376,9 @@ def make_shaped_gguf(folder: Path, shape: str | TinyConfig, seed: int = 0, name:
     The weights mean nothing; the file is for timing (decode, score) at real sizes."""
     import gguf
 
-    from .gguf_writer import new_writer
-    from .hf_llama import load_config
-    from .hf_tokenizer import load_vocab
+    from wsd_local.models.gguf_writer import new_writer
+    from wsd_local.models.hf_llama import load_config
+    from wsd_local.models.hf_tokenizer import load_vocab
 
     cfg = SHAPES[shape] if isinstance(shape, str) else shape
     label = name or (shape if isinstance(shape, str) else f"shaped-{cfg.hidden}x{cfg.layers}")

@@ -1,6 +1,6 @@
 """Online chunk size against a base model on a server: which `chunk_tokens` to use.
 
-    python -m wsd_local.bench.chunk_sweep --base http://HOST:PORT/v1 [--chunks 8,16,32,64]
+    python -m devtools.chunk_sweep --base http://HOST:PORT/v1 [--chunks 8,16,32,64]
         [--modes base,paper] [--local-base NAME]
 
 Every online scoring step re-sends the frame and the draft so far, and vLLM recomputes
@@ -18,10 +18,10 @@ import argparse
 import sys
 from dataclasses import dataclass, field
 
-from ..config import DecodingSettings
-from ..modes import PAPER_MODE, WSD_MODE, mode_named
-from .prompts import BENCH_PROMPTS
-from .remote import requests_since, server_requests
+from wsd_local.settings import DecodingSettings
+from wsd_local.modes import PAPER_MODE, WSD_MODE, mode_named
+from wsd_local.bench.prompts import BENCH_PROMPTS
+from wsd_local.bench.remote import requests_since, server_requests
 
 
 @dataclass
@@ -94,10 +94,10 @@ def report(results: dict[str, Totals], n_prompts: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..backend.remote_spec import RemoteOptions
-    from ..engine import Engine
+    from wsd_local.backend.remote_spec import RemoteOptions
+    from wsd_local.engine import Engine
 
-    parser = argparse.ArgumentParser(prog="python -m wsd_local.bench.chunk_sweep", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.chunk_sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", required=True, metavar="URL[#MODEL]")
     parser.add_argument("--drafter", default=None)
     parser.add_argument("--chunks", default="8,16,32,64")

@@ -1,6 +1,6 @@
 """Hand-over by ids or by text: how often does the switch move?
 
-    python -m wsd_local.bench.handoff [--base NAME|PATH] [--max-tokens N] [--draft-max-tokens N]
+    python -m devtools.handoff [--base NAME|PATH] [--max-tokens N] [--draft-max-tokens N]
 
 With two models of one vocabulary the draft can reach the base model as the drafter's
 token ids (`--handoff ids`) or, as the paper's reference code does, as text that the
@@ -19,9 +19,9 @@ import argparse
 import sys
 from dataclasses import dataclass
 
-from ..config import DecodingSettings
-from ..modes import PAPER_MODE
-from .prompts import BENCH_PROMPTS, HARD_SPLIT_PROMPTS
+from wsd_local.settings import DecodingSettings
+from wsd_local.modes import PAPER_MODE
+from wsd_local.bench.prompts import BENCH_PROMPTS, HARD_SPLIT_PROMPTS
 
 
 @dataclass
@@ -62,10 +62,10 @@ def report(pairs: list[Pair]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..engine import Engine
-    from ..models import demo
+    from wsd_local.engine import Engine
+    from wsd_local.models import demo
 
-    parser = argparse.ArgumentParser(prog="python -m wsd_local.bench.handoff",
+    parser = argparse.ArgumentParser(prog="python -m devtools.handoff",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--drafter", default=None)
     parser.add_argument("--base", default=None, help="a GGUF of the drafter's vocabulary (default: the drafter)")

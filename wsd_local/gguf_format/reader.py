@@ -452,15 +452,6 @@ def _check_interpreted_keys(metadata: dict[str, Any], arrays: set[str] | None) -
          "a list of strings")
 
 
-def looks_like_gguf(path: Path) -> bool:
-    """Cheap check of the magic number (for listings)."""
-    try:
-        with path.open("rb") as fh:
-            return fh.read(4) == GGUF_MAGIC
-    except OSError:
-        return False
-
-
 def format_count(n: int | None) -> str:
     """1_234_567_890 -> '1.23B' (parameter counts, sizes in the tables)."""
     if n is None:

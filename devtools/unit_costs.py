@@ -2,7 +2,7 @@
 on any GGUF: decoding (the drafter drafting, the base model continuing), scoring a
 draft in one pass (paper mode) and scoring it in online steps of `chunk` tokens.
 
-Meant for models of real shapes with random weights (`python -m wsd_local.models.tiny
+Meant for models of real shapes with random weights (`python -m devtools.tiny
 FOLDER llama-3.2-3b llama-3.1-8b`), where the weights' values do not matter: the token
 ids are fixed and decoding runs for a fixed number of tokens, so nothing depends on what
 the model would say. With a drafter and a base given, it prints WSD vs base-only per
@@ -10,7 +10,7 @@ answer token for a range of drafter shares `f` of the answer:
 
     WSD / base-only = f * (draft + score) / decode_base + (1 - f)
 
-    python -m wsd_local.bench.unit_costs MODEL... [--drafter A --base B] [--json OUT]
+    python -m devtools.unit_costs MODEL... [--drafter A --base B] [--json OUT]
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..backend.llama import LlamaBackend, active_backend_name
-from ..config import RuntimeSettings
+from wsd_local.backend.llama import LlamaBackend, active_backend_name
+from wsd_local.settings import RuntimeSettings
 
 
 @dataclass
