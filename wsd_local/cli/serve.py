@@ -24,6 +24,11 @@ from .options import (add_decoding_options, add_model_options, remote_from_args,
 if TYPE_CHECKING:
     from ..server.guard import AccessPolicy
 
+#: Answers at once with both models on servers: enough to keep a server's batch busy,
+#: few enough that one process's threads and connections stay small.
+DEFAULT_CONCURRENCY = 8
+MAX_CONCURRENCY = 256
+
 #: This server's own key (what its clients send); WSD_API_KEY is a remote base model's key.
 API_KEY_ENV = "WSD_SERVE_API_KEY"
 
@@ -60,6 +65,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     group.add_argument("--max-queue", type=int, default=16, metavar="N",
                        help="requests that may wait while one is answered; more get 503 "
                             "(default: %(default)s)")
+    group.add_argument("--max-concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                       help="answers that may run at once when both models are on model servers "
+                            "(their batching does the work); a pair with a local model answers one "
+                            "request at a time whatever N is (default: %(default)s)")
     group.add_argument("--max-body-mb", type=float, default=RequestLimits.max_body_bytes / MIB,
                        metavar="MB", help="largest request body in MiB; larger ones get 413 "
                                           "(default: %(default)g)")
@@ -116,6 +125,13 @@ def limits_from_args(args: argparse.Namespace, settings: DecodingSettings) -> Re
                          max_tokens=args.max_tokens_limit, deadline_s=args.request_timeout)
 
 
+def concurrency_note(engines: int, served_only: bool) -> str:
+    """How many answers run at once, and why, for the startup line."""
+    if served_only:
+        return f"up to {engines} answers at once" if engines > 1 else "one answer at a time"
+    return "one answer at a time (a local model)"
+
+
 def access_from_args(args: argparse.Namespace) -> "AccessPolicy":
     from ..server.guard import ANY, AccessPolicy
 
@@ -143,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
     runtime = runtime_from_args(args)
     if args.max_queue < 1:
         raise ConfigError(f"--max-queue must be >= 1, got {args.max_queue}")
+    if not 1 <= args.max_concurrency <= MAX_CONCURRENCY:
+        raise ConfigError(f"--max-concurrency must be in [1, {MAX_CONCURRENCY}], got {args.max_concurrency}")
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be in [0, 65535], got {args.port}")
     api_key = api_key_from_args(args)
@@ -151,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     limits = limits_from_args(args, settings)
     access = access_from_args(args)
 
-    from ..engine import Engine
+    from ..engine import Engine, load_engines
     from ..server.app import ServerConfig, create_app
     from ..server.guard import is_loopback
     from ..server.logs import configure_logging
@@ -162,24 +180,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"wsd: warning: listening on {args.host} without an API key: anyone who can reach "
               f"this machine can use the models (add --api-key-file)", file=sys.stderr)
     sock = bind(args.host, args.port)
+    remote = remote_from_args(args)
     try:
-        engine = Engine.load(args.drafter, args.base, runtime, remote=remote_from_args(args))
+        engines = load_engines(lambda: Engine.load(args.drafter, args.base, runtime, remote=remote),
+                               args.max_concurrency)
     except BaseException:
         sock.close()
         raise
+    engine = engines[0]
     for warning in engine.warnings:
         print(f"wsd: warning: {terminal_safe(warning, one_line=True)}", file=sys.stderr)
     names = engine.identities
     model_name = args.model_name or f"wsd:{names['drafter'].name}+{names['base'].name}"
     store = None if args.no_store else Store()
     log_file = configure_logging()
-    app = create_app(engine, ServerConfig(model_name=model_name, defaults=settings,
+    app = create_app(engines, ServerConfig(model_name=model_name, defaults=settings,
                                           max_queue=args.max_queue, api_key=api_key, store=store,
                                           limits=limits, access=access))
 
     def ready(url: str) -> None:
         details = [f"model {model_name}", f"mode {settings.mode}",
                    "API key required" if api_key else "no API key",
+                   concurrency_note(len(engines), engine.served_only),
                    f"answers stored in {store.path}" if store else "answers not stored",
                    f"log {log_file}"]
         print(f"wsd serve: listening on {url}/v1 · " + " · ".join(details), flush=True)
@@ -191,7 +213,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         sock.close()
         if not app.state.worker.alive:  # never free the models under a running answer
-            engine.close()
+            for each in engines:
+                each.close()
         if store is not None:
             store.close()
     print("wsd serve: stopped", flush=True)

@@ -1,7 +1,8 @@
 """The FastAPI application: `/v1/chat/completions`, `/v1/models`, `/health`.
 
 `create_app(engine, config)` wires the parts: the model worker (started and stopped
-with the application), the guard against web pages (`guard.py`), CORS for the origins
+with the application; `engine` may be a list of engines for the same pair, which then
+answer that many requests at once), the guard against web pages (`guard.py`), CORS for the origins
 allowed, the API key, the OpenAI-shaped errors. Handlers never call the engine: they
 queue a job and wait for its items on a `Channel`. The body is read up to its limit and
 parsed in a thread, so no request can hold the event loop.
@@ -13,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Callable, Sequence
 
 import anyio
 from fastapi import FastAPI, Request
@@ -56,9 +57,10 @@ class ServerConfig:
     access: AccessPolicy = field(default_factory=AccessPolicy)
 
 
-def create_app(engine: Any, config: ServerConfig) -> FastAPI:
+def create_app(engine: Any | Sequence[Any], config: ServerConfig) -> FastAPI:
     worker = ModelWorker(engine, ServedAnswers(config.store) if config.store else None,
                          config.max_queue, config.limits.deadline_s)
+    engine = worker.engine
     started_at = int(time.time())
     fingerprint = f"wsd-local-{__version__}-{getattr(engine, 'backend_name', 'unknown')}"
 
@@ -103,6 +105,7 @@ def create_app(engine: Any, config: ServerConfig) -> FastAPI:
     @app.get("/health", summary="Liveness and queue state (no API key needed)")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "model": config.model_name, "busy": worker.busy,
+                "running": worker.running, "max_concurrency": worker.concurrency,
                 "waiting": worker.waiting, "max_queue": worker.max_queue, "served": worker.served}
 
     @app.get("/v1/models", summary="The served model (the drafter + base pair)")

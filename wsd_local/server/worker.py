@@ -1,5 +1,9 @@
-"""One thread owns the engine (llama.cpp contexts are not thread-safe); requests wait
-for it in a bounded queue, in arrival order.
+"""Each engine is owned by one thread (llama.cpp contexts and a remote backend's
+per-answer state are not thread-safe); requests wait in one bounded queue, in arrival
+order, and the first free engine takes the next one. A pair with a local model has one
+engine, so its answers run one at a time; a pair served entirely by model servers may
+have several (`wsd serve --max-concurrency N`), each with its own connections, so N
+answers run at once and the servers batch them.
 
 A request is a `Job`: what to answer, a `cancel` event (set when the client leaves or
 its stop string is reached; the decoder checks it at every step), and `post`, which
@@ -20,7 +24,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..errors import WsdError
 from ..events import Finished, PhaseChanged
@@ -54,7 +58,7 @@ class Failed:
     error: ApiError
 
 
-@dataclass
+@dataclass(eq=False)  # each job is itself (a set member, removed from the queue by identity)
 class Job:
     request: ServeRequest
     post: Callable[..., None]  # thread-safe: hands items to the request's handler
@@ -75,9 +79,12 @@ class QueueFull(Exception):
 
 
 class ModelWorker:
-    def __init__(self, engine: Any, answers: ServedAnswers | None, max_queue: int,
+    def __init__(self, engines: Any | Sequence[Any], answers: ServedAnswers | None, max_queue: int,
                  deadline_s: float | None = None) -> None:
-        self.engine = engine
+        self.engines = list(engines) if isinstance(engines, (list, tuple)) else [engines]
+        if not self.engines:
+            raise ValueError("the worker needs at least one engine")
+        self.engine = self.engines[0]  # the pair's identity (every engine serves the same pair)
         self.answers = answers
         self.max_queue = max_queue
         self.deadline_s = deadline_s
@@ -85,15 +92,23 @@ class ModelWorker:
         # leave the queue at once, wherever it stands.
         self._waiting: deque[Job] = deque()
         self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="wsd-model-worker", daemon=True)
+        self._threads = [threading.Thread(target=self._run, args=(engine,), daemon=True,
+                                          name=f"wsd-model-worker-{i}")
+                         for i, engine in enumerate(self.engines, 1)]
         self._stopping = False
         self._durations: deque[float] = deque(maxlen=20)
-        self.current: Job | None = None
+        self._running: set[Job] = set()  # under self._changed
         self.served = 0
+
+    @property
+    def concurrency(self) -> int:
+        """How many answers run at once."""
+        return len(self.engines)
 
     # -- the event loop's side ------------------------------------------------------------
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, job: Job) -> None:
         """Queue `job`; QueueFull when `max_queue` requests are already waiting."""
@@ -122,16 +137,22 @@ class ModelWorker:
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        """Some thread still runs (and may still use its engine)."""
+        return any(thread.is_alive() for thread in self._threads)
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
 
     @property
     def busy(self) -> bool:
-        return self.current is not None
+        return bool(self._running)
 
     def retry_after(self) -> int:
-        """Seconds until a place in the queue is likely free: a typical answer's time."""
+        """Seconds until a place in the queue is likely free: a typical answer's time
+        (the engines free places in parallel)."""
         typical = statistics.median(self._durations) if self._durations else 5.0
-        return max(1, min(600, math.ceil(typical)))
+        return max(1, min(600, math.ceil(typical / len(self.engines))))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the answer in progress and refuse the waiting ones; wait for the thread."""
@@ -140,41 +161,53 @@ class ModelWorker:
             refused = list(self._waiting)
             self._waiting.clear()
             self._changed.notify_all()
-        current = self.current
-        if current is not None:
-            current.cancel.set()
+            running = list(self._running)
+        for job in running:
+            job.cancel.set()
         for job in refused:
             self._refuse(job)
-        self._thread.join(timeout)
+        end = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, end - time.monotonic()))
 
     # -- the worker thread ----------------------------------------------------------------
     def _next(self) -> Job | None:
+        """The next job, marked running; None when the server stops."""
         with self._changed:
             while not self._waiting and not self._stopping:
                 self._changed.wait()
-            return None if self._stopping else self._waiting.popleft()
+            if self._stopping:
+                return None
+            job = self._waiting.popleft()
+            self._running.add(job)
+            return job
 
-    def _run(self) -> None:
+    def _run(self, engine: Any) -> None:
         while True:
             job = self._next()
             if job is None:
                 return
             if job.cancel.is_set():  # left just as it was taken
+                self._done(job)
                 job.post(Failed(ApiError(499, "the client closed the request", code="client_closed")))
                 continue
-            self.current = job
             start = time.monotonic()
             deadline = threading.Timer(self.deadline_s, job.expire) if self.deadline_s else None
             if deadline is not None:
                 deadline.daemon = True
                 deadline.start()
             try:
-                self._serve(job)
+                self._serve(engine, job)
             finally:
                 if deadline is not None:
                     deadline.cancel()
-                self.current = None
-                self._durations.append(time.monotonic() - start)
+                self._done(job, time.monotonic() - start)
+
+    def _done(self, job: Job, seconds: float | None = None) -> None:
+        with self._changed:
+            self._running.discard(job)
+            if seconds is not None:
+                self._durations.append(seconds)
                 self.served += 1
 
     def _refuse(self, job: Job) -> None:
@@ -182,13 +215,13 @@ class ModelWorker:
         job.post(Failed(ApiError(503, "the server is shutting down", type="server_error",
                                  code="shutting_down")))
 
-    def _serve(self, job: Job) -> None:
+    def _serve(self, engine: Any, job: Job) -> None:
         request = job.request
         relay = AnswerRelay(request.settings.mode, request.stops, request.logprobs)
         stored = None
         started = False
         try:
-            for event in self.engine.generate(request.messages, request.settings, job.cancel):
+            for event in engine.generate(request.messages, request.settings, job.cancel):
                 if not started and not isinstance(event, PhaseChanged):
                     # The prompts are tokenized and fit: from here on this is an answer.
                     started = True
@@ -218,7 +251,7 @@ class ModelWorker:
             if self.answers:
                 self.answers.fail(stored, relay.sent, exc.one_line())
             error = from_wsd_error(exc)
-            error.message = scrub(error.message, getattr(self.engine, "identities", {}))
+            error.message = scrub(error.message, getattr(engine, "identities", {}))
             job.post(Failed(error))
         except Exception as exc:  # noqa: BLE001 - a bug: logged with its traceback, one line out
             log.error("request %d failed: %s: %s", job.number, type(exc).__name__, exc, exc_info=True)
