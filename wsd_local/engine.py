@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from .backend.llama import LlamaBackend, active_backend_name
 from .backend.protocol import Backend, served
@@ -85,7 +84,7 @@ class Engine:
     @property
     def served_only(self) -> bool:
         """Every loaded model is on a server: this process holds no model state, so
-        several engines of the same pair may answer at once (see `load_engines`)."""
+        several engines of the same pair may answer at once (engine_pool.py)."""
         models = [m for m in (self.drafter, self.base) if m is not None]
         return bool(models) and all(m.identity.remote for m in models)
 
@@ -165,31 +164,6 @@ class Engine:
             if model is not None:
                 model.close()
         self.drafter = self.base = None
-
-
-def load_engines(load: Callable[[], Engine], concurrency: int) -> list[Engine]:
-    """Engines for up to `concurrency` answers at once: `load()` once, and when that
-    pair is served entirely by model servers, `concurrency - 1` more copies (loaded
-    side by side), each with its own connections and per-answer state. A pair with a
-    local model gets one engine: llama.cpp contexts answer one request at a time."""
-    first = load()
-    if concurrency <= 1 or not first.served_only:
-        return [first]
-    engines = [first]
-    futures: list[Future[Engine]] = []
-    try:
-        with ThreadPoolExecutor(max_workers=min(8, concurrency - 1)) as pool:
-            futures = [pool.submit(load) for _ in range(concurrency - 1)]
-            for future in futures:
-                engines.append(future.result())
-    except BaseException:
-        for future in futures:  # the ones loaded before the failure
-            if future.done() and future.exception() is None and future.result() not in engines:
-                future.result().close()
-        for engine in engines:
-            engine.close()
-        raise
-    return engines
 
 
 def _share_vocabulary(drafter: Backend | None, base: Backend | None) -> None:

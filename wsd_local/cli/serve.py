@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..config import SETTINGS, DecodingSettings
+from ..engine_pool import MAX_CONCURRENCY
 from ..errors import ConfigError, UsageError
 from ..server.limits import MIB, RequestLimits
 from ..terminal_text import terminal_safe
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 #: Answers at once with both models on servers: enough to keep a server's batch busy,
 #: few enough that one process's threads and connections stay small.
 DEFAULT_CONCURRENCY = 8
-MAX_CONCURRENCY = 256
 
 #: This server's own key (what its clients send); WSD_API_KEY is a remote base model's key.
 API_KEY_ENV = "WSD_SERVE_API_KEY"
@@ -169,7 +169,8 @@ def run(args: argparse.Namespace) -> int:
     limits = limits_from_args(args, settings)
     access = access_from_args(args)
 
-    from ..engine import Engine, load_engines
+    from ..engine import Engine
+    from ..engine_pool import load_engines
     from ..server.app import ServerConfig, create_app
     from ..server.guard import is_loopback
     from ..server.logs import configure_logging
