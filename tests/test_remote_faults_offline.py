@@ -132,10 +132,11 @@ def test_cli_unreachable_server_is_one_line(capsys: pytest.CaptureFixture[str]) 
     assert err.startswith("wsd: error: cannot reach the model server at http://127.0.0.1:9/v1")
 
 
-def test_cli_refuses_a_drafter_url(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["generate", "--drafter", "http://127.0.0.1:9/v1", "Hi"])
+def test_cli_unreachable_drafter_server_is_one_line_naming_the_drafter(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["generate", "--drafter", "http://127.0.0.1:9/v1", "--mode", "draft", "Hi"])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and "the drafter cannot be on a server" in err and err.count("\n") == 0
+    assert code == 1 and err.count("\n") == 0
+    assert err.startswith("wsd: error: cannot reach the drafter's model server at http://127.0.0.1:9/v1")
 
 
 @pytest.mark.models
@@ -184,7 +185,7 @@ def test_a_token_id_past_the_vocabulary_stops_the_answer_and_keeps_it(
     assert code == 1
     assert trace["models"]["base"]["n_vocab"] == local.n_vocab  # the vocabulary was adopted
     assert trace["stop_reason"] == "server_error"
-    note = f"the server sent token id {bad_id}, outside the vocabulary ({local.n_vocab} tokens)"
+    note = f"{server.url} sent token id {bad_id}, outside the vocabulary ({local.n_vocab} tokens)"
     assert note in trace["stop_note"]
     assert trace["answer"].endswith(" Fine, thanks")  # what came before the bad id is kept
     assert err.strip().count("\n") == 0 and note in err and "Traceback" not in err

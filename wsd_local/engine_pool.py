@@ -26,7 +26,7 @@ def load_engines(load: Callable[[], Engine], concurrency: int) -> list[Engine]:
     side by side), each with its own connections and per-answer state. A pair with a
     local model gets one engine: llama.cpp contexts answer one request at a time."""
     first = load()
-    if concurrency <= 1 or not first.served_only:
+    if concurrency <= 1 or not first.runs_nothing_here:
         return [first]
     engines = [first]
     futures: list[Future[Engine]] = []

@@ -87,9 +87,12 @@ class ServerClient:
     """One connection pool to one server. Thread-safe for sequential use by the engine's
     worker plus a cancel from another thread."""
 
-    def __init__(self, spec: RemoteSpec, options: RemoteOptions) -> None:
+    def __init__(self, spec: RemoteSpec, options: RemoteOptions, label: str = "model server",
+                 needs: str = "WSD's base model needs a vLLM server (vllm serve MODEL)") -> None:
         self.spec = spec
         self.options = options
+        self.label = label  # how errors name the server: "model server", "drafter's model server"
+        self.needs = needs  # the hint for a server that lacks an endpoint WSD needs
         headers = {"Authorization": f"Bearer {options.api_key}"} if options.api_key else {}
         timeout = httpx.Timeout(options.timeout_s, connect=min(CONNECT_TIMEOUT_S, options.timeout_s))
         self._http = httpx.Client(headers=headers, follow_redirects=False, timeout=timeout)
@@ -230,7 +233,7 @@ class ServerClient:
     # -- errors --------------------------------------------------------------------
     @property
     def where(self) -> str:
-        return f"the model server at {self.spec.api_url}"
+        return f"the {self.label} at {self.spec.api_url}"
 
     def _transport_error(self, exc: httpx.TransportError, path: str) -> TransportFailure:
         if isinstance(exc, httpx.ConnectTimeout):
@@ -252,8 +255,7 @@ class ServerClient:
             return RemoteRefusal(f"{self.where} refused the request (HTTP {status}: {message})",
                                f"give its API key with --api-key or {API_KEY_ENV}")
         if status == 404:
-            return RemoteRefusal(f"{self.where} has no {path} (HTTP 404: {message})",
-                               "WSD's base model needs a vLLM server (vllm serve MODEL)")
+            return RemoteRefusal(f"{self.where} has no {path} (HTTP 404: {message})", self.needs)
         if status >= 500:
             return RemoteError(f"{self.where} failed on {path} (HTTP {status}: {message})",
                                "see the server's log")

@@ -125,9 +125,9 @@ def limits_from_args(args: argparse.Namespace, settings: DecodingSettings) -> Re
                          max_tokens=args.max_tokens_limit, deadline_s=args.request_timeout)
 
 
-def concurrency_note(engines: int, served_only: bool) -> str:
+def concurrency_note(engines: int, runs_nothing_here: bool) -> str:
     """How many answers run at once, and why, for the startup line."""
-    if served_only:
+    if runs_nothing_here:
         return f"up to {engines} answers at once" if engines > 1 else "one answer at a time"
     return "one answer at a time (a local model)"
 
@@ -202,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
     def ready(url: str) -> None:
         details = [f"model {model_name}", f"mode {settings.mode}",
                    "API key required" if api_key else "no API key",
-                   concurrency_note(len(engines), engine.served_only),
+                   concurrency_note(len(engines), engine.runs_nothing_here),
                    f"answers stored in {store.path}" if store else "answers not stored",
                    f"log {log_file}"]
         print(f"wsd serve: listening on {url}/v1 · " + " · ".join(details), flush=True)
