@@ -21,7 +21,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import httpx
 
@@ -211,24 +211,16 @@ class ServerClient:
 
     def _events(self, response: httpx.Response, cancel: threading.Event | None) -> Iterator[dict[str, Any]]:
         """The JSON events of a server-sent event stream, up to `[DONE]`."""
-        for line in response.iter_lines():
-            if cancel is not None and cancel.is_set():
-                return
-            if not line.startswith("data:"):
-                continue
-            data = line[len("data:"):].strip()
-            if data == "[DONE]":
-                return
-            try:
-                event = json.loads(data)
-            except ValueError:
-                raise StreamLost(f"{self.where} sent a broken event") from None
-            if isinstance(event, dict) and "error" in event:
-                raise StreamLost(f"{self.where} reported an error mid-answer: {_message_of(event)}")
-            self.stats.add_server_time(event)
-            yield event
-        if cancel is None or not cancel.is_set():
-            raise StreamLost(f"{self.where} closed the connection mid-answer")
+        try:
+            for event in sse_json(response.iter_lines(), stop=lambda: cancel is not None and cancel.is_set()):
+                if isinstance(event, dict) and "error" in event:
+                    raise StreamLost(f"{self.where} reported an error mid-answer: {_message_of(event)}")
+                self.stats.add_server_time(event)
+                yield event
+        except SseBroken:
+            raise StreamLost(f"{self.where} sent a broken event") from None
+        except SseUnfinished:
+            raise StreamLost(f"{self.where} closed the connection mid-answer") from None
 
     # -- errors --------------------------------------------------------------------
     @property
@@ -260,6 +252,37 @@ class ServerClient:
             return RemoteError(f"{self.where} failed on {path} (HTTP {status}: {message})",
                                "see the server's log")
         return RemoteError(f"{self.where} rejected {path} (HTTP {status}: {message})")
+
+
+class SseBroken(ValueError):
+    """A server-sent event whose data is not JSON."""
+
+
+class SseUnfinished(Exception):
+    """A server-sent event stream that ended before its `[DONE]`."""
+
+
+def sse_json(lines: Iterable[str], stop: Callable[[], bool] = lambda: False) -> Iterator[Any]:
+    """The JSON data of each server-sent event in OpenAI's framing (`data: {...}` lines,
+    then `data: [DONE]`); other lines (comments, pings) are skipped. Returns quietly
+    when `stop()` is true before a line; raises SseBroken for data that is not JSON and
+    SseUnfinished when the lines end before `[DONE]`. The one parser of such streams
+    (model servers' answers here, `wsd serve`'s in the load benchmark)."""
+    for line in lines:
+        if stop():
+            return
+        if not line.startswith("data:"):
+            continue
+        data = line[len("data:"):].strip()
+        if data == "[DONE]":
+            return
+        try:
+            event = json.loads(data)
+        except ValueError:
+            raise SseBroken(data[:80]) from None
+        yield event
+    if not stop():
+        raise SseUnfinished()
 
 
 class _CancelWatcher:

@@ -106,7 +106,8 @@ def create_app(engine: Any | Sequence[Any], config: ServerConfig) -> FastAPI:
     async def health() -> dict[str, Any]:
         return {"status": "ok", "model": config.model_name, "busy": worker.busy,
                 "running": worker.running, "max_concurrency": worker.concurrency,
-                "waiting": worker.waiting, "max_queue": worker.max_queue, "served": worker.served}
+                "waiting": worker.waiting, "max_queue": worker.max_queue, "served": worker.served,
+                "model_server_requests": worker.server_requests()}
 
     @app.get("/v1/models", summary="The served model (the drafter + base pair)")
     async def list_models() -> dict[str, Any]:

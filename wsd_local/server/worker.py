@@ -26,6 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from ..backend.protocol import served
 from ..errors import WsdError
 from ..events import Finished, PhaseChanged
 from ..trace import Trace
@@ -147,6 +148,14 @@ class ModelWorker:
     @property
     def busy(self) -> bool:
         return bool(self._running)
+
+    def server_requests(self) -> int:
+        """HTTP requests the engines have sent to model servers (scoring, streams,
+        tokenizing), for /health and the load benchmark's requests per answer."""
+        clients = {id(c): c for e in self.engines
+                   for m in (getattr(e, "drafter", None), getattr(e, "base", None))
+                   if (c := getattr(served(m), "client", None)) is not None}
+        return sum(c.stats.requests for c in clients.values())
 
     def retry_after(self) -> int:
         """Seconds until a place in the queue is likely free: a typical answer's time
