@@ -9,9 +9,10 @@ to back, every request a different prompt. Per row:
 - total answer tokens per second over all clients (tokens / wall time of the round);
 - time to first text p50/p95 (queueing included);
 - HTTP requests to the model servers per answer (the server's /health counter);
-- the controller's share: CPU seconds of the `wsd serve` process (everything it does
+- the controller's work: CPU time of the `wsd serve` process (everything it does
   outside waiting on HTTP: relaying, JSON, SSE, the switch rule, storing; with a
-  local drafter also llama.cpp's drafting) over the summed answer times;
+  local drafter also llama.cpp's drafting) per answer, and over the summed answer
+  times (send to last byte, so queueing counts as answer time);
 - with `--server-pid` (the model servers' processes, their children counted too): the
   controller's share of all the CPU time spent on the round.
 
@@ -84,12 +85,12 @@ class Row:
                      if self.servers_cpu_s else "–")
         return [str(self.clients), str(self.answers), f"{self.tokens / self.wall_s:.1f}",
                 f"{percentile(self.ttft, 0.5):.2f}", f"{percentile(self.ttft, 0.95):.2f}",
-                f"{self.requests / self.answers:.1f}",
+                f"{self.requests / self.answers:.1f}", f"{self.controller_cpu_s / self.answers * 1000:.0f}",
                 f"{self.controller_cpu_s / self.answer_s * 100:.1f} %", share_all]
 
 
 HEADER = ["clients", "answers", "total tok/s", "TTFT p50 s", "TTFT p95 s", "requests/answer",
-          "controller CPU / answer time", "controller / all CPU"]
+          "controller CPU ms/answer", "controller CPU / answer time", "controller / all CPU"]
 
 
 def run_round(server: Server, clients: int, prompts: list[str], max_tokens: int,
