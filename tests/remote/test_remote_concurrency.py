@@ -114,3 +114,36 @@ def test_eight_clients_are_answered_at_once_each_with_its_own_answer(both_remote
     with both_remote.client(SERVE_API_KEY) as http:
         health = http.get("/health").json()
     assert health["max_concurrency"] == CLIENTS and health["running"] == 0 and health["served"] == CLIENTS
+
+
+def test_eval_with_both_models_remote_answers_side_by_side_and_resumes(
+        smollm2, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from wsd_local.cli import main
+    from wsd_local.eval.runfile import read_run
+
+    if smollm2.api_key:
+        monkeypatch.setenv("WSD_API_KEY", smollm2.api_key)
+    prompts = tmp_path / "prompts.jsonl"
+    topics = TOPICS[:6]
+    prompts.write_text("".join(json.dumps({"id": f"p{i}", "prompt": f"Give me one tip about {t}."}) + "\n"
+                               for i, t in enumerate(topics)))
+    run = tmp_path / "run.jsonl"
+    argv = ["eval", "run", str(prompts), "-o", str(run), "--modes", "wsd", "--drafter", smollm2.url,
+            "--base", smollm2.url, "--concurrency", "3", "--max-tokens", "12"]
+    assert main(argv) == 0
+    assert "one prompt at a time" not in capsys.readouterr().err
+
+    contents = read_run(run)
+    assert len(contents.answers) == len(topics)
+    for i, topic in enumerate(topics):
+        (record,) = [r for r in contents.answers.values() if r["id"] == f"p{i}"]
+        trace = Trace.from_dict(record["trace"])
+        # Each line holds its own prompt's answer: the trace was asked that prompt.
+        assert trace.messages[-1] == {"role": "user", "content": f"Give me one tip about {topic}."}
+        assert record["prompt"] == trace.messages[-1]["content"] and record["answer"] == trace.answer
+
+    assert main(argv) == 0  # resumed: everything is in the file
+    assert "nothing to do" in capsys.readouterr().err
+    assert len(read_run(run).answers) == len(topics)
