@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="let web pages from ORIGIN (e.g. https://chat.example.org; repeatable; "
                             "* for any) call the API from a browser (default: none; other pages are refused)")
     group.add_argument("--max-queue", type=int, default=16, metavar="N",
-                       help="requests that may wait while one is answered; more get 503 "
+                       help="requests that may wait while the running ones are answered; more get 503 "
                             "(default: %(default)s)")
     group.add_argument("--max-concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
                        help="answers that may run at once when both models are on model servers "
