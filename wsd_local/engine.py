@@ -7,11 +7,14 @@
         ...                                     # typed events, see events.py
 
 One `Engine` serialises its own use (llama.cpp contexts are not thread-safe): a second
-`generate` waits for the first to finish. Run it from one worker thread.
+`generate` waits for the first to finish. Run it from one worker thread. With both
+models on servers (`runs_nothing_here`) nothing is shared that way: answers run at once,
+each in its own thread (docs/REMOTE.md, "Answers at once").
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any, Iterable, Iterator, Sequence
@@ -108,7 +111,7 @@ class Engine:
         mode = mode_named(settings.mode)
         self._require(mode)
         cancel = cancel or threading.Event()
-        with self._lock:
+        with self._one_at_a_time():
             decoder = mode.new_decoder(self.drafter, self.base, conversation, settings, cancel,
                                        backend_name=self.backend_name)
             yield from self._watch_servers(decoder.events(), cancel)
@@ -138,8 +141,13 @@ class Engine:
 
         self._require(PAPER_MODE)
         cancel = cancel or threading.Event()
-        with self._lock:
+        with self._one_at_a_time():
             yield from self._watch_servers(rerun(self, trace, cancel, **how), cancel)
+
+    def _one_at_a_time(self) -> contextlib.AbstractContextManager:
+        """The engine's lock while a model runs here; nothing when both are on servers,
+        which keep each answer's state per thread."""
+        return contextlib.nullcontext() if self.runs_nothing_here else self._lock
 
     def _watch_servers(self, events: Iterator[Event], cancel: threading.Event) -> Iterator[Event]:
         """Run one answer's events. A model on a server that is lost mid-answer stops the

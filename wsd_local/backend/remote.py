@@ -70,10 +70,57 @@ class _NoLogprobs(Exception):
     """A streamed continuation came without token ids and log-probabilities."""
 
 
+class _AnswerState(threading.local):
+    """What belongs to the answer a thread is running (see `RemoteBackend`)."""
+
+    def __init__(self) -> None:
+        self.stop_reason = ""
+        self.lost: tuple[str, str] | None = None
+        self.cancel: threading.Event | None = None
+        self.context_bytes: dict[int, bytes] = {}
+
+
 class RemoteBackend:
-    """A model served by vLLM (or a server with the same API). One per server model."""
+    """A model served by vLLM (or a server with the same API). One per server model.
+
+    Several answers may use one RemoteBackend at once, one thread each: what belongs to
+    an answer (`stop_reason`, `lost`, the cancel event `begin_answer` takes, the bytes of
+    the running continuation's split characters) is kept per thread, and so are the
+    HTTP connections (http.py). What is shared only grows and holds for every answer:
+    the exact bytes of token ids, the end-of-turn ids seen, the request counts."""
+
+    @property
+    def stop_reason(self) -> str:
+        return self._answer.stop_reason
+
+    @stop_reason.setter
+    def stop_reason(self, value: str) -> None:
+        self._answer.stop_reason = value
+
+    @property
+    def lost(self) -> tuple[str, str] | None:
+        """(stop reason, why in words) if this thread's answer lost its server."""
+        return self._answer.lost
+
+    @lost.setter
+    def lost(self, value: tuple[str, str] | None) -> None:
+        self._answer.lost = value
+
+    @property
+    def _answer_cancel(self) -> threading.Event | None:
+        return self._answer.cancel
+
+    @_answer_cancel.setter
+    def _answer_cancel(self, value: threading.Event | None) -> None:
+        self._answer.cancel = value
+
+    @property
+    def _context_bytes(self) -> dict[int, bytes]:
+        """The running continuation's inexact splits."""
+        return self._answer.context_bytes
 
     def __init__(self, spec: RemoteSpec, role: str, options: RemoteOptions | None = None) -> None:
+        self._answer = _AnswerState()
         self.spec = spec
         self.role = role
         self.needs = needs_vllm(role)
@@ -101,14 +148,10 @@ class RemoteBackend:
             raise
         self.n_ctx = self.model.max_model_len or 2048
         self._bytes.update({i: b"" for i in self._added})
-        self._context_bytes: dict[int, bytes] = {}  # this continuation's inexact splits
         self._vocab_source: Backend | None = None  # a local model with the same vocabulary
         self._server_twin: RemoteBackend | None = None  # a model on a server with the same tokenizer
         self._probe_ids = tuple(ids)
         self.n_vocab = 0  # not published by the server; known once a local twin is found
-        self.stop_reason = ""
-        self.lost: tuple[str, str] | None = None  # (stop reason, why in words) if this answer lost its server
-        self._answer_cancel: threading.Event | None = None
         self.identity = ModelIdentity(
             role=role, name=self.model.name, path=spec.api_url, architecture="remote",
             quantization="unknown", size_bytes=0, n_vocab=0, engine=self.model.engine)
