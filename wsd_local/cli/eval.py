@@ -176,7 +176,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 def _answer(args: argparse.Namespace, prompts: Any, choice: Any, plan: Any) -> int:
     from ..engine import Engine
-    from ..engine_pool import load_engines
+    from ..engine_pool import answer_slots
     from ..eval.progress import make_progress
     from ..eval.records import header_record
     from ..eval.runfile import RunWriter
@@ -190,12 +190,11 @@ def _answer(args: argparse.Namespace, prompts: Any, choice: Any, plan: Any) -> i
         if writer.dropped_tail:
             progress.note(f"wsd eval: cut off an unfinished last line ({writer.dropped_tail} bytes) "
                           "left by an interrupted run; that answer is written again")
-        remote = remote_from_args(args)
-        engines = load_engines(lambda: Engine.load(choice.models["drafter"]["path"], choice.models["base"]["path"],
-                                                   runtime, roles=roles, remote=remote), args.concurrency)
-        engine = engines[0]
+        engine = Engine.load(choice.models["drafter"]["path"], choice.models["base"]["path"],
+                             runtime, roles=roles, remote=remote_from_args(args))
+        concurrency = answer_slots(engine, args.concurrency)
         try:
-            if args.concurrency > 1 and len(engines) == 1:
+            if args.concurrency > 1 and concurrency == 1:
                 progress.note("wsd eval: a local model answers one prompt at a time; "
                               "--concurrency applies when the models are on servers")
             for warning in engine.warnings:
@@ -205,10 +204,9 @@ def _answer(args: argparse.Namespace, prompts: Any, choice: Any, plan: Any) -> i
                     choice.fp, choice.settings, choice.models, choice.header_modes, prompts.path,
                     prompts.sha256, {**runtime.to_dict(), "backend": engine.backend_name}))
             with ctrl_c_stops(cancel):
-                summary = run_plan(engines, plan, writer, progress, cancel, args.traces_dir)
+                summary = run_plan(engine, plan, writer, progress, cancel, args.traces_dir, concurrency)
         finally:
-            for each in engines:
-                each.close()
+            engine.close()
     total = plan.done + summary.written
     _print(f"wsd eval: wrote {summary.written} answers to {args.output} ({total} in the file for "
           f"this run)", file=sys.stderr)

@@ -125,10 +125,10 @@ def limits_from_args(args: argparse.Namespace, settings: DecodingSettings) -> Re
                          max_tokens=args.max_tokens_limit, deadline_s=args.request_timeout)
 
 
-def concurrency_note(engines: int, runs_nothing_here: bool) -> str:
+def concurrency_note(concurrency: int, runs_nothing_here: bool) -> str:
     """How many answers run at once, and why, for the startup line."""
     if runs_nothing_here:
-        return f"up to {engines} answers at once" if engines > 1 else "one answer at a time"
+        return f"up to {concurrency} answers at once" if concurrency > 1 else "one answer at a time"
     return "one answer at a time (a local model)"
 
 
@@ -170,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     access = access_from_args(args)
 
     from ..engine import Engine
-    from ..engine_pool import load_engines
+    from ..engine_pool import answer_slots
     from ..server.app import ServerConfig, create_app
     from ..server.guard import is_loopback
     from ..server.logs import configure_logging
@@ -181,28 +181,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"wsd: warning: listening on {args.host} without an API key: anyone who can reach "
               f"this machine can use the models (add --api-key-file)", file=sys.stderr)
     sock = bind(args.host, args.port)
-    remote = remote_from_args(args)
     try:
-        engines = load_engines(lambda: Engine.load(args.drafter, args.base, runtime, remote=remote),
-                               args.max_concurrency)
+        engine = Engine.load(args.drafter, args.base, runtime, remote=remote_from_args(args))
     except BaseException:
         sock.close()
         raise
-    engine = engines[0]
+    concurrency = answer_slots(engine, args.max_concurrency)
     for warning in engine.warnings:
         print(f"wsd: warning: {terminal_safe(warning, one_line=True)}", file=sys.stderr)
     names = engine.identities
     model_name = args.model_name or f"wsd:{names['drafter'].name}+{names['base'].name}"
     store = None if args.no_store else Store()
     log_file = configure_logging()
-    app = create_app(engines, ServerConfig(model_name=model_name, defaults=settings,
-                                          max_queue=args.max_queue, api_key=api_key, store=store,
-                                          limits=limits, access=access))
+    app = create_app(engine, ServerConfig(model_name=model_name, defaults=settings,
+                                          max_queue=args.max_queue, concurrency=concurrency,
+                                          api_key=api_key, store=store, limits=limits, access=access))
 
     def ready(url: str) -> None:
         details = [f"model {model_name}", f"mode {settings.mode}",
                    "API key required" if api_key else "no API key",
-                   concurrency_note(len(engines), engine.runs_nothing_here),
+                   concurrency_note(concurrency, engine.runs_nothing_here),
                    f"answers stored in {store.path}" if store else "answers not stored",
                    f"log {log_file}"]
         print(f"wsd serve: listening on {url}/v1 · " + " · ".join(details), flush=True)
@@ -214,8 +212,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         sock.close()
         if not app.state.worker.alive:  # never free the models under a running answer
-            for each in engines:
-                each.close()
+            engine.close()
         if store is not None:
             store.close()
     print("wsd serve: stopped", flush=True)

@@ -16,7 +16,7 @@ from collections import deque
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 from ..answer import LiveAnswer
 from ..config import DecodingSettings
@@ -94,39 +94,39 @@ def plan_run(items: list[EvalItem], modes: list[str], fp: str, settings: Decodin
     return Plan(fp, settings, tasks, done)
 
 
-def run_plan(engines: Any | Sequence[Any], plan: Plan, writer: RunWriter, progress: Progress,
-             cancel: threading.Event, traces_dir: Path | None = None) -> RunSummary:
+def run_plan(engine: Any, plan: Plan, writer: RunWriter, progress: Progress,
+             cancel: threading.Event, traces_dir: Path | None = None, concurrency: int = 1) -> RunSummary:
     """Answer every task; stops after the current answer when `cancel` is set (the
     answer cut short is not written: the next run answers it again).
 
-    With one engine the tasks run in order. With several (a pair served entirely by
-    model servers, `wsd eval --concurrency N`) each engine's thread takes the next task
-    in order, so up to N answers run at once; the turns of one conversation still run
+    With `concurrency` 1 the tasks run in order. With N (a pair served entirely by
+    model servers, `wsd eval --concurrency N`, engine_pool.py) each of N threads takes
+    the next task in order, so up to N answers run at once; the turns of one conversation still run
     one after another. Lines are written as answers end (the file is keyed by id, mode
     and turn; reports and exports sort by the prompt's line)."""
-    engines = list(engines) if isinstance(engines, (list, tuple)) else [engines]
     summary = RunSummary()
     progress.start(plan.answers_left, plan.done)
     try:
-        if len(engines) == 1:
+        if concurrency <= 1:
             for task in plan.tasks:
-                if not _run_task(engines[0], plan, task, writer, progress, summary, cancel, traces_dir,
+                if not _run_task(engine, plan, task, writer, progress, summary, cancel, traces_dir,
                                  threading.RLock()):
                     break
         else:
-            _run_side_by_side(engines, plan, writer, _LockedProgress(progress), summary, cancel, traces_dir)
+            _run_side_by_side(engine, concurrency, plan, writer, _LockedProgress(progress), summary, cancel,
+                              traces_dir)
     finally:
         progress.close()
     return summary
 
 
-def _run_side_by_side(engines: list[Any], plan: Plan, writer: RunWriter, progress: "_LockedProgress",
+def _run_side_by_side(engine: Any, concurrency: int, plan: Plan, writer: RunWriter, progress: "_LockedProgress",
                       summary: RunSummary, cancel: threading.Event, traces_dir: Path | None) -> None:
     tasks = deque(plan.tasks)
     taken = threading.Lock()
     errors: list[BaseException] = []
 
-    def work(engine: Any) -> None:
+    def work() -> None:
         while True:
             with taken:
                 if not tasks or errors:
@@ -142,8 +142,8 @@ def _run_side_by_side(engines: list[Any], plan: Plan, writer: RunWriter, progres
                 cancel.set()  # the others stop too: the run file cannot be written
                 return
 
-    threads = [threading.Thread(target=work, args=(engine,), name=f"wsd-eval-{i}", daemon=True)
-               for i, engine in enumerate(engines, 1)]
+    threads = [threading.Thread(target=work, name=f"wsd-eval-{i}", daemon=True)
+               for i in range(1, concurrency + 1)]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -1,8 +1,7 @@
 """The FastAPI application: `/v1/chat/completions`, `/v1/models`, `/health`.
 
 `create_app(engine, config)` wires the parts: the model worker (started and stopped
-with the application; `engine` may be a list of engines for the same pair, which then
-answer that many requests at once), the guard against web pages (`guard.py`), CORS for the origins
+with the application; `config.concurrency` threads answer at once), the guard against web pages (`guard.py`), CORS for the origins
 allowed, the API key, the OpenAI-shaped errors. Handlers never call the engine: they
 queue a job and wait for its items on a `Channel`. The body is read up to its limit and
 parsed in a thread, so no request can hold the event loop.
@@ -14,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable, Sequence
+from typing import Any, AsyncIterator, Callable
 
 import anyio
 from fastapi import FastAPI, Request
@@ -51,16 +50,16 @@ class ServerConfig:
     model_name: str
     defaults: DecodingSettings
     max_queue: int = 16
+    concurrency: int = 1  # answers at once (engine_pool.answer_slots)
     api_key: str | None = None
     store: Store | None = None  # None: answers are not recorded (--no-store)
     limits: RequestLimits = field(default_factory=RequestLimits)
     access: AccessPolicy = field(default_factory=AccessPolicy)
 
 
-def create_app(engine: Any | Sequence[Any], config: ServerConfig) -> FastAPI:
+def create_app(engine: Any, config: ServerConfig) -> FastAPI:
     worker = ModelWorker(engine, ServedAnswers(config.store) if config.store else None,
-                         config.max_queue, config.limits.deadline_s)
-    engine = worker.engine
+                         config.max_queue, config.limits.deadline_s, config.concurrency)
     started_at = int(time.time())
     fingerprint = f"wsd-local-{__version__}-{getattr(engine, 'backend_name', 'unknown')}"
 

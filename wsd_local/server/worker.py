@@ -1,9 +1,9 @@
-"""Each engine is owned by one thread (llama.cpp contexts and a remote backend's
-per-answer state are not thread-safe); requests wait in one bounded queue, in arrival
-order, and the first free engine takes the next one. A pair with a local model has one
-engine, so its answers run one at a time; a pair served entirely by model servers may
-have several (`wsd serve --max-concurrency N`), each with its own connections, so N
-answers run at once and the servers batch them.
+"""Worker threads answer with the engine; requests wait in one bounded queue, in
+arrival order, and the first free thread takes the next one. A pair with a local model
+gets one thread (llama.cpp contexts are not thread-safe), so its answers run one at a
+time; a pair served entirely by model servers gets `concurrency` threads
+(`wsd serve --max-concurrency N`, engine_pool.py), so N answers run at once and the
+servers batch them.
 
 A request is a `Job`: what to answer, a `cancel` event (set when the client leaves or
 its stop string is reached; the decoder checks it at every step), and `post`, which
@@ -24,7 +24,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from ..backend.protocol import served
 from ..errors import WsdError
@@ -80,12 +80,9 @@ class QueueFull(Exception):
 
 
 class ModelWorker:
-    def __init__(self, engines: Any | Sequence[Any], answers: ServedAnswers | None, max_queue: int,
-                 deadline_s: float | None = None) -> None:
-        self.engines = list(engines) if isinstance(engines, (list, tuple)) else [engines]
-        if not self.engines:
-            raise ValueError("the worker needs at least one engine")
-        self.engine = self.engines[0]  # the pair's identity (every engine serves the same pair)
+    def __init__(self, engine: Any, answers: ServedAnswers | None, max_queue: int,
+                 deadline_s: float | None = None, concurrency: int = 1) -> None:
+        self.engine = engine
         self.answers = answers
         self.max_queue = max_queue
         self.deadline_s = deadline_s
@@ -93,9 +90,8 @@ class ModelWorker:
         # leave the queue at once, wherever it stands.
         self._waiting: deque[Job] = deque()
         self._changed = threading.Condition()
-        self._threads = [threading.Thread(target=self._run, args=(engine,), daemon=True,
-                                          name=f"wsd-model-worker-{i}")
-                         for i, engine in enumerate(self.engines, 1)]
+        self._threads = [threading.Thread(target=self._run, daemon=True, name=f"wsd-model-worker-{i}")
+                         for i in range(1, max(1, concurrency) + 1)]
         self._stopping = False
         self._durations: deque[float] = deque(maxlen=20)
         self._running: set[Job] = set()  # under self._changed
@@ -104,7 +100,7 @@ class ModelWorker:
     @property
     def concurrency(self) -> int:
         """How many answers run at once."""
-        return len(self.engines)
+        return len(self._threads)
 
     # -- the event loop's side ------------------------------------------------------------
     def start(self) -> None:
@@ -150,18 +146,17 @@ class ModelWorker:
         return bool(self._running)
 
     def server_requests(self) -> int:
-        """HTTP requests the engines have sent to model servers (scoring, streams,
+        """HTTP requests the engine has sent to model servers (scoring, streams,
         tokenizing), for /health and the load benchmark's requests per answer."""
-        clients = {id(c): c for e in self.engines
-                   for m in (getattr(e, "drafter", None), getattr(e, "base", None))
-                   if (c := getattr(served(m), "client", None)) is not None}
+        models = (getattr(self.engine, "drafter", None), getattr(self.engine, "base", None))
+        clients = {id(c): c for m in models if (c := getattr(served(m), "client", None)) is not None}
         return sum(c.stats.requests for c in clients.values())
 
     def retry_after(self) -> int:
         """Seconds until a place in the queue is likely free: a typical answer's time
-        (the engines free places in parallel)."""
+        (the threads free places in parallel)."""
         typical = statistics.median(self._durations) if self._durations else 5.0
-        return max(1, min(600, math.ceil(typical / len(self.engines))))
+        return max(1, min(600, math.ceil(typical / len(self._threads))))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the answer in progress and refuse the waiting ones; wait for the thread."""
@@ -191,7 +186,7 @@ class ModelWorker:
             self._running.add(job)
             return job
 
-    def _run(self, engine: Any) -> None:
+    def _run(self) -> None:
         while True:
             job = self._next()
             if job is None:
@@ -206,7 +201,7 @@ class ModelWorker:
                 deadline.daemon = True
                 deadline.start()
             try:
-                self._serve(engine, job)
+                self._serve(job)
             finally:
                 if deadline is not None:
                     deadline.cancel()
@@ -224,13 +219,13 @@ class ModelWorker:
         job.post(Failed(ApiError(503, "the server is shutting down", type="server_error",
                                  code="shutting_down")))
 
-    def _serve(self, engine: Any, job: Job) -> None:
+    def _serve(self, job: Job) -> None:
         request = job.request
         relay = AnswerRelay(request.settings.mode, request.stops, request.logprobs)
         stored = None
         started = False
         try:
-            for event in engine.generate(request.messages, request.settings, job.cancel):
+            for event in self.engine.generate(request.messages, request.settings, job.cancel):
                 if not started and not isinstance(event, PhaseChanged):
                     # The prompts are tokenized and fit: from here on this is an answer.
                     started = True
@@ -260,7 +255,7 @@ class ModelWorker:
             if self.answers:
                 self.answers.fail(stored, relay.sent, exc.one_line())
             error = from_wsd_error(exc)
-            error.message = scrub(error.message, getattr(engine, "identities", {}))
+            error.message = scrub(error.message, getattr(self.engine, "identities", {}))
             job.post(Failed(error))
         except Exception as exc:  # noqa: BLE001 - a bug: logged with its traceback, one line out
             log.error("request %d failed: %s: %s", job.number, type(exc).__name__, exc, exc_info=True)
