@@ -132,10 +132,11 @@ def test_cli_unreachable_server_is_one_line(capsys: pytest.CaptureFixture[str]) 
     assert err.startswith("wsd: error: cannot reach the model server at http://127.0.0.1:9/v1")
 
 
-def test_cli_refuses_a_drafter_url(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["generate", "--drafter", "http://127.0.0.1:9/v1", "Hi"])
+def test_cli_unreachable_drafter_server_is_one_line_naming_the_drafter(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["generate", "--drafter", "http://127.0.0.1:9/v1", "--mode", "draft", "Hi"])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and "the drafter cannot be on a server" in err and err.count("\n") == 0
+    assert code == 1 and err.count("\n") == 0
+    assert err.startswith("wsd: error: cannot reach the drafter's model server at http://127.0.0.1:9/v1")
 
 
 @pytest.mark.models
@@ -184,7 +185,7 @@ def test_a_token_id_past_the_vocabulary_stops_the_answer_and_keeps_it(
     assert code == 1
     assert trace["models"]["base"]["n_vocab"] == local.n_vocab  # the vocabulary was adopted
     assert trace["stop_reason"] == "server_error"
-    note = f"the server sent token id {bad_id}, outside the vocabulary ({local.n_vocab} tokens)"
+    note = f"{server.url} sent token id {bad_id}, outside the vocabulary ({local.n_vocab} tokens)"
     assert note in trace["stop_note"]
     assert trace["answer"].endswith(" Fine, thanks")  # what came before the bad id is kept
     assert err.strip().count("\n") == 0 and note in err and "Traceback" not in err
@@ -210,3 +211,31 @@ def test_the_local_tokenizer_refuses_ids_outside_its_vocabulary(demo_engine) -> 
         for read in (drafter.token_bytes, drafter.token_text, drafter.is_end_of_generation):
             with pytest.raises(WsdError, match=f"token id {token} is outside the vocabulary"):
                 read(token)
+
+
+def _tokenize_without_chat_template(h, body) -> None:
+    """vLLM's answer to /tokenize with messages when the model has no chat template."""
+    if "messages" in body:
+        h.send_json({"error": {"message": "As of transformers v4.44, default chat template is no longer "
+                                          "allowed, so you must provide a chat template if the tokenizer "
+                                          "does not define one.", "type": "BadRequestError", "code": 400}}, 400)
+        return
+    tokenize_bytes(h, body)
+
+
+@pytest.mark.parametrize("tokenize, expected", [
+    (_tokenize_without_chat_template, "cannot apply a chat template to a conversation (HTTP 400: As of"),
+    (None, "has no /tokenize (HTTP 404"),
+])
+def test_a_drafter_server_without_a_chat_template_is_refused_in_one_line(tokenize, expected) -> None:
+    """Fake servers (error paths): the drafter's prompt needs the server's chat template."""
+    routes = {"GET /v1/models": models("vllm", "fake", max_model_len=2048)}
+    if tokenize is not None:
+        routes["POST /tokenize"] = tokenize
+    with FakeServer(routes) as server:
+        with pytest.raises(RemoteError) as info:
+            RemoteBackend(parse_remote_spec(server.url), "drafter", RemoteOptions())
+    line = info.value.one_line()
+    assert "\n" not in line and line.startswith(f"the drafter's model server at {server.url}")
+    assert expected in line
+    assert ("--chat-template" in line) if tokenize is not None else ("WSD's drafter needs a vLLM server" in line)

@@ -94,6 +94,10 @@ def test_full_queue_is_a_503_with_retry_after(wsd_server) -> None:
             thread.start()
             try:
                 wait_for(lambda: http.get("/health").json()["waiting"] == 1, "the second request to queue")
+                # A local pair answers one request at a time, whatever --max-concurrency
+                # says (the server runs with its default): the second one waits.
+                health = http.get("/health").json()
+                assert health["running"] == 1 and health["max_concurrency"] == 1
                 refused = http.post("/v1/chat/completions", json={
                     "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4})
                 assert refused.status_code == 503
@@ -108,3 +112,9 @@ def test_full_queue_is_a_503_with_retry_after(wsd_server) -> None:
         assert queued["response"].status_code == 200, queued["response"].text
         assert http.get("/health").json()["waiting"] == 0
     assert stored(wsd_server, prompt).status == "stopped"
+
+
+def test_a_local_pair_says_it_answers_one_request_at_a_time(wsd_server) -> None:
+    ready = next(line for line in wsd_server.stdout_path.read_text().splitlines()
+                 if line.startswith("wsd serve: listening on"))
+    assert "one answer at a time (a local model)" in ready

@@ -135,9 +135,9 @@ def _runtime_check(field_name: str) -> Callable[[Any], Any]:
 
 # -- the built-in sections --------------------------------------------------------------
 
-declare("models", "drafter", str, "the aligned drafter: a model name or a .gguf path "
+declare("models", "drafter", str, "the aligned drafter: a model name, a .gguf path or a vLLM URL[#model] "
         "(built in: the demo SmolLM2-135M-Instruct)", check=_model_name, parse=_model_typed)
-declare("models", "base", str, "the base model: a model name or a .gguf path "
+declare("models", "base", str, "the base model: a model name, a .gguf path or a vLLM URL[#model] "
         "(built in: the demo Gemma-3-270M)", check=_model_name, parse=_model_typed)
 for _spec in SETTINGS:
     declare("decoding", _spec.key, _spec.kind, _spec.help, _spec.default, check=_spec.check,

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
 
-from .backend.protocol import Backend
+from .backend.protocol import Backend, served
 from .check import DraftChecker, shared_vocabulary, token_cover
 from .settings import DecodingSettings
 from .events import BaseToken, DraftToken, Event, Finished, PhaseChanged, SwitchFound
@@ -49,7 +49,11 @@ class _Timer:
 
 
 def drafter_prompt(drafter: Backend, messages: Sequence[Message]) -> list[int]:
-    """The drafter's prompt tokens: the conversation in its chat template."""
+    """The drafter's prompt tokens: the conversation in its chat template (applied by
+    its server for a drafter on a server)."""
+    server = served(drafter)
+    if server is not None:
+        return server.chat_prompt(messages)
     bos = drafter.special_token_text("bos")
     text = render_chat(drafter.chat_template, messages, bos, drafter.special_token_text("eos"))
     # Templates that write the BOS text themselves must not get a second one.

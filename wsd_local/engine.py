@@ -7,17 +7,20 @@
         ...                                     # typed events, see events.py
 
 One `Engine` serialises its own use (llama.cpp contexts are not thread-safe): a second
-`generate` waits for the first to finish. Run it from one worker thread.
+`generate` waits for the first to finish. Run it from one worker thread. With both
+models on servers (`runs_nothing_here`) nothing is shared that way: answers run at once,
+each in its own thread (docs/REMOTE.md, "Answers at once").
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any, Iterable, Iterator, Sequence
 
 from .backend.llama import LlamaBackend, active_backend_name
-from .backend.protocol import Backend, served
+from .backend.protocol import Backend, all_served, served
 from .backend.remote_spec import RemoteOptions
 from .settings import DecodingSettings, RuntimeSettings
 from .errors import ConfigError
@@ -35,15 +38,19 @@ class Engine:
         self.base = base
         self.load_seconds = load_seconds
         self.backend_name = active_backend_name()
-        served = sorted({m.identity.engine for m in (drafter, base) if m is not None and m.identity.remote})
+        loaded = [m for m in (drafter, base) if m is not None]
+        served = sorted({m.identity.engine for m in loaded if m.identity.remote})
         if served:  # e.g. "CPU + vLLM": the drafter here, the base model on a server
-            self.backend_name = " + ".join([self.backend_name, *served])
+            local = [self.backend_name] if any(not m.identity.remote for m in loaded) else []
+            self.backend_name = " + ".join([*local, *served])
         self._lock = threading.Lock()
         self.warnings: list[str] = []
         if drafter is not None and base is not None:
             from .models.pair import template_warnings
 
-            self.warnings = template_warnings(drafter.identity.name, drafter.chat_template is not None,
+            # A drafter on a server was checked to apply a chat template when it loaded.
+            has_template = drafter.chat_template is not None or drafter.identity.remote
+            self.warnings = template_warnings(drafter.identity.name, has_template,
                                               base.identity.name, base.chat_template is not None)
 
     @classmethod
@@ -51,8 +58,8 @@ class Engine:
              runtime: RuntimeSettings | None = None,
              roles: Sequence[str] = ("drafter", "base"),
              remote: RemoteOptions | None = None) -> "Engine":
-        """Load the models (names, GGUF paths, or for the base model the URL of a vLLM
-        server, `URL[#model]`; None means the demo pair). `remote` holds the API key and
+        """Load the models (names, GGUF paths, or the URL of a vLLM server,
+        `URL[#model]`, for either; None means the demo pair). `remote` holds the API key and
         timeout for servers (default: WSD_API_KEY from the environment)."""
         runtime = runtime or RuntimeSettings()
         start = time.perf_counter()
@@ -82,6 +89,12 @@ class Engine:
         return LlamaBackend(resolved.path, role, runtime, name=resolved.name)
 
     @property
+    def runs_nothing_here(self) -> bool:
+        """Both models (every one loaded) are on servers: answers may run concurrently,
+        one thread each, since nothing shares llama.cpp's state (docs/REMOTE.md)."""
+        return all_served(self.drafter, self.base)
+
+    @property
     def identities(self) -> dict[str, ModelIdentity]:
         return {m.role: m.identity for m in (self.drafter, self.base) if m is not None}
 
@@ -98,7 +111,7 @@ class Engine:
         mode = mode_named(settings.mode)
         self._require(mode)
         cancel = cancel or threading.Event()
-        with self._lock:
+        with self._one_at_a_time():
             decoder = mode.new_decoder(self.drafter, self.base, conversation, settings, cancel,
                                        backend_name=self.backend_name)
             yield from self._watch_servers(decoder.events(), cancel)
@@ -128,8 +141,13 @@ class Engine:
 
         self._require(PAPER_MODE)
         cancel = cancel or threading.Event()
-        with self._lock:
+        with self._one_at_a_time():
             yield from self._watch_servers(rerun(self, trace, cancel, **how), cancel)
+
+    def _one_at_a_time(self) -> contextlib.AbstractContextManager:
+        """The engine's lock while a model runs here; nothing when both are on servers,
+        which keep each answer's state per thread."""
+        return contextlib.nullcontext() if self.runs_nothing_here else self._lock
 
     def _watch_servers(self, events: Iterator[Event], cancel: threading.Event) -> Iterator[Event]:
         """Run one answer's events. A model on a server that is lost mid-answer stops the
@@ -160,8 +178,15 @@ class Engine:
 
 
 def _share_vocabulary(drafter: Backend | None, base: Backend | None) -> None:
-    """A base model on a server whose tokenizer is the local drafter's takes the
-    drafter's vocabulary, so draft token ids are handed over (see remote_twin.py)."""
-    server = served(base)
-    if drafter is not None and server is not None and not drafter.identity.remote:
-        server.adopt_vocabulary(drafter)
+    """A model on a server whose tokenizer is the other model's takes its vocabulary,
+    so draft token ids are handed over (see remote_twin.py): a server model next to a
+    local one adopts the local vocabulary; two server models compare tokenizers."""
+    if drafter is None or base is None:
+        return
+    remote_drafter, remote_base = served(drafter), served(base)
+    if remote_drafter is not None and remote_base is not None:
+        remote_base.share_vocabulary_with(remote_drafter)
+    elif remote_base is not None:
+        remote_base.adopt_vocabulary(drafter)
+    elif remote_drafter is not None:
+        remote_drafter.adopt_vocabulary(base)

@@ -7,9 +7,13 @@ Not a fake server: every byte that passes comes from vLLM. The tests switch it b
   n-th server-sent event, as a dropped Wi-Fi or a restarted server would;
 - `refuse_all()`: close every open connection and every new one at once;
 - `drop_requests(n)`: close the connection instead of forwarding the next n requests
-  (a request lost in transit), then pass again.
+  (a request lost in transit), then pass again;
+- `without_logprobs()`: rename the `logprobs` field of requests (same length, so the
+  request stays valid), so vLLM answers completions without log-probabilities, as a
+  server that cannot return them does.
 
-It counts requests by path so tests can see what the client sent.
+It counts requests by path so tests can see what the client sent, and streamed
+responses the client closed before their end (`closed_by_client`).
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ class FaultProxy:
         self._drop = 0
         self.paths: Counter[str] = Counter()
         self.cut_streams = 0
+        self.closed_by_client = 0  # streamed responses the client left before `[DONE]`
+        self._strip_logprobs = False
         self._closed = False
         threading.Thread(target=self._accept, daemon=True, name="fault-proxy").start()
 
@@ -52,6 +58,10 @@ class FaultProxy:
     def drop_requests(self, count: int) -> None:
         with self._lock:
             self._mode, self._drop = "pass", count
+
+    def without_logprobs(self, on: bool = True) -> None:
+        with self._lock:
+            self._strip_logprobs = on
 
     def refuse_all(self) -> None:
         with self._lock:
@@ -84,10 +94,11 @@ class FaultProxy:
                 continue
             with self._lock:
                 self._open.update((client, server))
-            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
-            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+            state = {"streaming": False, "done": False}  # the connection's current response
+            threading.Thread(target=self._pump, args=(client, server, False, state), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True, state), daemon=True).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket, from_server: bool) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, from_server: bool, state: dict) -> None:
         events = 0
         streaming = False
         try:
@@ -98,9 +109,15 @@ class FaultProxy:
                 if not from_server:
                     if self._count_paths(data) and self._take_drop():
                         break
+                    with self._lock:
+                        if self._strip_logprobs:
+                            data = data.replace(b'"logprobs":', b'"logprobz":')
                 else:
                     if b"text/event-stream" in data:
                         streaming, events = True, 0
+                        state.update(streaming=True, done=False)
+                    if streaming and b"data: [DONE]" in data:
+                        state["done"] = True
                     if streaming:
                         events += data.count(b"data: ")
                         with self._lock:
@@ -110,11 +127,18 @@ class FaultProxy:
                             keep = _prefix_with_events(data, data.count(b"data: ") - (events - self._cut_after))
                             sink.sendall(keep)
                             self.cut_streams += 1
+                            state["by_proxy"] = True
                             break
                 sink.sendall(data)
         except OSError:
-            pass
+            pass  # a reset: a client that closes with data unread resets the connection
         finally:
+            if not from_server:  # the client's side ended: did it leave a stream early?
+                with self._lock:
+                    if (state["streaming"] and not state["done"] and not state.get("by_proxy")
+                            and self._mode != "refuse"):
+                        self.closed_by_client += 1
+                        state["streaming"] = False
             for sock in (source, sink):
                 _close(sock)
                 with self._lock:

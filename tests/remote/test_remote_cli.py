@@ -39,3 +39,26 @@ def test_generate_with_a_remote_base(smollm2, capsys: pytest.CaptureFixture[str]
     assert '"engine": "vLLM"' in out and '"backend": "CPU + vLLM"' in out
     if smollm2.api_key:
         assert smollm2.api_key not in out
+
+
+def test_generate_with_both_models_on_servers_and_a_registered_drafter(
+        smollm2, tiny, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`wsd models add URL --role drafter` checks the server can draft; `wsd generate
+    --drafter NAME --base URL` then answers with nothing running here."""
+    import json
+
+    if smollm2.api_key:
+        monkeypatch.setenv("WSD_API_KEY", smollm2.api_key)
+    url = smollm2.url.split("#")[0]
+    assert main(["models", "add", url, "--name", "smol-drafter", "--role", "drafter"]) == 0
+    assert f"smol-drafter: drafter, vLLM at {url}, model smollm2" in capsys.readouterr().out
+    try:
+        assert main(["generate", "--drafter", "smol-drafter", "--base", tiny.url, "--mode", "paper",
+                     "--max-tokens", "24", "--draft-max-tokens", "12", "--json", "Hi"]) == 0
+        trace = json.loads(capsys.readouterr().out)
+        assert trace["backend"] == "vLLM"
+        assert trace["models"]["drafter"]["engine"] == "vLLM" and trace["models"]["drafter"]["path"] == url
+        assert trace["models"]["base"]["engine"] == "vLLM" and trace["counts"]["shared_vocabulary"] == 0
+        assert trace["answer"] and trace["answer"] == trace["kept_draft"] + trace["continuation"]
+    finally:
+        assert main(["models", "remove", "smol-drafter"]) == 0

@@ -10,6 +10,10 @@ Cancel: the thread reading an answer blocks in the socket; a small watcher shuts
 socket down the moment the cancel event is set, so the read returns at once (the
 server then aborts the request, as it does for any client that leaves). Streams and
 scoring requests made with a cancel event both work this way.
+
+Threads: each thread gets its own connection pool (made on its first request), so
+answers running at once in several threads never share a socket, and one answer's
+cancel shuts only its own thread's connections down. A pool goes with its thread.
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ import socket
 import threading
 import time
 import weakref
-from dataclasses import dataclass
-from typing import Any, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
 
 import httpx
 
@@ -60,22 +64,29 @@ class RequestStats:
     server_seconds: float = 0.0  # the server's time for the requests that report it
     timed_requests: int = 0  # requests that reported it
     prompt_tokens: int = 0  # prompt tokens the server processed (its `usage`), scoring included
+    # Requests of several threads add up here.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, seconds: float) -> None:
-        self.requests += 1
-        self.seconds += seconds
+        with self._lock:
+            self.requests += 1
+            self.seconds += seconds
+
+    def count_retry(self) -> None:
+        with self._lock:
+            self.retries += 1
 
     def add_server_time(self, data: Any) -> None:
         usage = data.get("usage") if isinstance(data, dict) else None
-        if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
-            self.prompt_tokens += usage["prompt_tokens"]
         metrics = data.get("metrics") if isinstance(data, dict) else None
-        if not isinstance(metrics, dict):
-            return
-        parts = [metrics.get(k) for k in ("queue_time_ms", "time_to_first_token_ms", "generation_time_ms")]
-        if all(isinstance(p, (int, float)) for p in parts):
-            self.server_seconds += sum(parts) / 1000.0  # type: ignore[arg-type]
-            self.timed_requests += 1
+        parts = ([metrics.get(k) for k in ("queue_time_ms", "time_to_first_token_ms", "generation_time_ms")]
+                 if isinstance(metrics, dict) else [])
+        with self._lock:
+            if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+                self.prompt_tokens += usage["prompt_tokens"]
+            if parts and all(isinstance(p, (int, float)) for p in parts):
+                self.server_seconds += sum(parts) / 1000.0  # type: ignore[arg-type]
+                self.timed_requests += 1
 
     def snapshot(self) -> dict[str, float]:
         return {"requests": self.requests, "retries": self.retries, "seconds": self.seconds,
@@ -84,25 +95,48 @@ class RequestStats:
 
 
 class ServerClient:
-    """One connection pool to one server. Thread-safe for sequential use by the engine's
-    worker plus a cancel from another thread."""
+    """Connections to one server: a pool per thread that uses it (see the module's
+    note), a cancel from any thread."""
 
-    def __init__(self, spec: RemoteSpec, options: RemoteOptions) -> None:
+    def __init__(self, spec: RemoteSpec, options: RemoteOptions, label: str = "model server",
+                 needs: str = "WSD's base model needs a vLLM server (vllm serve MODEL)") -> None:
         self.spec = spec
         self.options = options
-        headers = {"Authorization": f"Bearer {options.api_key}"} if options.api_key else {}
-        timeout = httpx.Timeout(options.timeout_s, connect=min(CONNECT_TIMEOUT_S, options.timeout_s))
-        self._http = httpx.Client(headers=headers, follow_redirects=False, timeout=timeout)
-        # The sockets of this client's connections, learnt when each connects: a cancel
-        # shuts them down (one answer at a time uses a backend, so they are its own).
-        self._sockets: weakref.WeakSet[socket.socket] = weakref.WeakSet()
+        self.label = label  # how errors name the server: "model server", "drafter's model server"
+        self.needs = needs  # the hint for a server that lacks an endpoint WSD needs
+        self._local = threading.local()  # this thread's pool and its sockets
+        self._pools: weakref.WeakSet[httpx.Client] = weakref.WeakSet()  # every thread's, for close()
         self._extensions = {"trace": self._trace}
         self.stats = RequestStats()
 
+    @property
+    def _http(self) -> httpx.Client:
+        """This thread's connection pool, made on its first request."""
+        pool = getattr(self._local, "http", None)
+        if pool is None:
+            headers = {"Authorization": f"Bearer {self.options.api_key}"} if self.options.api_key else {}
+            timeout = httpx.Timeout(self.options.timeout_s,
+                                    connect=min(CONNECT_TIMEOUT_S, self.options.timeout_s))
+            pool = httpx.Client(headers=headers, follow_redirects=False, timeout=timeout)
+            self._local.http = pool
+            self._pools.add(pool)
+        return pool
+
+    @property
+    def _sockets(self) -> "weakref.WeakSet[socket.socket]":
+        """The sockets of this thread's connections, learnt when each connects: a cancel
+        shuts them down (the thread runs one answer at a time, so they are its own)."""
+        sockets = getattr(self._local, "sockets", None)
+        if sockets is None:
+            sockets = self._local.sockets = weakref.WeakSet()
+        return sockets
+
     def close(self) -> None:
-        self._http.close()
+        for pool in list(self._pools):
+            pool.close()
 
     def _trace(self, event: str, info: dict[str, Any]) -> None:
+        # Called in the thread that sends the request.
         if event == "connection.connect_tcp.complete":
             stream = info.get("return_value")
             sock = stream.get_extra_info("socket") if stream is not None else None
@@ -155,14 +189,14 @@ class ServerClient:
                 if attempt < len(pauses) and _transient(exc):
                     time.sleep(pauses[attempt])
                     attempt += 1
-                    self.stats.retries += 1
+                    self.stats.count_retry()
                     continue
                 raise self._transport_error(exc, path) from None
             self.stats.count(time.perf_counter() - start)
             if response.status_code in RETRY_STATUSES and attempt < len(pauses):
                 time.sleep(pauses[attempt])
                 attempt += 1
-                self.stats.retries += 1
+                self.stats.count_retry()
                 continue
             if response.status_code >= 400:
                 raise self.status_error(response.status_code, response.text, path)
@@ -208,29 +242,21 @@ class ServerClient:
 
     def _events(self, response: httpx.Response, cancel: threading.Event | None) -> Iterator[dict[str, Any]]:
         """The JSON events of a server-sent event stream, up to `[DONE]`."""
-        for line in response.iter_lines():
-            if cancel is not None and cancel.is_set():
-                return
-            if not line.startswith("data:"):
-                continue
-            data = line[len("data:"):].strip()
-            if data == "[DONE]":
-                return
-            try:
-                event = json.loads(data)
-            except ValueError:
-                raise StreamLost(f"{self.where} sent a broken event") from None
-            if isinstance(event, dict) and "error" in event:
-                raise StreamLost(f"{self.where} reported an error mid-answer: {_message_of(event)}")
-            self.stats.add_server_time(event)
-            yield event
-        if cancel is None or not cancel.is_set():
-            raise StreamLost(f"{self.where} closed the connection mid-answer")
+        try:
+            for event in sse_json(response.iter_lines(), stop=lambda: cancel is not None and cancel.is_set()):
+                if isinstance(event, dict) and "error" in event:
+                    raise StreamLost(f"{self.where} reported an error mid-answer: {_message_of(event)}")
+                self.stats.add_server_time(event)
+                yield event
+        except SseBroken:
+            raise StreamLost(f"{self.where} sent a broken event") from None
+        except SseUnfinished:
+            raise StreamLost(f"{self.where} closed the connection mid-answer") from None
 
     # -- errors --------------------------------------------------------------------
     @property
     def where(self) -> str:
-        return f"the model server at {self.spec.api_url}"
+        return f"the {self.label} at {self.spec.api_url}"
 
     def _transport_error(self, exc: httpx.TransportError, path: str) -> TransportFailure:
         if isinstance(exc, httpx.ConnectTimeout):
@@ -252,12 +278,42 @@ class ServerClient:
             return RemoteRefusal(f"{self.where} refused the request (HTTP {status}: {message})",
                                f"give its API key with --api-key or {API_KEY_ENV}")
         if status == 404:
-            return RemoteRefusal(f"{self.where} has no {path} (HTTP 404: {message})",
-                               "WSD's base model needs a vLLM server (vllm serve MODEL)")
+            return RemoteRefusal(f"{self.where} has no {path} (HTTP 404: {message})", self.needs)
         if status >= 500:
             return RemoteError(f"{self.where} failed on {path} (HTTP {status}: {message})",
                                "see the server's log")
         return RemoteError(f"{self.where} rejected {path} (HTTP {status}: {message})")
+
+
+class SseBroken(ValueError):
+    """A server-sent event whose data is not JSON."""
+
+
+class SseUnfinished(Exception):
+    """A server-sent event stream that ended before its `[DONE]`."""
+
+
+def sse_json(lines: Iterable[str], stop: Callable[[], bool] = lambda: False) -> Iterator[Any]:
+    """The JSON data of each server-sent event in OpenAI's framing (`data: {...}` lines,
+    then `data: [DONE]`); other lines (comments, pings) are skipped. Returns quietly
+    when `stop()` is true before a line; raises SseBroken for data that is not JSON and
+    SseUnfinished when the lines end before `[DONE]`. The one parser of such streams
+    (model servers' answers here, `wsd serve`'s in the load benchmark)."""
+    for line in lines:
+        if stop():
+            return
+        if not line.startswith("data:"):
+            continue
+        data = line[len("data:"):].strip()
+        if data == "[DONE]":
+            return
+        try:
+            event = json.loads(data)
+        except ValueError:
+            raise SseBroken(data[:80]) from None
+        yield event
+    if not stop():
+        raise SseUnfinished()
 
 
 class _CancelWatcher:

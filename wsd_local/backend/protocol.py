@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Generator, Protocol, Sequence, cast
+from typing import TYPE_CHECKING, Generator, Protocol, Sequence, cast
 
 from ..trace import ModelIdentity
+
+if TYPE_CHECKING:
+    from ..messages import Message
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,23 @@ class ServedBackend(Backend, Protocol):
         """Take `local`'s vocabulary when the server's tokenizer is the same; True if so."""
         ...
 
+    def share_vocabulary_with(self, other: "ServedBackend") -> bool:
+        """Both models on servers: hand ids over when the tokenizers are one; True if so."""
+        ...
+
+    def chat_prompt(self, messages: Sequence["Message"]) -> list[int]:
+        """A drafter's prompt: the conversation in its chat template, applied by the server."""
+        ...
+
 
 def served(model: Backend | None) -> ServedBackend | None:
     """The model as a model on a server, or None for a local one (or none)."""
     return cast(ServedBackend, model) if model is not None and model.identity.remote else None
+
+
+def all_served(*models: Backend | None) -> bool:
+    """Every model loaded is on a server (and at least one is loaded): nothing runs in
+    this process, so several answers may run at once, each in its own thread (a model on
+    a server keeps each answer's state per thread: RemoteBackend)."""
+    loaded = [m for m in models if m is not None]
+    return bool(loaded) and all(served(m) is not None for m in loaded)

@@ -1,10 +1,12 @@
-"""The base model on a server: the `Backend` protocol over vLLM's OpenAI-compatible API.
+"""A model on a server, drafter or base: the `Backend` protocol over vLLM's
+OpenAI-compatible API.
 
 | Backend             | request                                                          |
 | ------------------- | ---------------------------------------------------------------- |
 | score               | POST /v1/completions, prompt = token ids, prompt_logprobs = 0     |
 | generate            | the same, stream = true, logprobs = 2, return_tokens_as_token_ids |
 | tokenize            | POST /tokenize (+ raw token strings for exact bytes)             |
+| chat_prompt         | POST /tokenize with messages + add_generation_prompt (drafter)   |
 | detokenize, bytes   | from the raw strings (remote_vocab.py); POST /detokenize if unseen |
 | n_ctx               | GET /v1/models (max_model_len)                                    |
 
@@ -18,8 +20,15 @@ Faults mid-answer keep what was written, marked: `stop_reason` is `connection_lo
 server answered with an error status), and `Engine` puts the reason in words into the
 trace's `stop_note`. A continuation that fails ends with that stop reason; a scoring
 request that still fails after its retries stops the answer through the answer's
-cancel event, the same path as Esc. Outside an answer (`begin_answer` not called)
-such failures raise `RemoteError`.
+cancel event, the same path as Esc. A drafter's stream that fails stops the answer
+the same way: the draft so far is the answer. Outside an answer (`begin_answer` not
+called) such failures raise `RemoteError`.
+
+The drafter's chat template is applied by its server (`chat_prompt`); the load checks
+that the server has one and that its continuations carry log-probabilities as token
+ids. The server stops at the model's end-of-turn ids by itself and streams that last
+token with `finish_reason: stop`: it is dropped there, as llama.cpp never yields it,
+and remembered for `is_end_of_generation`.
 """
 
 from __future__ import annotations
@@ -29,12 +38,13 @@ import hashlib
 import threading
 from typing import Any, Generator, Sequence
 
-from ..errors import PromptError, RemoteError
+from ..errors import PromptError, RemoteError, RemoteRefusal
+from ..messages import Message
 from ..trace import SERVER_STOPS, ModelIdentity
 from .http import RequestCancelled, ServerClient, StreamLost, TransportFailure
 from .protocol import Backend, GeneratedToken
 from .remote_spec import RemoteOptions, RemoteSpec
-from .remote_twin import same_vocabulary
+from .remote_twin import same_server_vocabulary, same_vocabulary
 from .remote_vocab import StreamBytes, detect_style, incomplete_tail, raw_token_bytes
 from .server_kind import (LLAMA_SERVER, OLLAMA, VLLM, check_prompt_logprobs, find_model, prompt_logprobs,
                           refusal, scoring_request)
@@ -47,15 +57,78 @@ REMOTE_CHUNK_TOKENS = 32
 
 #: Seen in the raw strings of every tokenizer: spaces, a newline, a word.
 _STYLE_PROBE = " the a\n b"
+#: The conversation the load puts in a drafter server's chat template.
+_CHAT_PROBE = ({"role": "user", "content": "Hi"},)
+
+
+def needs_vllm(role: str) -> str:
+    """The hint for a server that lacks what WSD needs of a model in `role`."""
+    return f"WSD's {'drafter' if role == 'drafter' else 'base model'} needs a vLLM server (vllm serve MODEL)"
+
+
+class _NoLogprobs(Exception):
+    """A streamed continuation came without token ids and log-probabilities."""
+
+
+class _AnswerState(threading.local):
+    """What belongs to the answer a thread is running (see `RemoteBackend`)."""
+
+    def __init__(self) -> None:
+        self.stop_reason = ""
+        self.lost: tuple[str, str] | None = None
+        self.cancel: threading.Event | None = None
+        self.context_bytes: dict[int, bytes] = {}
 
 
 class RemoteBackend:
-    """A model served by vLLM (or a server with the same API). One per server model."""
+    """A model served by vLLM (or a server with the same API). One per server model.
+
+    Several answers may use one RemoteBackend at once, one thread each: what belongs to
+    an answer (`stop_reason`, `lost`, the cancel event `begin_answer` takes, the bytes of
+    the running continuation's split characters) is kept per thread, and so are the
+    HTTP connections (http.py). What is shared only grows and holds for every answer:
+    the exact bytes of token ids, the end-of-turn ids seen, the request counts."""
+
+    @property
+    def stop_reason(self) -> str:
+        return self._answer.stop_reason
+
+    @stop_reason.setter
+    def stop_reason(self, value: str) -> None:
+        self._answer.stop_reason = value
+
+    @property
+    def lost(self) -> tuple[str, str] | None:
+        """(stop reason, why in words) if this thread's answer lost its server."""
+        return self._answer.lost
+
+    @lost.setter
+    def lost(self, value: tuple[str, str] | None) -> None:
+        self._answer.lost = value
+
+    @property
+    def _answer_cancel(self) -> threading.Event | None:
+        return self._answer.cancel
+
+    @_answer_cancel.setter
+    def _answer_cancel(self, value: threading.Event | None) -> None:
+        self._answer.cancel = value
+
+    @property
+    def _context_bytes(self) -> dict[int, bytes]:
+        """The running continuation's inexact splits."""
+        return self._answer.context_bytes
 
     def __init__(self, spec: RemoteSpec, role: str, options: RemoteOptions | None = None) -> None:
+        self._answer = _AnswerState()
         self.spec = spec
         self.role = role
-        self.client = ServerClient(spec, options or RemoteOptions())
+        self.needs = needs_vllm(role)
+        self.client = ServerClient(spec, options or RemoteOptions(),
+                                   label="drafter's model server" if role == "drafter" else "model server",
+                                   needs=self.needs)
+        self._end_ids: set[int] = set()  # end-of-turn ids the server stopped at
+        self._bytes: dict[int, bytes] = {}
         try:
             self.model = find_model(self.client, spec.model)
             if role == "base" and self.model.engine in (LLAMA_SERVER, OLLAMA):
@@ -68,18 +141,17 @@ class RemoteBackend:
             self._added = set(self.tokenize_raw("", add_special=True)[0])
             if role == "base":
                 check_prompt_logprobs(self.client, self.model, (sorted(self._added) + ids)[:2] or ids[:2])
+            else:
+                self._check_drafter()
         except BaseException:
             self.client.close()
             raise
         self.n_ctx = self.model.max_model_len or 2048
-        self._bytes: dict[int, bytes] = {i: b"" for i in self._added}
-        self._context_bytes: dict[int, bytes] = {}  # this continuation's inexact splits
+        self._bytes.update({i: b"" for i in self._added})
         self._vocab_source: Backend | None = None  # a local model with the same vocabulary
+        self._server_twin: RemoteBackend | None = None  # a model on a server with the same tokenizer
         self._probe_ids = tuple(ids)
         self.n_vocab = 0  # not published by the server; known once a local twin is found
-        self.stop_reason = ""
-        self.lost: tuple[str, str] | None = None  # (stop reason, why in words) if this answer lost its server
-        self._answer_cancel: threading.Event | None = None
         self.identity = ModelIdentity(
             role=role, name=self.model.name, path=spec.api_url, architecture="remote",
             quantization="unknown", size_bytes=0, n_vocab=0, engine=self.model.engine)
@@ -88,11 +160,15 @@ class RemoteBackend:
     @property
     def vocab_fingerprint(self) -> str:
         """The local twin's fingerprint once `adopt_vocabulary` checked the server's
-        tokenizer against it; otherwise a digest of the server's own tokenization of a
-        probe, which never equals a local model's."""
+        tokenizer against it, or the other server model's once `share_vocabulary_with`
+        did; otherwise a digest of this server model (URL, name and its tokenization of
+        a probe), which never equals a local model's: two models on one server model
+        have one tokenizer."""
         if self._vocab_source is not None:
             return self._vocab_source.vocab_fingerprint
-        digest = hashlib.sha256(f"remote\0{self.style}\0".encode())
+        if self._server_twin is not None:
+            return self._server_twin.vocab_fingerprint
+        digest = hashlib.sha256(f"remote\0{self.spec.root}\0{self.model.name}\0{self.style}\0".encode())
         digest.update(",".join(map(str, self._probe_ids)).encode())
         return "remote-" + digest.hexdigest()
 
@@ -107,9 +183,31 @@ class RemoteBackend:
         self.identity.n_vocab = local.n_vocab
         return True
 
+    def share_vocabulary_with(self, other: "RemoteBackend") -> bool:
+        """Both models on servers: the same server model, or two whose tokenizers agree
+        on a probe (`remote_twin.same_server_vocabulary`), hand draft ids over as they
+        are. Then the two share what they learnt of each token's bytes."""
+        if other._vocab_source is not None or self._vocab_source is not None:
+            return False
+        same_model = self.spec.root == other.spec.root and self.model.name == other.model.name
+        if not same_model and not same_server_vocabulary(self._tokenize_and_decode, other._tokenize_and_decode):
+            return False
+        self._server_twin = other
+        other._bytes.update(self._bytes)
+        self._bytes = other._bytes  # exact bytes of one tokenizer's ids: one cache
+        return True
+
+    def _tokenize_and_decode(self, text: str | None, ids: Sequence[int] | None) -> tuple[list[int], list[str]] | str:
+        """For the probe: the server's tokenization of `text`, or its decoding of `ids`."""
+        if text is not None:
+            return self.tokenize_raw(text, add_special=False)
+        data = self.client.post_json("/detokenize", {"model": self.model.name, "tokens": list(ids or [])},
+                                     retry=True)
+        return str(data.get("prompt", "")) if isinstance(data, dict) else ""
+
     @property
     def shares_vocabulary(self) -> bool:
-        return self._vocab_source is not None
+        return self._vocab_source is not None or self._server_twin is not None
 
     @property
     def chat_template(self) -> str | None:
@@ -126,25 +224,59 @@ class RemoteBackend:
         del special
         self._context_bytes.clear()
         ids, raws = self.tokenize_raw(text, add_special=add_bos)
+        self._learn_bytes(ids, raws)
+        return ids
+
+    def _learn_bytes(self, ids: Sequence[int], raws: Sequence[str]) -> None:
         if self._vocab_source is None:
             for token, raw in zip(ids, raws):
                 if token not in self._bytes:
                     piece = raw_token_bytes(raw, self.style)
                     if piece is not None:
                         self._bytes[token] = piece
-        return ids
 
     def tokenize_raw(self, text: str, add_special: bool) -> tuple[list[int], list[str]]:
         """The server's tokenization: ids and each id's raw vocabulary string (`Ġthe`)."""
         data = self.client.post_json("/tokenize", {
             "model": self.model.name, "prompt": text, "add_special_tokens": add_special,
             "return_token_strs": True}, retry=True)
+        return self._tokens_of(data)
+
+    def chat_prompt(self, messages: Sequence[Message]) -> list[int]:
+        """The drafter's prompt: the conversation in the model's chat template, applied
+        by the server, ready for the assistant's turn."""
+        self._context_bytes.clear()
+        ids, raws = self._chat_tokens([m.to_dict() for m in messages], probe=False)
+        self._learn_bytes(ids, raws)
+        return ids
+
+    def _chat_tokens(self, messages: Sequence[dict], probe: bool) -> tuple[list[int], list[str]]:
+        try:
+            data = self.client.post_json("/tokenize", {
+                "model": self.model.name, "messages": list(messages), "add_generation_prompt": True,
+                "add_special_tokens": False, "return_token_strs": True}, retry=True)
+        except RemoteRefusal:
+            raise
+        except RemoteError as exc:
+            if "(HTTP 400" not in exc.message and "(HTTP 422" not in exc.message:
+                raise
+            said = exc.message.split("(HTTP ", 1)[1].rstrip(")")
+            if probe:
+                raise RemoteRefusal(
+                    f"{self.client.where} cannot apply a chat template to a conversation (HTTP {said})",
+                    "the drafter must be a chat model with a chat template: serve an instruction-tuned "
+                    "model, or give vllm serve --chat-template FILE") from None
+            raise PromptError(f"the drafter's chat template on {self.client.where} rejected the "
+                              f"conversation (HTTP {said})") from None
+        return self._tokens_of(data)
+
+    def _tokens_of(self, data: Any) -> tuple[list[int], list[str]]:
+        """Ids and raw strings of a /tokenize answer, each id checked."""
         try:
             ids = [int(t) for t in data["tokens"]]
             raws = [str(s) for s in (data.get("token_strs") or [""] * len(ids))]
         except (KeyError, TypeError, ValueError, AttributeError):
-            raise RemoteError(f"{self.client.where} answered /tokenize without token ids",
-                              "WSD's base model needs a vLLM server (vllm serve MODEL)") from None
+            raise RemoteError(f"{self.client.where} answered /tokenize without token ids", self.needs) from None
         bad = self._outside_vocabulary(ids)
         if bad is not None:
             raise RemoteError(f"{self.client.where} answered /tokenize with {self._describe_outside(bad)}",
@@ -177,8 +309,10 @@ class RemoteBackend:
         return piece
 
     def decode_text(self, tokens: Sequence[int]) -> bytes:
-        """The local twin's decoding; else the tokens' bytes (a server model is never
-        the drafter, whose text is the one decoded for the hand-over)."""
+        """The local twin's decoding; else the tokens' bytes: the server stops before
+        its end-of-turn token, so a draft holds no special tokens to skip. (Hugging
+        Face's clean-up of spaces before punctuation is not applied: the hand-over reads
+        the draft as written, `handoff.cleans_spaces` is then False.)"""
         if self._vocab_source is not None:
             return self._vocab_source.decode_text(tokens)
         return self.detokenize(tokens)
@@ -217,11 +351,36 @@ class RemoteBackend:
         return pieces  # type: ignore[return-value]
 
     def is_end_of_generation(self, token: int) -> bool:
-        """The server stops at its end tokens itself and never sends them; with a local
-        twin its end tokens are known."""
+        """The server stops at its end tokens itself (they are not yielded); the ones it
+        stopped at so far are known, and with a local twin all of its end tokens."""
+        if token in self._end_ids:
+            return True
         if self._vocab_source is not None:
             return self._vocab_source.is_end_of_generation(token)
         return False
+
+    def _check_drafter(self) -> None:
+        """A drafter's server must apply the chat template (/tokenize with messages) and
+        stream continuations with log-probabilities of token ids: one tiny request each."""
+        prompt, _ = self._chat_tokens(_CHAT_PROBE, probe=True)
+        refused = RemoteRefusal(
+            f"{self.client.where} does not return log-probabilities of the tokens it writes as token ids",
+            "serve the drafter with vLLM (vllm serve MODEL); WSD's trace and online mode need them")
+        try:
+            data = self.client.post_json("/v1/completions", {
+                "model": self.model.name, "prompt": prompt, "max_tokens": 1, "temperature": 0.0,
+                "logprobs": 2, "return_tokens_as_token_ids": True}, retry=True)
+        except RemoteError as exc:
+            if "(HTTP 400" in exc.message or "(HTTP 422" in exc.message:
+                raise RemoteRefusal(f"{refused.message} ({exc.message.split('(HTTP ', 1)[1].rstrip(')')})",
+                                    refused.hint) from None
+            raise
+        try:
+            names = data["choices"][0]["logprobs"]["tokens"]
+            if not names or not all(str(n).startswith("token_id:") for n in names):
+                raise TypeError
+        except (KeyError, IndexError, TypeError):
+            raise refused from None
 
     def check_fits(self, n_tokens: int) -> None:
         if n_tokens > self.n_ctx:
@@ -299,14 +458,17 @@ class RemoteBackend:
                                whole_token_release=self.model.engine == VLLM)
         waiting: collections.deque[GeneratedToken] = collections.deque()  # tokens waiting for their text
         finish: str | None = None
+        what = "the draft" if self.role == "drafter" else "the continuation"
+        events = self.client.stream_events("/v1/completions", payload, cancel)
         try:
-            for event in self.client.stream_events("/v1/completions", payload, cancel):
-                streamed, finish_now = _stream_tokens(event)
+            for event in events:
+                streamed, finish_now, end_id = _stream_tokens(event, self.needs)
+                if end_id is not None:
+                    self._end_ids.add(end_id)
                 bad = self._outside_vocabulary([token.id for token, _ in streamed])
                 if bad is not None:  # stop here, keeping what was written (as for a lost stream)
-                    self.stop_reason = "server_error"
-                    self.lost = self.lost or (self.stop_reason,
-                                              f"the continuation stopped: the server sent {self._describe_outside(bad)}")
+                    self._stream_failed("server_error", f"{what} stopped: {self.client.where} sent "
+                                                        f"{self._describe_outside(bad)}")
                     break
                 for token, delta in streamed:
                     waiting.append(token)
@@ -314,13 +476,16 @@ class RemoteBackend:
                         yield self._release(waiting, token_id, piece, exact)
                 finish = finish_now or finish
         except StreamLost as exc:
-            self.stop_reason = "connection_lost"
-            self.lost = self.lost or (self.stop_reason, f"the continuation stopped: {exc}")
+            self._stream_failed("connection_lost", f"{what} stopped: {exc}")
+        except _NoLogprobs:
+            self._stream_failed("server_error", f"{what} stopped: {self.client.where} sent tokens without "
+                                                f"log-probabilities ({self.needs})")
         except RemoteError as exc:  # an error status before the first token
             if self._answer_cancel is None:
                 raise
-            self.stop_reason = "server_error"
-            self.lost = self.lost or (self.stop_reason, f"the continuation could not start: {exc.one_line()}")
+            self._stream_failed("server_error", f"{what} could not start: {exc.one_line()}")
+        finally:
+            events.close()  # closes the HTTP stream now (online mode stops the drafter's early)
         for token_id, piece, exact in splitter.finish():
             yield self._release(waiting, token_id, piece, exact)
         if cancel is not None and cancel.is_set():
@@ -330,6 +495,15 @@ class RemoteBackend:
                 self.stop_reason = "eos"
             elif finish == "length" and count < max_new_tokens:
                 self.stop_reason = "context_full"
+
+    def _stream_failed(self, reason: str, note: str) -> None:
+        """A continuation that broke off: it ends with `reason`. A drafter's also stops
+        the answer (Esc's path): the draft so far is the answer, marked."""
+        self.stop_reason = reason
+        if self.role == "drafter":
+            self._lose(reason, note)
+        else:
+            self.lost = self.lost or (reason, note)
 
     def _release(self, waiting: "collections.deque[GeneratedToken]", token_id: int,
                  piece: bytes, exact: bool) -> GeneratedToken:
@@ -347,31 +521,41 @@ class RemoteBackend:
         self.client.close()
 
 
-def _stream_tokens(event: dict[str, Any]) -> tuple[list[tuple[GeneratedToken, str]], str | None]:
-    """The tokens of one streamed event, each with the text released with it, and the
-    finish reason if the event carries one. Several tokens in one event share its
-    text: it belongs to the last one."""
+def _stream_tokens(event: dict[str, Any], needs: str) -> tuple[list[tuple[GeneratedToken, str]], str | None,
+                                                               int | None]:
+    """The tokens of one streamed event, each with the text released with it, the
+    finish reason if the event carries one, and the end-of-turn id the server stopped at
+    (`finish_reason: stop` without a stop string: the event's last token, not returned).
+    Several tokens in one event share its text: it belongs to the last one. Raises
+    _NoLogprobs for text without tokens."""
     try:
         choice = event["choices"][0]
     except (KeyError, IndexError, TypeError):
-        return [], None
+        return [], None, None
     logprobs = choice.get("logprobs") or {}
     names = logprobs.get("tokens") or []
     values = logprobs.get("token_logprobs") or []
     tops = logprobs.get("top_logprobs") or []
     text = choice.get("text") or ""
+    finish = choice.get("finish_reason")
+    if text and not names:
+        raise _NoLogprobs()
+    end_id = None
+    if finish == "stop" and names and not isinstance(choice.get("stop_reason"), str):
+        end_id = _token_id(names[-1], needs)
+        names = names[:-1]
     out: list[tuple[GeneratedToken, str]] = []
     for i, name in enumerate(names):
         logprob = float(values[i]) if i < len(values) and values[i] is not None else 0.0
         top = sorted((float(v) for v in (tops[i] or {}).values()), reverse=True) if i < len(tops) else []
         margin = top[0] - top[1] if len(top) >= 2 else float("inf")
         best = top[0] if top else None
-        out.append((GeneratedToken(_token_id(name), logprob, margin, top_logprob=best),
+        out.append((GeneratedToken(_token_id(name, needs), logprob, margin, top_logprob=best),
                     text if i == len(names) - 1 else ""))
-    return out, choice.get("finish_reason")
+    return out, finish, end_id
 
 
-def _token_id(name: Any) -> int:
+def _token_id(name: Any, needs: str) -> int:
     """`token_id:123` (return_tokens_as_token_ids) -> 123."""
     text = str(name)
     if text.startswith("token_id:"):
@@ -379,5 +563,4 @@ def _token_id(name: Any) -> int:
             return int(text[len("token_id:"):])
         except ValueError:
             pass
-    raise RemoteError(f"the model server sent a token as text ({text!r}), not as an id",
-                      "WSD's base model needs a vLLM server (vllm serve MODEL)")
+    raise RemoteError(f"the model server sent a token as text ({text!r}), not as an id", needs)

@@ -83,3 +83,27 @@ def same_vocabulary(server_tokenize: ServerTokenize, local: Backend) -> bool:
         if got != [e[0] for e in expected]:
             return False
     return True
+
+
+#: A server's tokenization of a text (ids, raw strings) when given text, or its
+#: decoding of ids when given ids (`RemoteBackend._tokenize_and_decode`).
+ServerProbe = Callable[..., "tuple[list[int], list[str]] | str"]
+
+
+def same_server_vocabulary(first: ServerProbe, second: ServerProbe) -> bool:
+    """Two models on servers (neither lists its vocabulary): True when both tokenize
+    the probe text into the same ids with the same raw strings, and both decode the same
+    text from ids spread over the range the probe reached (one request each). Two
+    tokenizers of one family pass; a different vocabulary fails on its ids or strings."""
+    try:
+        tokenized = first(PROBE_TEXT, None)
+        if tokenized != second(PROBE_TEXT, None):
+            return False
+        ids = tokenized[0] if isinstance(tokenized, tuple) else []
+        if not ids:
+            return False
+        step = max(1, max(ids) // SAMPLED_IDS)
+        spread = list(range(0, max(ids) + 1, step))
+        return first(None, spread) == second(None, spread)
+    except RemoteError:
+        return False

@@ -13,15 +13,14 @@ and the server's cost per token against the engine in-process.
    must be stored exactly once (complete, or stopped for the leavers); none may be lost.
    Reports time to first token (p50/p95, queueing included) and tokens per second.
 
-Bounded: fixed prompt counts and token limits; the server is always stopped. Only the
-standard library talks to the server (http.client), so the script needs no client
-package. Exit status 1 when a check fails.
+Bounded: fixed prompt counts and token limits; the server is always stopped. The
+clients are httpx (a core dependency) with the project's one SSE parser
+(`backend.http.sse_json`). Exit status 1 when a check fails.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import re
@@ -36,6 +35,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import httpx
+
+from ..backend.http import SseBroken, SseUnfinished, sse_json
 
 TOPICS = (
     "watering house plants", "learning to juggle", "saving money on groceries", "running in the rain",
@@ -84,11 +87,6 @@ class Server:
     process: subprocess.Popen | None = None
     data_dir: Path | None = None
 
-    @property
-    def host_port(self) -> tuple[str, int]:
-        host, port = self.url.removeprefix("http://").rsplit(":", 1)
-        return host, int(port)
-
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
@@ -119,55 +117,55 @@ def start_server(data_dir: Path, extra_args: list[str]) -> Server:
     raise SystemExit(f"wsd serve did not start:\n{err.read_text(errors='replace')}")
 
 
-def stream_answer(server: Server, prompt: str, body: dict[str, Any], leave_after: int | None = None) -> Result:
-    """One streaming request; with `leave_after`, disconnect after that many text chunks."""
-    host, port = server.host_port
+def stream_answer(server: Server, prompt: str, body: dict[str, Any], leave_after: int | None = None,
+                  http: httpx.Client | None = None) -> Result:
+    """One streaming request; with `leave_after`, disconnect after that many text chunks.
+    `http`: a client to reuse (its connections are kept), else one for this request."""
     result = Result(prompt)
-    conn = http.client.HTTPConnection(host, port, timeout=600)
-    payload = json.dumps({"messages": [{"role": "user", "content": prompt}], "stream": True,
-                          "stream_options": {"include_usage": True}, **body})
+    payload = {"messages": [{"role": "user", "content": prompt}], "stream": True,
+               "stream_options": {"include_usage": True}, **body}
+    own = http is None
+    client = http or client_for(server)
     try:
         result.sent_at = time.perf_counter()
-        conn.request("POST", "/v1/chat/completions", payload,
-                     {"Content-Type": "application/json", "Authorization": f"Bearer {server.api_key}"})
-        response = conn.getresponse()
-        result.status = response.status
-        if response.status != 200:
-            result.error = response.read().decode(errors="replace")
-            return result
-        chunks = 0
-        for raw in response:
-            line = raw.decode().strip()
-            if not line.startswith("data: "):
-                continue
-            if line == "data: [DONE]":
-                break
-            chunk = json.loads(line[6:])
-            if "error" in chunk:
-                result.error = chunk["error"]["message"]
-                break
-            if not chunk["choices"]:  # the usage chunk
-                assert result.final is not None
-                result.final["usage"] = chunk["usage"]
-                continue
-            choice = chunk["choices"][0]
-            text = choice["delta"].get("content")
-            if text:
-                if result.first_text_at is None:
-                    result.first_text_at = time.perf_counter()
-                result.text += text
-                chunks += 1
-                if leave_after is not None and chunks >= leave_after:
-                    result.left = True
+        with client.stream("POST", "/v1/chat/completions", json=payload) as response:
+            result.status = response.status_code
+            if response.status_code != 200:
+                result.error = response.read().decode(errors="replace")
+                return result
+            chunks = 0
+            for chunk in sse_json(response.iter_lines()):
+                if "error" in chunk:
+                    result.error = chunk["error"]["message"]
                     break
-            if choice.get("finish_reason"):
-                result.final = chunk
-    except (OSError, http.client.HTTPException, ValueError) as exc:
+                if not chunk["choices"]:  # the usage chunk
+                    assert result.final is not None
+                    result.final["usage"] = chunk["usage"]
+                    continue
+                choice = chunk["choices"][0]
+                text = choice["delta"].get("content")
+                if text:
+                    if result.first_text_at is None:
+                        result.first_text_at = time.perf_counter()
+                    result.text += text
+                    chunks += 1
+                    if leave_after is not None and chunks >= leave_after:
+                        result.left = True
+                        break  # leaving the block closes the connection: the disconnect
+                if choice.get("finish_reason"):
+                    result.final = chunk
+    except (httpx.HTTPError, SseBroken, SseUnfinished, ValueError, KeyError) as exc:
         result.error = f"{type(exc).__name__}: {exc}"
     finally:
         result.ended_at = time.perf_counter()
-        conn.close()  # for a leaver: the disconnect
+        if own:
+            client.close()
     return result
+
+
+def client_for(server: Server) -> httpx.Client:
+    return httpx.Client(base_url=server.url, timeout=600,
+                        headers={"Authorization": f"Bearer {server.api_key}"})
 
 
 def relay_cost_per_token(engine: Any, prompt: str, settings: Any, repeats: int = 5) -> float:

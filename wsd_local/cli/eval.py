@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ..settings import DecodingSettings
+from ..engine_pool import MAX_CONCURRENCY
 from ..eval.export import FORMATS as EXPORT_FORMATS
 from ..eval.resume import DEFAULT_MODES
 from ..modes import COMPARISON_ORDER, PAPER_MODE, mode_named, names
@@ -128,6 +129,10 @@ def _register_run(commands: argparse._SubParsersAction) -> None:
                         "next to OUT (see `wsd eval export`; default: %(default)s, the run file only)")
     p.add_argument("--generator", default=None, metavar="NAME",
                    help="name in exported files (default: mode and model names)")
+    p.add_argument("--concurrency", type=int, default=1, metavar="N",
+                   help="answers written at once when the models are on model servers (their "
+                        "batching does the work); with a local model one at a time whatever N is "
+                        "(default: %(default)s)")
     add_model_options(p)
     add_decoding_options(p, defaults=EVAL_DEFAULTS)
     p.set_defaults(func=run_command)
@@ -150,6 +155,8 @@ def run_command(args: argparse.Namespace) -> int:
             _print(f"wsd: skipped {bad.describe(prompts.path)}", file=sys.stderr)
     if args.limit is not None and args.limit < 1:
         raise InputError("--limit must be at least 1")
+    if not 1 <= args.concurrency <= MAX_CONCURRENCY:
+        raise InputError(f"--concurrency must be in [1, {MAX_CONCURRENCY}], got {args.concurrency}")
     items = prompts.items[: args.limit]
     contents = read_run(args.output)
     _warn_bad_lines(contents)
@@ -169,6 +176,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 def _answer(args: argparse.Namespace, prompts: Any, choice: Any, plan: Any) -> int:
     from ..engine import Engine
+    from ..engine_pool import answer_slots
     from ..eval.progress import make_progress
     from ..eval.records import header_record
     from ..eval.runfile import RunWriter
@@ -184,7 +192,11 @@ def _answer(args: argparse.Namespace, prompts: Any, choice: Any, plan: Any) -> i
                           "left by an interrupted run; that answer is written again")
         engine = Engine.load(choice.models["drafter"]["path"], choice.models["base"]["path"],
                              runtime, roles=roles, remote=remote_from_args(args))
+        concurrency = answer_slots(engine, args.concurrency)
         try:
+            if args.concurrency > 1 and concurrency == 1:
+                progress.note("wsd eval: a local model answers one prompt at a time; "
+                              "--concurrency applies when the models are on servers")
             for warning in engine.warnings:
                 progress.note(f"wsd: warning: {warning}")
             if choice.new_header:
@@ -192,7 +204,7 @@ def _answer(args: argparse.Namespace, prompts: Any, choice: Any, plan: Any) -> i
                     choice.fp, choice.settings, choice.models, choice.header_modes, prompts.path,
                     prompts.sha256, {**runtime.to_dict(), "backend": engine.backend_name}))
             with ctrl_c_stops(cancel):
-                summary = run_plan(engine, plan, writer, progress, cancel, args.traces_dir)
+                summary = run_plan(engine, plan, writer, progress, cancel, args.traces_dir, concurrency)
         finally:
             engine.close()
     total = plan.done + summary.written
@@ -341,7 +353,7 @@ def _add_paper(args: argparse.Namespace) -> int:
         strict=False, force=False, traces_dir=None, format="jsonl", generator=None,
         drafter=args.drafter, base=args.base, ctx=args.ctx, threads=args.threads,
         n_gpu_layers=args.n_gpu_layers, base_api_key=getattr(args, "base_api_key", None),
-        remote_timeout=getattr(args, "remote_timeout", None),
+        remote_timeout=getattr(args, "remote_timeout", None), concurrency=1,
         decoding_defaults=defaults)
     return run_command(run_args)
 

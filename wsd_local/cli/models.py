@@ -147,22 +147,22 @@ def _resolved(spec: str):
     return resolve_model(spec, "base")
 
 
-def _remote(spec: str, api_key: str | None):
-    """The server behind `spec` (URL or registered name), connected and checked; None
-    for a file or a local model name."""
+def _remote(spec: str, api_key: str | None, role: str = "base"):
+    """The server behind `spec` (URL or registered name), connected and checked for
+    `role`; None for a file or a local model name."""
     from ..backend.remote import RemoteBackend
     from ..backend.remote_spec import RemoteOptions
     from ..models.resolve import remote_spec_for
 
-    url = remote_spec_for(spec, "base")
-    return None if url is None else RemoteBackend(url, "base", RemoteOptions.from_env(api_key))
+    url = remote_spec_for(spec, role)
+    return None if url is None else RemoteBackend(url, role, RemoteOptions.from_env(api_key))
 
 
 def _remote_info(backend) -> dict:
     model = backend.model
     return {"name": model.name, "url": backend.spec.api_url, "engine": model.engine,
             "served": list(model.served), "context_length": backend.n_ctx,
-            "tokenizer": backend.style, "prompt_logprobs": True}
+            "tokenizer": backend.style, "prompt_logprobs": backend.role == "base"}
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -256,14 +256,14 @@ def cmd_add(args: argparse.Namespace) -> int:
     from ..backend.remote_spec import is_remote_spec
 
     if is_remote_spec(args.path):
-        if args.role != "base":
-            raise ModelError("only a base model can be on a server", "use --role base")
-        remote = _remote(args.path, args.api_key)  # checks it answers and can score
+        # Checks it answers and can do the role's work: score (base), or apply a chat
+        # template and stream log-probabilities (drafter).
+        remote = _remote(args.path, args.api_key, args.role)
         info = _remote_info(remote)
         remote.close()
         url = f"{info['url']}#{info['name']}"
-        reg = registry.register(name, url, "base", "remote")
-        _out(f"{reg.name}: base, {info['engine']} at {info['url']}, model {info['name']}, "
+        reg = registry.register(name, url, args.role, "remote")
+        _out(f"{reg.name}: {args.role}, {info['engine']} at {info['url']}, model {info['name']}, "
               f"context {info['context_length']}")
         return 0
     entry = catalog.get(name)

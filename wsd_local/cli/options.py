@@ -27,22 +27,29 @@ _CONFIG_NOTE = "config.toml (`wsd config show`) can change these defaults; a fla
 
 def add_model_options(parser: argparse.ArgumentParser, base_key_flag: str = "--api-key",
                       remote: bool = True) -> None:
-    """The model pair and how it runs. `base_key_flag` names the flag for a remote base
-    model's API key: `wsd serve` has its own `--api-key` (the key its clients send), so
-    there the base server's key is `--base-api-key`; both read WSD_API_KEY. `remote=False`:
-    the command runs local models only (no URL base, no key, no timeout)."""
+    """The model pair and how it runs. `base_key_flag` names the flag for the API key of
+    the model servers: `wsd serve` has its own `--api-key` (the key its clients send), so
+    there the servers' key is `--base-api-key`; both read WSD_API_KEY. `remote=False`:
+    the command runs local models only (no URL, no key, no timeout)."""
     parser.set_defaults(config_applies=True)
     group = parser.add_argument_group("models", _CONFIG_NOTE)
-    group.add_argument("--drafter", metavar="NAME|PATH", default=None,
-                       help="aligned drafter model (default: models.drafter in config.toml, "
-                            "else the demo SmolLM2-135M-Instruct)")
+    if remote:
+        group.add_argument("--drafter", metavar="NAME|PATH|URL", default=None,
+                           help="aligned drafter model (default: models.drafter in config.toml, "
+                                "else the demo SmolLM2-135M-Instruct); a vLLM server as URL[#MODEL], "
+                                "whose chat template writes the prompt")
+    else:
+        group.add_argument("--drafter", metavar="NAME|PATH", default=None,
+                           help="aligned drafter model (default: models.drafter in config.toml, "
+                                "else the demo SmolLM2-135M-Instruct)")
     if remote:
         group.add_argument("--base", metavar="NAME|PATH|URL", default=None,
                            help="base model that checks and continues (default: models.base in "
                                 "config.toml, else the demo Gemma-3-270M); a vLLM server as "
                                 "URL[#MODEL], e.g. http://gpu-box:8000/v1")
         group.add_argument(base_key_flag, dest="base_api_key", metavar="KEY", default=None,
-                           help=f"API key of the base model's server (default: ${API_KEY_ENV}; never saved)")
+                           help=f"API key of the model servers (--drafter or --base URL; default: "
+                                f"${API_KEY_ENV}; never saved)")
         group.add_argument("--remote-timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT_S,
                            help="how long to wait for the server's next answer (default: %(default)g)")
     else:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..settings import SETTINGS, DecodingSettings
+from ..engine_pool import MAX_CONCURRENCY
 from ..errors import ConfigError, UsageError
 from ..server.limits import MIB, RequestLimits
 from ..terminal_text import terminal_safe
@@ -23,6 +24,10 @@ from .options import (add_decoding_options, add_model_options, remote_from_args,
 
 if TYPE_CHECKING:
     from ..server.guard import AccessPolicy
+
+#: Answers at once with both models on servers: enough to keep a server's batch busy,
+#: few enough that one process's threads and connections stay small.
+DEFAULT_CONCURRENCY = 8
 
 #: This server's own key (what its clients send); WSD_API_KEY is a remote base model's key.
 API_KEY_ENV = "WSD_SERVE_API_KEY"
@@ -58,8 +63,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="let web pages from ORIGIN (e.g. https://chat.example.org; repeatable; "
                             "* for any) call the API from a browser (default: none; other pages are refused)")
     group.add_argument("--max-queue", type=int, default=16, metavar="N",
-                       help="requests that may wait while one is answered; more get 503 "
+                       help="requests that may wait while the running ones are answered; more get 503 "
                             "(default: %(default)s)")
+    group.add_argument("--max-concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                       help="answers that may run at once when both models are on model servers "
+                            "(their batching does the work); a pair with a local model answers one "
+                            "request at a time whatever N is (default: %(default)s)")
     group.add_argument("--max-body-mb", type=float, default=RequestLimits.max_body_bytes / MIB,
                        metavar="MB", help="largest request body in MiB; larger ones get 413 "
                                           "(default: %(default)g)")
@@ -116,6 +125,13 @@ def limits_from_args(args: argparse.Namespace, settings: DecodingSettings) -> Re
                          max_tokens=args.max_tokens_limit, deadline_s=args.request_timeout)
 
 
+def concurrency_note(concurrency: int, runs_nothing_here: bool) -> str:
+    """How many answers run at once, and why, for the startup line."""
+    if runs_nothing_here:
+        return f"up to {concurrency} answers at once" if concurrency > 1 else "one answer at a time"
+    return "one answer at a time (a local model)"
+
+
 def access_from_args(args: argparse.Namespace) -> "AccessPolicy":
     from ..server.guard import ANY, AccessPolicy
 
@@ -143,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
     runtime = runtime_from_args(args)
     if args.max_queue < 1:
         raise ConfigError(f"--max-queue must be >= 1, got {args.max_queue}")
+    if not 1 <= args.max_concurrency <= MAX_CONCURRENCY:
+        raise ConfigError(f"--max-concurrency must be in [1, {MAX_CONCURRENCY}], got {args.max_concurrency}")
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be in [0, 65535], got {args.port}")
     api_key = api_key_from_args(args)
@@ -152,6 +170,7 @@ def run(args: argparse.Namespace) -> int:
     access = access_from_args(args)
 
     from ..engine import Engine
+    from ..engine_pool import answer_slots
     from ..server.app import ServerConfig, create_app
     from ..server.guard import is_loopback
     from ..server.logs import configure_logging
@@ -167,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         sock.close()
         raise
+    concurrency = answer_slots(engine, args.max_concurrency)
     for warning in engine.warnings:
         print(f"wsd: warning: {terminal_safe(warning, one_line=True)}", file=sys.stderr)
     names = engine.identities
@@ -174,12 +194,13 @@ def run(args: argparse.Namespace) -> int:
     store = None if args.no_store else Store()
     log_file = configure_logging()
     app = create_app(engine, ServerConfig(model_name=model_name, defaults=settings,
-                                          max_queue=args.max_queue, api_key=api_key, store=store,
-                                          limits=limits, access=access))
+                                          max_queue=args.max_queue, concurrency=concurrency,
+                                          api_key=api_key, store=store, limits=limits, access=access))
 
     def ready(url: str) -> None:
         details = [f"model {model_name}", f"mode {settings.mode}",
                    "API key required" if api_key else "no API key",
+                   concurrency_note(concurrency, engine.runs_nothing_here),
                    f"answers stored in {store.path}" if store else "answers not stored",
                    f"log {log_file}"]
         print(f"wsd serve: listening on {url}/v1 · " + " · ".join(details), flush=True)

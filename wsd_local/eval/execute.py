@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import deque
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,42 +95,113 @@ def plan_run(items: list[EvalItem], modes: list[str], fp: str, settings: Decodin
 
 
 def run_plan(engine: Any, plan: Plan, writer: RunWriter, progress: Progress,
-             cancel: threading.Event, traces_dir: Path | None = None) -> RunSummary:
-    """Answer every task, in order; stops after the current answer when `cancel` is set
-    (the answer cut short is not written: the next run answers it again)."""
+             cancel: threading.Event, traces_dir: Path | None = None, concurrency: int = 1) -> RunSummary:
+    """Answer every task; stops after the current answer when `cancel` is set (the
+    answer cut short is not written: the next run answers it again).
+
+    With `concurrency` 1 the tasks run in order. With N (a pair served entirely by
+    model servers, `wsd eval --concurrency N`, engine_pool.py) each of N threads takes
+    the next task in order, so up to N answers run at once; the turns of one conversation still run
+    one after another. Lines are written as answers end (the file is keyed by id, mode
+    and turn; reports and exports sort by the prompt's line)."""
     summary = RunSummary()
     progress.start(plan.answers_left, plan.done)
     try:
-        for task in plan.tasks:
-            answers = list(task.earlier_answers)
-            for turn in range(task.first_turn, task.item.turns):
-                if cancel.is_set():
-                    summary.cancelled = True
-                    return summary
-                settings = plan.settings.with_changes(mode=task.mode)
-                label = answer_label(task.item.id, task.mode, turn, task.item.turns)
-                progress.begin(label)
-                try:
-                    record = _answer(engine, plan.fp, task.item, turn, answers, settings,
-                                     progress, cancel, traces_dir, writer.path)
-                except WsdError as exc:
-                    if isinstance(exc, (RunFileError, RunFileRefused)):
-                        raise
-                    message = exc.one_line()
-                    writer.append(error_record(plan.fp, task.item, turn, task.mode, message))
-                    summary.failed.append(f"{task.item.id} · {task.mode} · turn {turn + 1}: {message}")
-                    progress.failed(label, message)
-                    break  # later turns need this answer
-                if record is None:  # stopped by Ctrl+C mid-answer
-                    summary.cancelled = True
-                    return summary
-                writer.append(record)
-                summary.written += 1
-                progress.end(label, record)
-                answers.append(record["answer"])
+        if concurrency <= 1:
+            for task in plan.tasks:
+                if not _run_task(engine, plan, task, writer, progress, summary, cancel, traces_dir,
+                                 threading.RLock()):
+                    break
+        else:
+            _run_side_by_side(engine, concurrency, plan, writer, _LockedProgress(progress), summary, cancel,
+                              traces_dir)
     finally:
         progress.close()
     return summary
+
+
+def _run_side_by_side(engine: Any, concurrency: int, plan: Plan, writer: RunWriter, progress: "_LockedProgress",
+                      summary: RunSummary, cancel: threading.Event, traces_dir: Path | None) -> None:
+    tasks = deque(plan.tasks)
+    taken = threading.Lock()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        while True:
+            with taken:
+                if not tasks or errors:
+                    return
+                task = tasks.popleft()
+            try:
+                if not _run_task(engine, plan, task, writer, progress, summary, cancel, traces_dir,
+                                 progress.lock):
+                    return
+            except BaseException as exc:  # noqa: BLE001 - re-raised by the caller's thread
+                with taken:
+                    errors.append(exc)
+                cancel.set()  # the others stop too: the run file cannot be written
+                return
+
+    threads = [threading.Thread(target=work, name=f"wsd-eval-{i}", daemon=True)
+               for i in range(1, concurrency + 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():  # a timed join lets Ctrl+C's handler run meanwhile
+            thread.join(0.2)
+    if errors:
+        raise errors[0]
+
+
+def _run_task(engine: Any, plan: Plan, task: Task, writer: RunWriter, progress: Any, summary: RunSummary,
+              cancel: threading.Event, traces_dir: Path | None, lock: threading.RLock) -> bool:
+    """Answer the task's turns in order; False when the run was stopped. `lock` guards
+    the run file, the summary and the display (shared by a concurrent run's threads)."""
+    answers = list(task.earlier_answers)
+    for turn in range(task.first_turn, task.item.turns):
+        if cancel.is_set():
+            summary.cancelled = True
+            return False
+        settings = plan.settings.with_changes(mode=task.mode)
+        label = answer_label(task.item.id, task.mode, turn, task.item.turns)
+        progress.begin(label)
+        try:
+            record = _answer(engine, plan.fp, task.item, turn, answers, settings,
+                             progress, cancel, traces_dir, writer.path)
+        except WsdError as exc:
+            if isinstance(exc, (RunFileError, RunFileRefused)):
+                raise
+            message = exc.one_line()
+            with lock:
+                writer.append(error_record(plan.fp, task.item, turn, task.mode, message))
+                summary.failed.append(f"{task.item.id} · {task.mode} · turn {turn + 1}: {message}")
+                progress.failed(label, message)
+            return True  # later turns need this answer; other tasks go on
+        if record is None:  # stopped by Ctrl+C mid-answer
+            summary.cancelled = True
+            return False
+        with lock:
+            writer.append(record)
+            summary.written += 1
+            progress.end(label, record)
+        answers.append(record["answer"])
+    return True
+
+
+class _LockedProgress:
+    """The progress display shared by the threads of a concurrent run: one at a time."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self.lock = threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._progress, name)
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self.lock:
+                return method(*args, **kwargs)
+        return locked
 
 
 def follow(events: Iterable[Event], live: LiveAnswer, progress: Progress) -> Trace | None:

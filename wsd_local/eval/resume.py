@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..settings import SETTINGS_BY_NAME, DecodingSettings
 from ..errors import ConfigError
 from ..modes import BASE_MODE, DRAFT_MODE, WSD_MODE, names
 from .records import fingerprint, model_entry, run_settings, settings_of
 from .runfile import RunContents, RunFileRefused
+
+if TYPE_CHECKING:
+    from ..backend.remote_spec import RemoteSpec
 
 #: What `wsd eval FILE -o OUT` runs when neither the flags nor the file say otherwise.
 DEFAULT_MODES = names((BASE_MODE, DRAFT_MODE, WSD_MODE))
@@ -70,17 +73,29 @@ def run_models(model_specs: dict[str, str | None],
     """role -> model_entry for the drafter and the base: the --drafter/--base given, else
     the model the run header names (its path while the file is there, else its name),
     else the configured default."""
-    from ..models.resolve import resolve_model
+    from ..models.resolve import remote_spec_for, resolve_model
 
     models: dict[str, dict[str, Any]] = {}
     for role in ("drafter", "base"):
         spec = model_specs.get(role)
         if spec is None and header and role in header.get("models", {}):
             stored = header["models"][role]
-            spec = stored["path"] if Path(stored["path"]).is_file() else stored["name"]
+            served = remote_spec_for(stored["path"], role) is not None
+            spec = stored["path"] if served or Path(stored["path"]).is_file() else stored["name"]
+        server = remote_spec_for(spec, role)
+        if server is not None:  # a model on a server: named by its URL and model
+            models[role] = remote_model_entry(spec or "", server)
+            continue
         resolved = resolve_model(spec, role)
         models[role] = model_entry(resolved.name, resolved.path)
     return models
+
+
+def remote_model_entry(spec: str, server: "RemoteSpec") -> dict[str, Any]:
+    """A model on a server in the run header: what the user gave (URL#model or a
+    registered name), and the server's URL and model, which identify it (no file)."""
+    where = f"{server.api_url}#{server.model}" if server.model else server.api_url
+    return {"name": spec, "path": where, "file": where, "size_bytes": 0}
 
 
 def describe_differences(header: dict[str, Any], settings: DecodingSettings,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..backend.remote_spec import RemoteSpec, is_remote_spec, parse_remote_spec
-from ..errors import ConfigError, ModelError
+from ..errors import ModelError
 from . import catalog, demo, registry, stores
 from .hf_cache import find_cached, parse_repo_quant
 from ..gguf_format.reader import read_gguf
@@ -34,7 +34,7 @@ class ResolvedModel:
 
 def remote_spec_for(spec: str | None, role: str) -> RemoteSpec | None:
     """The server behind `spec` (a URL, or a name registered for one), else None.
-    Only the base model may be on a server."""
+    Either model may be on a server (`role` is kept for the callers' symmetry)."""
     if not spec:
         return None
     if not is_remote_spec(spec):
@@ -42,10 +42,7 @@ def remote_spec_for(spec: str | None, role: str) -> RemoteSpec | None:
         if entry is None or entry.source != REMOTE_SOURCE:
             return None
         spec = entry.path
-    if role == "drafter":
-        raise ConfigError("the drafter cannot be on a server",
-                          "WSD drafts with the drafter's chat template and token stream, which run here: "
-                          "give a GGUF path or a model name for --drafter; the base model can be a URL")
+    del role
     return parse_remote_spec(spec)
 
 
@@ -53,7 +50,7 @@ def resolve_model(spec: str | None, role: str) -> ResolvedModel:
     """A path to a file, a known model name, or None for the demo model of that role."""
     if is_remote_spec(spec):
         raise ModelError(f"{spec} is a model server, not a GGUF file",
-                         "only --base and `wsd models info` take a server URL")
+                         "only --drafter, --base and `wsd models info` take a server URL")
     if spec is None or spec == "":
         spec = demo.DEMO_DRAFTER if role == "drafter" else demo.DEMO_BASE
     if spec == demo.DEMO_DRAFTER:
@@ -69,7 +66,7 @@ def resolve_model(spec: str | None, role: str) -> ResolvedModel:
         entry = registry.get(spec)
         if entry is not None and entry.source == REMOTE_SOURCE:
             raise ModelError(f"{entry.name} is the model server {entry.path}, not a GGUF file",
-                             "use it as --base, or `wsd models info` it")
+                             "use it as --drafter or --base, or `wsd models info` it")
         if entry is not None:
             if not entry.file.is_file():
                 raise ModelError(f"the registered model {entry.name} points to a missing file ({entry.path})",

@@ -1,7 +1,7 @@
 """The FastAPI application: `/v1/chat/completions`, `/v1/models`, `/health`.
 
 `create_app(engine, config)` wires the parts: the model worker (started and stopped
-with the application), the guard against web pages (`guard.py`), CORS for the origins
+with the application; `config.concurrency` threads answer at once), the guard against web pages (`guard.py`), CORS for the origins
 allowed, the API key, the OpenAI-shaped errors. Handlers never call the engine: they
 queue a job and wait for its items on a `Channel`. The body is read up to its limit and
 parsed in a thread, so no request can hold the event loop.
@@ -50,6 +50,7 @@ class ServerConfig:
     model_name: str
     defaults: DecodingSettings
     max_queue: int = 16
+    concurrency: int = 1  # answers at once (engine_pool.answer_slots)
     api_key: str | None = None
     store: Store | None = None  # None: answers are not recorded (--no-store)
     limits: RequestLimits = field(default_factory=RequestLimits)
@@ -58,7 +59,7 @@ class ServerConfig:
 
 def create_app(engine: Any, config: ServerConfig) -> FastAPI:
     worker = ModelWorker(engine, ServedAnswers(config.store) if config.store else None,
-                         config.max_queue, config.limits.deadline_s)
+                         config.max_queue, config.limits.deadline_s, config.concurrency)
     started_at = int(time.time())
     fingerprint = f"wsd-local-{__version__}-{getattr(engine, 'backend_name', 'unknown')}"
 
@@ -103,7 +104,9 @@ def create_app(engine: Any, config: ServerConfig) -> FastAPI:
     @app.get("/health", summary="Liveness and queue state (no API key needed)")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "model": config.model_name, "busy": worker.busy,
-                "waiting": worker.waiting, "max_queue": worker.max_queue, "served": worker.served}
+                "running": worker.running, "max_concurrency": worker.concurrency,
+                "waiting": worker.waiting, "max_queue": worker.max_queue, "served": worker.served,
+                "model_server_requests": worker.server_requests()}
 
     @app.get("/v1/models", summary="The served model (the drafter + base pair)")
     async def list_models() -> dict[str, Any]:

@@ -1,5 +1,9 @@
-"""One thread owns the engine (llama.cpp contexts are not thread-safe); requests wait
-for it in a bounded queue, in arrival order.
+"""Worker threads answer with the engine; requests wait in one bounded queue, in
+arrival order, and the first free thread takes the next one. A pair with a local model
+gets one thread (llama.cpp contexts are not thread-safe), so its answers run one at a
+time; a pair served entirely by model servers gets `concurrency` threads
+(`wsd serve --max-concurrency N`, engine_pool.py), so N answers run at once and the
+servers batch them.
 
 A request is a `Job`: what to answer, a `cancel` event (set when the client leaves or
 its stop string is reached; the decoder checks it at every step), and `post`, which
@@ -22,6 +26,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..backend.protocol import served
 from ..errors import WsdError
 from ..events import Finished, PhaseChanged
 from ..trace import Trace
@@ -54,7 +59,7 @@ class Failed:
     error: ApiError
 
 
-@dataclass
+@dataclass(eq=False)  # each job is itself (a set member, removed from the queue by identity)
 class Job:
     request: ServeRequest
     post: Callable[..., None]  # thread-safe: hands items to the request's handler
@@ -76,7 +81,7 @@ class QueueFull(Exception):
 
 class ModelWorker:
     def __init__(self, engine: Any, answers: ServedAnswers | None, max_queue: int,
-                 deadline_s: float | None = None) -> None:
+                 deadline_s: float | None = None, concurrency: int = 1) -> None:
         self.engine = engine
         self.answers = answers
         self.max_queue = max_queue
@@ -85,15 +90,22 @@ class ModelWorker:
         # leave the queue at once, wherever it stands.
         self._waiting: deque[Job] = deque()
         self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="wsd-model-worker", daemon=True)
+        self._threads = [threading.Thread(target=self._run, daemon=True, name=f"wsd-model-worker-{i}")
+                         for i in range(1, max(1, concurrency) + 1)]
         self._stopping = False
         self._durations: deque[float] = deque(maxlen=20)
-        self.current: Job | None = None
+        self._running: set[Job] = set()  # under self._changed
         self.served = 0
+
+    @property
+    def concurrency(self) -> int:
+        """How many answers run at once."""
+        return len(self._threads)
 
     # -- the event loop's side ------------------------------------------------------------
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def submit(self, job: Job) -> None:
         """Queue `job`; QueueFull when `max_queue` requests are already waiting."""
@@ -122,16 +134,29 @@ class ModelWorker:
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        """Some thread still runs (and may still use its engine)."""
+        return any(thread.is_alive() for thread in self._threads)
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
 
     @property
     def busy(self) -> bool:
-        return self.current is not None
+        return bool(self._running)
+
+    def server_requests(self) -> int:
+        """HTTP requests the engine has sent to model servers (scoring, streams,
+        tokenizing), for /health and the load benchmark's requests per answer."""
+        models = (getattr(self.engine, "drafter", None), getattr(self.engine, "base", None))
+        clients = {id(c): c for m in models if (c := getattr(served(m), "client", None)) is not None}
+        return sum(c.stats.requests for c in clients.values())
 
     def retry_after(self) -> int:
-        """Seconds until a place in the queue is likely free: a typical answer's time."""
+        """Seconds until a place in the queue is likely free: a typical answer's time
+        (the threads free places in parallel)."""
         typical = statistics.median(self._durations) if self._durations else 5.0
-        return max(1, min(600, math.ceil(typical)))
+        return max(1, min(600, math.ceil(typical / len(self._threads))))
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the answer in progress and refuse the waiting ones; wait for the thread."""
@@ -140,19 +165,26 @@ class ModelWorker:
             refused = list(self._waiting)
             self._waiting.clear()
             self._changed.notify_all()
-        current = self.current
-        if current is not None:
-            current.cancel.set()
+            running = list(self._running)
+        for job in running:
+            job.cancel.set()
         for job in refused:
             self._refuse(job)
-        self._thread.join(timeout)
+        end = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, end - time.monotonic()))
 
     # -- the worker thread ----------------------------------------------------------------
     def _next(self) -> Job | None:
+        """The next job, marked running; None when the server stops."""
         with self._changed:
             while not self._waiting and not self._stopping:
                 self._changed.wait()
-            return None if self._stopping else self._waiting.popleft()
+            if self._stopping:
+                return None
+            job = self._waiting.popleft()
+            self._running.add(job)
+            return job
 
     def _run(self) -> None:
         while True:
@@ -160,9 +192,9 @@ class ModelWorker:
             if job is None:
                 return
             if job.cancel.is_set():  # left just as it was taken
+                self._done(job)
                 job.post(Failed(ApiError(499, "the client closed the request", code="client_closed")))
                 continue
-            self.current = job
             start = time.monotonic()
             deadline = threading.Timer(self.deadline_s, job.expire) if self.deadline_s else None
             if deadline is not None:
@@ -173,8 +205,13 @@ class ModelWorker:
             finally:
                 if deadline is not None:
                     deadline.cancel()
-                self.current = None
-                self._durations.append(time.monotonic() - start)
+                self._done(job, time.monotonic() - start)
+
+    def _done(self, job: Job, seconds: float | None = None) -> None:
+        with self._changed:
+            self._running.discard(job)
+            if seconds is not None:
+                self._durations.append(seconds)
                 self.served += 1
 
     def _refuse(self, job: Job) -> None:
