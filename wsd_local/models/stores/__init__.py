@@ -18,7 +18,7 @@ from types import ModuleType
 
 from ...errors import ModelError
 from . import llamacpp, lmstudio, ollama
-from .base import StoreModel
+from .base import StoreModel, unique_by_file
 
 #: In the order models are looked for (and listed).
 KINDS: tuple[ModuleType, ...] = (ollama, lmstudio, llamacpp)
@@ -129,17 +129,7 @@ def find_bare(text: str) -> StoreModel | None:
 def _unique(models: list[StoreModel]) -> list[StoreModel]:
     """One model per file: a store that names one file twice, or two stores that share
     it through a link, are not a choice."""
-    seen: set[str] = set()
-    out: list[StoreModel] = []
-    for model in models:
-        try:
-            key = str(model.path.resolve())
-        except (OSError, RuntimeError):
-            key = str(model.path)
-        if key not in seen:
-            seen.add(key)
-            out.append(model)
-    return out
+    return unique_by_file(models, lambda model: model.path)
 
 
 def _ambiguous(text: str, models: list[StoreModel]) -> ModelError:
