@@ -14,7 +14,7 @@ is probably a mix-up; that is a warning, not an error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..gguf_format.reader import GGUFInfo, read_gguf
@@ -37,15 +37,7 @@ class PairReport:
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {
-            "drafter": str(self.drafter), "base": str(self.base),
-            "shared_tokenizer": self.shared_tokenizer, "reason": self.reason,
-            "drafter_vocab": self.drafter_vocab, "base_vocab": self.base_vocab,
-            "drafter_tokenizer": self.drafter_tokenizer, "base_tokenizer": self.base_tokenizer,
-            "drafter_has_chat_template": self.drafter_has_chat_template,
-            "base_has_chat_template": self.base_has_chat_template,
-            "warnings": list(self.warnings),
-        }
+        return {**asdict(self), "drafter": str(self.drafter), "base": str(self.base)}
 
 
 def _tokenizer_kind(info: GGUFInfo) -> str:
