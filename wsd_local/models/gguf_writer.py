@@ -1,16 +1,10 @@
-"""Writing the GGUF: a checkpoint's metadata and tensors through `gguf.GGUFWriter`, and
-llama.cpp's own quantizer for the quantized types.
-
-`write_gguf` writes header, metadata and tensor descriptors first, then the tensors one
-at a time from the checkpoint's memory map, so memory stays at about one tensor (the
-embedding: 0.8 GB in bf16 for Llama-3.2-3B). bf16 weights are copied bit for bit as
-BF16 (lossless) unless F32 or F16 was asked for.
+"""Writing the GGUF: a checkpoint's metadata and tensors through `gguf.GGUFWriter`, one
+tensor at a time from the checkpoint's memory map (memory stays at about one tensor;
+bf16 weights are copied bit for bit), and llama.cpp's own quantizer for quantized types.
 
 Quantized types come from `llama_cpp.llama_model_quantize` (the code behind
-`llama-quantize`), not from `gguf.quants`: the gguf package quantizes only a few types
-(Q8_0, Q4_0, Q5_0, ... but no k-quants), and a file type such as Q4_K_M is a per-tensor
-mix (some tensors Q6_K, rows that do not fit 256-wide blocks falling back to other
-types) that only llama.cpp's quantizer decides.
+`llama-quantize`), not `gguf.quants`: the gguf package has no k-quants, and a file type
+such as Q4_K_M is a per-tensor mix that only llama.cpp's quantizer decides.
 """
 
 from __future__ import annotations

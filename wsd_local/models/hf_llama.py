@@ -160,20 +160,13 @@ def llama3_rope_factors(cfg: LlamaConfig) -> np.ndarray:
     low = float(rs.get("low_freq_factor", 1.0))
     high = float(rs.get("high_freq_factor", 4.0))
     old_ctx = float(rs.get("original_max_position_embeddings", 8192))
-    low_wavelen, high_wavelen = old_ctx / low, old_ctx / high
     dim = cfg.head_dim
-    freqs = 1.0 / (cfg.rope_theta ** (np.arange(0, dim, 2, dtype=np.float64) / dim))
-    out = []
-    for freq in freqs:
-        wavelen = 2 * math.pi / freq
-        if wavelen < high_wavelen:
-            out.append(1.0)
-        elif wavelen > low_wavelen:
-            out.append(factor)
-        else:
-            smooth = (old_ctx / wavelen - low) / (high - low)
-            out.append(1.0 / ((1 - smooth) / factor + smooth))
-    return np.asarray(out, dtype=np.float32)
+    wavelen = 2 * math.pi * cfg.rope_theta ** (np.arange(0, dim, 2, dtype=np.float64) / dim)
+    with np.errstate(divide="ignore", invalid="ignore"):  # high == low: no band in between
+        smooth = (old_ctx / wavelen - low) / (high - low)
+        between = 1.0 / ((1 - smooth) / factor + smooth)
+    out = np.where(wavelen < old_ctx / high, 1.0, np.where(wavelen > old_ctx / low, factor, between))
+    return out.astype(np.float32)
 
 
 # -- the tensor plan ----------------------------------------------------------------------------
