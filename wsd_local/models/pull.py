@@ -1,11 +1,7 @@
-"""`wsd models pull`: get a model by catalog name, `OWNER/REPO:QUANT` (as llama.cpp's
-`-hf` takes it) or `hf:OWNER/REPO/FILE.gguf`, and register it.
-
-A GGUF already in the Hugging Face cache (`hf_cache`) is used where it is, registered by
-its path and never copied; otherwise it is downloaded into the models folder
-(`download`, resumable). A catalog model published as safetensors only (Pilot-3B) is
-converted instead (`convert`). Either way the file is registered only once it is
-complete and its GGUF header and tensor data check out (`info.read_gguf`).
+"""`wsd models pull`: a catalog name, `OWNER/REPO:QUANT` (as llama.cpp's `-hf` takes it) or
+`hf:OWNER/REPO/FILE.gguf`, registered once the file is complete and its GGUF checks out.
+A GGUF already in the Hugging Face cache is used where it is; a catalog model published
+as safetensors only (Pilot-3B) is converted.
 """
 
 from __future__ import annotations

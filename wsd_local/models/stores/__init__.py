@@ -1,13 +1,11 @@
-"""GGUF models other tools already keep on disk, used where they lie (never copied,
-moved or deleted): Ollama's store, LM Studio's models folder and llama.cpp's download
-cache, one module each.
+"""GGUF models other tools keep on disk (Ollama, LM Studio, llama.cpp's cache), used
+where they lie: never copied, moved or deleted.
 
-Each store module says where it looks (`folders()`, honouring its tool's own setting:
-OLLAMA_MODELS, LLAMA_CACHE, ...), what it finds there (`scan(folder)`: manifests and
-file names only, no GGUF is opened) and how a typed name maps onto its names
-(`normalize(text)`). Here they are put together for the listing, `wsd doctor`, and
-name resolution: `ollama:NAME[:TAG]`, `lmstudio:PUBLISHER/REPO/FILE`,
-`llamacpp:OWNER/REPO[:TAG]` or a bare name that only one model answers to.
+Each store module gives `folders()` (honouring its tool's setting: OLLAMA_MODELS,
+LLAMA_CACHE, ...), `scan(folder)` (manifests and file names only, no GGUF opened) and
+`normalize(text)` (a typed name as the key its models answer to). Here they serve the
+listing, `wsd doctor` and name resolution (`ollama:NAME[:TAG]`, `lmstudio:...`,
+`llamacpp:...`, or a bare name only one model answers to).
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ _EXAMPLES = {"ollama": "ollama:llama3.1:8b", "lmstudio": "lmstudio:PUBLISHER/REP
 
 __all__ = ["KINDS", "FoundStore", "StoreModel", "all_models", "find", "find_bare", "folders_of",
            "found_stores", "names", "split_source"]
-
 
 @dataclass(frozen=True)
 class FoundStore:

@@ -1,23 +1,13 @@
 """Ollama's model store, read in place.
 
-Ollama keeps models as content-addressed blobs named by manifests:
-
     <store>/manifests/<registry>/<namespace>/<model>/<tag>   a Docker v2 manifest (JSON)
     <store>/blobs/sha256-<hex>                                 the layers' bytes
 
-A manifest's `layers` list holds one layer of media type
-`application/vnd.ollama.image.model`: its blob is the GGUF file. The
-`application/vnd.ollama.image.template` layer is a Go template for Ollama's own
-runtime, not Jinja; wsd uses the GGUF's `tokenizer.chat_template` and never that layer.
-
-Names are Ollama's: `llama3.1:8b` is registry.ollama.ai/library/llama3.1 tag 8b,
-`user/model:tag` is namespace `user`, `host/user/model:tag` another registry; no tag
-means `latest`; case does not matter. The store is `OLLAMA_MODELS`, else
-`~/.ollama/models`, and the Linux service's `/usr/share/ollama/.ollama/models`.
-
-Listing checks each blob's size against its manifest (a truncated blob is caught
-there); the sha256 of the whole blob is compared only when asked
-(`wsd models info --verify`), since it reads gigabytes.
+The manifest's model layer's blob is the GGUF file. Its template layer is a Go template
+for Ollama's runtime, not Jinja: wsd uses the GGUF's own chat template instead. Names
+are Ollama's (`llama3.1:8b` is registry.ollama.ai/library/llama3.1 tag 8b; no tag means
+`latest`; any case). Listing checks each blob's size against its manifest; the sha256
+of the whole blob only on `wsd models info --verify`, since it reads gigabytes.
 """
 
 from __future__ import annotations
