@@ -84,7 +84,7 @@ def load_vocab(folder: Path, vocab_size: int) -> Vocab:
         text = by_id[i]
         tokens.append(text)
         if i in added:
-            special = bool(added[i].get("special")) or _looks_special(text)
+            special = bool(added[i].get("special")) or (text.startswith("<|") and text.endswith("|>"))
             types.append(int(gguf.TokenType.CONTROL if special else gguf.TokenType.USER_DEFINED))
         else:
             types.append(int(gguf.TokenType.NORMAL))
@@ -112,10 +112,6 @@ def pre_tokenizer_name(tok: dict[str, Any]) -> str | None:
             and tok.get("normalizer") is None:
         return PRE_TOKENIZER
     return None
-
-
-def _looks_special(text: str) -> bool:
-    return text.startswith("<|") and text.endswith("|>")
 
 
 @contextlib.contextmanager
