@@ -30,6 +30,7 @@ from .checksum import sha256_file
 from ..gguf_format.reader import format_bytes
 
 _TRUE = {"1", "true", "yes", "on"}
+_RESUMES = "run the same command again: it resumes where it stopped"
 _REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Files a conversion needs from a checkpoint repository (weights, config, tokenizer).
 CHECKPOINT_PATTERNS = [
@@ -41,6 +42,12 @@ CHECKPOINT_PATTERNS = [
 
 def is_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+
+
+def offline_error(what_is_missing: str) -> DownloadError:
+    """Offline and the file is not here: e.g. offline_error("x.gguf is not in FOLDER")."""
+    return DownloadError(f"offline (HF_HUB_OFFLINE is set) and {what_is_missing}",
+                         "unset HF_HUB_OFFLINE and connect once to download it")
 
 
 def hf_cache_dir() -> str | None:
@@ -130,7 +137,7 @@ def hub_error(exc: BaseException, what: str, repo: str, resumable: bool = False)
     """One-line ModelError for a huggingface_hub failure, or None if it is not one."""
     from huggingface_hub import errors
 
-    again = "run the same command again: it resumes where it stopped" if resumable else "try again later"
+    again = _RESUMES if resumable else "try again later"
 
     def isa(name: str) -> bool:  # a class this huggingface_hub lacks matches nothing
         return isinstance(exc, getattr(errors, name, ()))
@@ -145,8 +152,7 @@ def hub_error(exc: BaseException, what: str, repo: str, resumable: bool = False)
         return ModelError(f"revision not found in {repo}", "check --revision")
     if isa("LocalEntryNotFoundError") or isa("OfflineModeIsEnabled"):
         if is_offline():
-            return DownloadError(f"offline (HF_HUB_OFFLINE is set) and {what} is not in the local cache",
-                              "unset HF_HUB_OFFLINE and connect once to download it")
+            return offline_error(f"{what} is not in the local cache")
         return DownloadError(f"could not download {what}: huggingface.co is unreachable and there is no local copy",
                           "check the network connection, or set HF_HUB_OFFLINE=1 to work with cached files only")
     if isa("EntryNotFoundError"):
@@ -181,8 +187,7 @@ def _hub_call(what: str, repo: str, broke_off: bool = False) -> Iterator[None]:
     except Exception as exc:
         mapped = hub_error(exc, what, repo, resumable=broke_off)
         if mapped is None and broke_off and isinstance(exc, (OSError, *_transport_errors())):
-            mapped = DownloadError(f"the download of {what} broke off ({exc.__class__.__name__})",
-                                   "run the same command again: it resumes where it stopped")
+            mapped = DownloadError(f"the download of {what} broke off ({exc.__class__.__name__})", _RESUMES)
         if mapped is None:
             raise
         raise mapped from None
@@ -198,8 +203,7 @@ def download_gguf(item: HfFile, revision: str | None = None, dest: Path | None =
     if is_offline():
         if final.is_file():
             return final
-        raise DownloadError(f"offline (HF_HUB_OFFLINE is set) and {item.filename} is not in {dest}",
-                         "unset HF_HUB_OFFLINE and connect once to download it")
+        raise offline_error(f"{item.filename} is not in {dest}")
     return fetch_file(item.repo, item.filename, final, revision, say)
 
 
@@ -251,8 +255,7 @@ def fetch_file(repo: str, filename: str, final: Path, revision: str | None = Non
         os.fsync(fh.fileno())
     got = part.stat().st_size
     if size is not None and got != size:
-        raise DownloadError(f"the download of {filename} is incomplete ({got} of {size} bytes)",
-                         "run the same command again: it resumes where it stopped")
+        raise DownloadError(f"the download of {filename} is incomplete ({got} of {size} bytes)", _RESUMES)
     if re.fullmatch(r"[0-9a-f]{64}", etag):
         say(f"checking the sha256 of {filename}")
         if sha256_file(part) != etag:

@@ -9,11 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ..errors import DownloadError, ModelError
+from ..errors import ModelError
 from ..paths import models_dir
 from . import catalog, demo, hf_cache, registry
 from .convert import convert
-from .download import HfFile, download_gguf, is_offline, list_repo_files, parse_hf_spec, target_in
+from .download import (HfFile, download_gguf, is_offline, list_repo_files, offline_error, parse_hf_spec,
+                       target_in)
 from ..gguf_format.reader import read_gguf
 from .resolve import unknown_model_error
 
@@ -81,9 +82,8 @@ def _pull_repo_quant(wanted: hf_cache.RepoQuant, name: str | None, role: str | N
         say(f"using {cached.filename} from the Hugging Face cache ({cached.path.parent}): nothing to download")
         return _register_file(HfFile(cached.repo, cached.filename), cached.path, name, role)
     if offline:
-        raise DownloadError(f"offline (HF_HUB_OFFLINE is set) and the Hugging Face cache ({hf_cache.cache_folder()}) "
-                            f"has no {wanted.tag or hf_cache.DEFAULT_QUANT} GGUF of {wanted.repo}",
-                            "unset HF_HUB_OFFLINE and connect once to download it")
+        raise offline_error(f"the Hugging Face cache ({hf_cache.cache_folder()}) has no "
+                            f"{wanted.tag or hf_cache.DEFAULT_QUANT} GGUF of {wanted.repo}")
     filename = hf_cache.pick_file(list_repo_files(wanted.repo, revision), wanted.repo, wanted.tag)
     item = HfFile(wanted.repo, filename)
     return _register_file(item, local_or_download(item, revision, say), name, role)
