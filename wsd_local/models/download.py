@@ -123,10 +123,11 @@ def parse_hf_spec(spec: str) -> HfFile:
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
     """Network failures: requests (huggingface_hub < 1.0), httpx or httpx2 (later)."""
-    found: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    for name in ("httpx", "httpx2"):  # huggingface_hub 1.x uses httpx, 2.x its fork httpx2
-        with contextlib.suppress(ImportError, AttributeError):
-            found.append(__import__(name).TransportError)
+    import httpx
+
+    found: list[type[BaseException]] = [ConnectionError, TimeoutError, httpx.TransportError]
+    with contextlib.suppress(ImportError, AttributeError):  # huggingface_hub 2.x: httpx's fork
+        found.append(__import__("httpx2").TransportError)
     with contextlib.suppress(ImportError):
         import requests
         found += [requests.exceptions.ConnectionError, requests.exceptions.Timeout]

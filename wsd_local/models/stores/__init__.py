@@ -90,19 +90,15 @@ def find(spec: str) -> StoreModel:
         looked = ", ".join(str(f) for f in folders_of(kind)) or "no home folder"
         raise ModelError(f"no {kind.LABEL} models folder found (looked in {looked})",
                          f"set {kind.ENV} to the folder that holds them")
-    matches = _unique([m for store in stores for m in store.models if key in m.keys])
-    if not matches:
+    found = _the_one(spec, [m for store in stores for m in store.models if key in m.keys])
+    if found is None:
         from ..catalog import close_names
 
-        known = [m.spec for store in stores for m in store.models]
-        close = close_names(spec, known)
+        close = close_names(spec, [m.spec for store in stores for m in store.models])
         hint = (f"did you mean {' or '.join(close)}? " if close else "") + "see `wsd models list`"
         where = ", ".join(str(store.folder) for store in stores)
         raise ModelError(f"no {kind.LABEL} model named {name!r} in {where}", hint)
-    if len(matches) > 1:
-        raise _ambiguous(spec, matches)
-    matches[0].check()
-    return matches[0]
+    return found
 
 
 def find_bare(text: str) -> StoreModel | None:
@@ -114,21 +110,17 @@ def find_bare(text: str) -> StoreModel | None:
         key = kind.normalize(text)
         if key is not None:
             matches += [m for m in store.models if key in m.keys]
-    matches = _unique(matches)
-    if not matches:
-        return None
-    if len(matches) > 1:
-        raise _ambiguous(text, matches)
-    matches[0].check()
-    return matches[0]
+    return _the_one(text, matches)
 
 
-def _unique(models: list[StoreModel]) -> list[StoreModel]:
-    """One model per file: a store that names one file twice, or two stores that share
-    it through a link, are not a choice."""
-    return unique_by_file(models, lambda model: model.path)
-
-
-def _ambiguous(text: str, models: list[StoreModel]) -> ModelError:
-    listed = ", ".join(m.spec for m in models[:6]) + (", ..." if len(models) > 6 else "")
-    return ModelError(f"{text!r} could be any of {listed}", "give one of those names in full")
+def _the_one(text: str, matches: list[StoreModel]) -> StoreModel | None:
+    """The model `text` names, checked; None when none does, an error when several do.
+    A store that names one file twice, or two stores sharing it through a link, are
+    not a choice."""
+    models = unique_by_file(matches, lambda model: model.path)
+    if len(models) > 1:
+        listed = ", ".join(m.spec for m in models[:6]) + (", ..." if len(models) > 6 else "")
+        raise ModelError(f"{text!r} could be any of {listed}", "give one of those names in full")
+    if models:
+        models[0].check()
+    return models[0] if models else None
