@@ -39,17 +39,17 @@ def write_gguf(folder: Path, out: Path, weight_type: str, name: str, source_url:
         w.write_header_to_file(path=out)
         w.write_kv_data_to_file()
         w.write_ti_data_to_file()
-        bar = _progress_bar(sum(p.nbytes for p in plans), f"writing {weight_type} GGUF") if progress else None
+        from tqdm.auto import tqdm  # a dependency of huggingface_hub
+
         try:
-            for plan in plans:
-                data = plan.load()
-                assert data.shape == plan.shape and data.dtype == plan.np_dtype, plan.gguf_name
-                w.write_tensor_data(data)
-                if bar is not None:
+            with tqdm(total=sum(p.nbytes for p in plans), desc=f"writing {weight_type} GGUF", unit="B",
+                      unit_scale=True, leave=False, disable=not progress) as bar:
+                for plan in plans:
+                    data = plan.load()
+                    assert data.shape == plan.shape and data.dtype == plan.np_dtype, plan.gguf_name
+                    w.write_tensor_data(data)
                     bar.update(plan.nbytes)
         finally:
-            if bar is not None:
-                bar.close()
             w.close()
 
 
@@ -98,12 +98,6 @@ def _add_vocab(w: gguf.GGUFWriter, vocab: Vocab) -> None:
         w.add_add_bos_token(vocab.add_bos)
     if vocab.chat_template:
         w.add_chat_template(vocab.chat_template)
-
-
-def _progress_bar(total: int, desc: str):
-    from tqdm.auto import tqdm  # a dependency of huggingface_hub
-
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False)
 
 
 def quantize(src: Path, dst: Path, quant: str, threads: int | None = None) -> None:
