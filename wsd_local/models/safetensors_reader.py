@@ -115,7 +115,8 @@ class SafetensorsIndex:
                 raise ModelError(f"tensor {name!r} in {path.name} is {dtype!r}; only BF16, F16 and F32 weights "
                                  "can be converted", "use an unquantized checkpoint")
             shape, begin, end = _layout(meta)
-            if shape is None or (end - begin) != math.prod(shape) * np.dtype(_NUMPY[dtype]).itemsize or base + end > size:
+            width = np.dtype(_NUMPY[dtype]).itemsize
+            if shape is None or (end - begin) != math.prod(shape) * width or base + end > size:
                 raise ModelError(f"{path.name} is truncated or corrupt (tensor {name!r})",
                                  "download the checkpoint again")
             self.tensors[name] = StTensor(name, path, dtype, shape, base + begin, base + end)
