@@ -117,9 +117,8 @@ class GGUFInfo:
         layers, embedding = self.block_count, self.embedding_length
         heads = self.arch_value("attention.head_count")
         kv_heads = self.arch_value("attention.head_count_kv")
-        if kv_heads is None:
-            kv_heads = heads
-        if not layers or not embedding or not heads or kv_heads is None:
+        kv_heads = heads if kv_heads is None else kv_heads
+        if not layers or not embedding or not heads:
             return None
         head = int(heads[0] if isinstance(heads, list) else heads)
         if head <= 0:
