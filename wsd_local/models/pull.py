@@ -51,8 +51,7 @@ def pull(spec: str, name: str | None = None, role: str | None = None, revision: 
     assert entry.repo and entry.filename
     item = HfFile(entry.repo, entry.filename)
     path = local_or_download(item, revision, say, size_gb=entry.size_gb)
-    read_gguf(path)
-    return registry.register(name or entry.name, path, role or entry.role, item.spec)
+    return _register_file(item, path, name or entry.name, role or entry.role)
 
 
 def local_or_download(item: HfFile, revision: str | None, say: Callable[[str], None],
