@@ -141,12 +141,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 # -- info -------------------------------------------------------------------------------
 
-def _resolved(spec: str):
-    from ..models.resolve import resolve_model
-
-    return resolve_model(spec, "base")
-
-
 def _remote(spec: str, api_key: str | None, role: str = "base"):
     """The server behind `spec` (URL or registered name), connected and checked for
     `role`; None for a file or a local model name."""
@@ -175,15 +169,15 @@ def cmd_info(args: argparse.Namespace) -> int:
         if args.json:
             _out(json.dumps(info, indent=2))
             return 0
-        _out(info["name"])
-        for key, value in (("server", f"{info['url']} ({info['engine']})"),
-                           ("serves", ", ".join(info["served"])),
-                           ("context length", str(info["context_length"])),
-                           ("tokenizer", info["tokenizer"]),
-                           ("prompt logprobs", "yes: it can be the base model")):
-            _out(f"  {key:<15} {terminal_safe(value, one_line=True)}")
+        _out_fields(info["name"], [("server", f"{info['url']} ({info['engine']})"),
+                                   ("serves", ", ".join(info["served"])),
+                                   ("context length", str(info["context_length"])),
+                                   ("tokenizer", info["tokenizer"]),
+                                   ("prompt logprobs", "yes: it can be the base model")])
         return 0
-    resolved = _resolved(args.model)
+    from ..models.resolve import resolve_model
+
+    resolved = resolve_model(args.model, "base")
     name, path, store = resolved.name, resolved.path, resolved.store
     if args.verify:
         _verify_digest(store)
@@ -214,10 +208,15 @@ def cmd_info(args: argparse.Namespace) -> int:
     if store is not None:
         where = f"{store.label} store {store.store}" + (f"; {store.notes}" if store.notes else "")
         lines.insert(1, ("source", where))
-    _out(name)
-    for key, value in lines:
-        _out(f"  {key:<15} {terminal_safe(value, one_line=True)}")
+    _out_fields(name, lines)
     return 0
+
+
+def _out_fields(title: str, fields: list[tuple[str, str]]) -> None:
+    """A title line, then one indented `key  value` line per field."""
+    _out(title)
+    for key, value in fields:
+        _out(f"  {key:<15} {terminal_safe(value, one_line=True)}")
 
 
 def _verify_digest(store) -> None:
@@ -273,17 +272,11 @@ def cmd_add(args: argparse.Namespace) -> int:
         raise ModelError(f"{name} is a {entry.role} in the catalog", "choose another --name")
     reg = registry.register(name, path, args.role, "local")
     _out(f"{reg.name}: {reg.role}, {info.architecture} {info.quantization}, {reg.path}")
-    for warning in _role_warnings(args.role, info.chat_template is not None, path):
-        _say(f"warning: {warning}")
+    if args.role == "base" and info.chat_template is not None:
+        _say(f"warning: {path.name} has a chat template; WSD expects a pretrained base model without one")
+    if args.role == "drafter" and info.chat_template is None:
+        _say(f"warning: {path.name} has no chat template; a drafter needs one to be prompted as a chat model")
     return 0
-
-
-def _role_warnings(role: str, has_template: bool, path: Path) -> list[str]:
-    if role == "base" and has_template:
-        return [f"{path.name} has a chat template; WSD expects a pretrained base model without one"]
-    if role == "drafter" and not has_template:
-        return [f"{path.name} has no chat template; a drafter needs one to be prompted as a chat model"]
-    return []
 
 
 def cmd_remove(args: argparse.Namespace) -> int:

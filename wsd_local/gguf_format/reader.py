@@ -1,25 +1,20 @@
 """GGUF metadata without loading the model.
 
-`gguf.GGUFReader` builds a numpy view for every item of every array, which takes 5 s
-on the 135M demo drafter and over 20 s on Gemma's 262k-token vocabulary; `wsd models
-list` reads several files. So this module walks the GGUF header itself with `struct`
-over an mmap (the format is a short header, key/value pairs and tensor descriptors)
-and takes value types, quantization types and block sizes from the `gguf` package.
-Large arrays (token lists, merges) are skipped unless asked for.
+`gguf.GGUFReader` builds a numpy view for every array item (5 s on the 135M demo
+drafter, over 20 s on Gemma's 262k-token vocabulary), so this module walks the header
+itself with `struct` over an mmap, taking value types and block sizes from `gguf`.
+Large arrays (token lists, merges) are skipped unless asked for. It also checks that
+the tensor data the header promises is in the file, so a truncated download is
+reported as such instead of crashing llama.cpp later.
 
-The reader also checks that the tensor data the header promises is all in the file, so
-a truncated download is reported as such instead of crashing llama.cpp later.
-
-A model file is untrusted input: whatever its bytes, `read_gguf` returns a `GGUFInfo`
-whose values have the types and ranges its properties rely on, or raises `ModelError`
-(one line). Counts are checked against the bytes that remain before anything loops
-over them, arrays nest at most `_MAX_NESTING` deep, and every key this module
-interprets is checked for its type (a string where a number belongs, an alignment that
-is not a power of two).
+A model file is untrusted: `read_gguf` returns a `GGUFInfo` whose values have the types
+its properties rely on, or raises a one-line `ModelError`. Counts are checked against
+the bytes left before anything loops over them, and arrays nest at most `_MAX_NESTING`.
 """
 
 from __future__ import annotations
 
+import math
 import mmap
 import struct
 from collections import Counter
@@ -39,6 +34,7 @@ _DEFAULT_ALIGNMENT = 32
 _SMALL_ARRAY = 64
 _MAX_NESTING = 4  # arrays of arrays: GGUF allows them, models use one level at most
 _MAX_COUNT = 2**32  # a context length, a layer count, a size: past this, no real model
+_SPECIAL_KINDS = ("bos", "eos", "eot", "eom", "unk", "sep", "pad", "mask")
 
 _SCALAR_FORMATS: dict[int, str] = {
     gguf.GGUFValueType.UINT8: "<B",
@@ -53,8 +49,6 @@ _SCALAR_FORMATS: dict[int, str] = {
     gguf.GGUFValueType.INT64: "<q",
     gguf.GGUFValueType.FLOAT64: "<d",
 }
-
-
 _U64 = struct.Struct("<Q")
 
 
@@ -96,20 +90,25 @@ class GGUFInfo:
     def arch_value(self, key: str) -> Any:
         return self.metadata.get(f"{self.architecture}.{key}")
 
+    def _arch_int(self, key: str) -> int | None:
+        value = self.arch_value(key)
+        return int(value) if value is not None else None
+
+    def _text(self, key: str) -> str | None:
+        value = self.metadata.get(key)
+        return str(value) if value is not None else None
+
     @property
     def context_length(self) -> int | None:
-        value = self.arch_value("context_length")
-        return int(value) if value is not None else None
+        return self._arch_int("context_length")
 
     @property
     def block_count(self) -> int | None:
-        value = self.arch_value("block_count")
-        return int(value) if value is not None else None
+        return self._arch_int("block_count")
 
     @property
     def embedding_length(self) -> int | None:
-        value = self.arch_value("embedding_length")
-        return int(value) if value is not None else None
+        return self._arch_int("embedding_length")
 
     def kv_cache_bytes(self, n_ctx: int) -> int | None:
         """Bytes of llama.cpp's KV cache for a context of n_ctx tokens (16-bit keys and
@@ -118,9 +117,8 @@ class GGUFInfo:
         layers, embedding = self.block_count, self.embedding_length
         heads = self.arch_value("attention.head_count")
         kv_heads = self.arch_value("attention.head_count_kv")
-        if kv_heads is None:
-            kv_heads = heads
-        if not layers or not embedding or not heads or kv_heads is None:
+        kv_heads = heads if kv_heads is None else kv_heads
+        if not layers or not embedding or not heads:
             return None
         head = int(heads[0] if isinstance(heads, list) else heads)
         if head <= 0:
@@ -160,20 +158,15 @@ class GGUFInfo:
         if "tokenizer.ggml.tokens" in self.skipped_arrays:
             return self.skipped_arrays["tokenizer.ggml.tokens"]
         tokens = self.metadata.get("tokenizer.ggml.tokens")
-        if tokens is not None:
-            return len(tokens)
-        value = self.arch_value("vocab_size")
-        return int(value) if value is not None else None
+        return len(tokens) if tokens is not None else self._arch_int("vocab_size")
 
     @property
     def tokenizer_model(self) -> str | None:
-        value = self.metadata.get("tokenizer.ggml.model")
-        return str(value) if value is not None else None
+        return self._text("tokenizer.ggml.model")
 
     @property
     def tokenizer_pre(self) -> str | None:
-        value = self.metadata.get("tokenizer.ggml.pre")
-        return str(value) if value is not None else None
+        return self._text("tokenizer.ggml.pre")
 
     @property
     def chat_template(self) -> str | None:
@@ -183,12 +176,8 @@ class GGUFInfo:
     @property
     def special_token_ids(self) -> dict[str, int]:
         """bos/eos/eot/eom/unk/sep/pad/mask ids present in the header."""
-        out: dict[str, int] = {}
-        for kind in ("bos", "eos", "eot", "eom", "unk", "sep", "pad", "mask"):
-            value = self.metadata.get(f"tokenizer.ggml.{kind}_token_id")
-            if value is not None:
-                out[kind] = int(value)
-        return out
+        ids = {kind: self.metadata.get(f"tokenizer.ggml.{kind}_token_id") for kind in _SPECIAL_KINDS}
+        return {kind: int(tid) for kind, tid in ids.items() if tid is not None}
 
     @property
     def tokens(self) -> list[str] | None:
@@ -197,14 +186,9 @@ class GGUFInfo:
 
     def special_tokens(self) -> dict[str, str]:
         """Special token ids with their text, where the token list was read."""
-        tokens = self.tokens
-        out: dict[str, str] = {}
-        for kind, tid in self.special_token_ids.items():
-            if tokens is not None and 0 <= tid < len(tokens):
-                out[kind] = f"{tid} {tokens[tid]!r}"
-            else:
-                out[kind] = str(tid)
-        return out
+        tokens = self.tokens or []
+        return {kind: f"{tid} {tokens[tid]!r}" if 0 <= tid < len(tokens) else str(tid)
+                for kind, tid in self.special_token_ids.items()}
 
     def summary(self) -> dict[str, Any]:
         """A JSON-friendly digest (what `wsd models info --json` prints)."""
@@ -253,8 +237,8 @@ class _Cursor:
         return bytes(raw).decode("utf-8", errors="replace")
 
     def _string_array(self, count: int, keep: bool) -> tuple[list[str] | None, int | None]:
-        """Token lists and merges hold 100k-400k strings: a tight local loop here is
-        what keeps a Llama-3 header under 0.2 s."""
+        # Token lists and merges hold 100k-400k strings: this tight loop keeps a
+        # Llama-3 header under 0.2 s.
         buf, pos, size = self.buf, self.pos, self.size
         length_at = _U64.unpack_from
         out: list[str] | None = [] if keep else None
@@ -297,12 +281,9 @@ class _Cursor:
             width = struct.calcsize(fmt)
             if self.pos + width * count > self.size:
                 raise _Truncated
-            if keep:
-                values = list(struct.unpack_from(f"<{count}{fmt[1]}", self.buf, self.pos))
-                self.pos += width * count
-                return values, None
+            values = list(struct.unpack_from(f"<{count}{fmt[1]}", self.buf, self.pos)) if keep else None
             self.pos += width * count
-            return None, count
+            return (values, None) if keep else (None, count)
         if keep:  # nested arrays: rare, small
             return [self.value(item_type, key, want, depth + 1)[0] for _ in range(count)], None
         for _ in range(count):
@@ -396,9 +377,7 @@ def _parse(path: Path, buf: mmap.mmap, size: int, arrays: set[str] | None) -> GG
     tensors: list[TensorInfo] = []
     end = data_start
     for name, shape, ttype, offset in raw_tensors:
-        n_elements = 1
-        for dim in shape:
-            n_elements *= dim
+        n_elements = math.prod(shape)
         try:
             qtype = gguf.GGMLQuantizationType(ttype)
             block, type_size = gguf.GGML_QUANT_SIZES[qtype]
@@ -444,7 +423,7 @@ def _check_interpreted_keys(metadata: dict[str, Any], arrays: set[str] | None) -
         value = metadata.get(f"{arch}.{name}")
         need(f"{arch}.{name}", count(value) or (isinstance(value, list) and all(count(v) for v in value)),
              "an integer or a list of integers from 0 up")
-    for kind in ("bos", "eos", "eot", "eom", "unk", "sep", "pad", "mask"):
+    for kind in _SPECIAL_KINDS:
         need(f"tokenizer.ggml.{kind}_token_id", is_int(metadata.get(f"tokenizer.ggml.{kind}_token_id")),
              "an integer")
     tokens = metadata.get("tokenizer.ggml.tokens")

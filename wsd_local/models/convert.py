@@ -1,17 +1,12 @@
-"""`wsd models convert`: a safetensors checkpoint (Hugging Face layout) -> a checked,
-registered GGUF, for the Llama family.
+"""`wsd models convert`: a Llama-family safetensors checkpoint (Hugging Face layout) ->
+a checked, registered GGUF. It exists because the paper's drafter, Pilot-3B, is
+published as safetensors only.
 
-Why it exists: the paper's drafter, Pilot-3B, is published as safetensors only.
-
-The stages live in their own modules; this one runs them and owns the files:
-1. the source: a local folder, or a repository id fetched by `download`;
-2. config.json, tokenizer (`hf_llama`, `hf_tokenizer`) read first, so an unsupported
-   model fails before anything heavy;
-3. a lossless GGUF (F32/F16/BF16) written by `gguf_writer.write_gguf`, then quantized by
-   llama.cpp (`gguf_writer.quantize`) when a quantized type was asked for;
-4. the result's header and tensor data checked (`info.read_gguf`), moved into place and
-   registered. Every intermediate file is a hidden `.partial` file removed on any
-   failure, so nothing half-written is ever registered or found by a listing.
+The stages live in their own modules (`download`, `hf_llama`, `hf_tokenizer`,
+`gguf_writer`); this one runs them and owns the files. config.json and the tokenizer
+are read first, so an unsupported model fails before anything heavy. Every intermediate
+file is a hidden `.partial` file removed on any failure, so nothing half-written is
+ever registered or listed.
 """
 
 from __future__ import annotations
@@ -39,11 +34,6 @@ from ..gguf_format.reader import GGUFInfo, read_gguf
 from .safetensors_reader import SafetensorsIndex
 
 Say = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    return None
-
 
 @dataclass
 class ConvertResult:
@@ -89,7 +79,7 @@ def _check_disk(folder: Path, dest: Path, quant: str) -> None:
 
 def convert(source: str, quant: str = "Q4_K_M", name: str | None = None, role: str = "drafter",
             outfile: Path | None = None, revision: str | None = None, threads: int | None = None,
-            say: Say = _quiet, progress: bool = False) -> ConvertResult:
+            say: Say = lambda s: None, progress: bool = False) -> ConvertResult:
     """Convert a Llama-family safetensors checkpoint (folder or repo id) to a GGUF of
     type `quant`, check it, and register it under `name`."""
     started = time.monotonic()

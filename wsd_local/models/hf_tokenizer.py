@@ -1,12 +1,10 @@
-"""A Hugging Face Llama-3 tokenizer (tokenizer.json + tokenizer_config.json) as llama.cpp
-wants it in a GGUF: tokenizer model "gpt2" (byte-level BPE), pre-tokenizer "llama-bpe".
+"""A Hugging Face Llama-3 tokenizer (tokenizer.json) as llama.cpp wants it in a GGUF:
+tokenizer model "gpt2" (byte-level BPE), pre-tokenizer "llama-bpe".
 
-The token list and types are built here, as llama.cpp's convert_hf_to_gguf.py builds
-them: embedding rows beyond the tokenizer become [PADn] tokens of type UNUSED, added
-tokens are CONTROL when special, USER_DEFINED otherwise. gguf's `BpeVocab` reads the
-same file but marks every added token CONTROL and does not pad to the embedding size,
-so it does not fit. Merges, special token ids, add-BOS and the chat template come from
-gguf's `SpecialVocab`, which knows both merge formats and where templates live.
+Tokens and types are built as llama.cpp's convert_hf_to_gguf.py builds them (embedding
+rows beyond the tokenizer are [PADn] UNUSED tokens; added tokens CONTROL when special,
+else USER_DEFINED), which gguf's `BpeVocab` does not do. Merges, special ids, add-BOS
+and the chat template come from gguf's `SpecialVocab`.
 """
 
 from __future__ import annotations
@@ -86,7 +84,7 @@ def load_vocab(folder: Path, vocab_size: int) -> Vocab:
         text = by_id[i]
         tokens.append(text)
         if i in added:
-            special = bool(added[i].get("special")) or _looks_special(text)
+            special = bool(added[i].get("special")) or (text.startswith("<|") and text.endswith("|>"))
             types.append(int(gguf.TokenType.CONTROL if special else gguf.TokenType.USER_DEFINED))
         else:
             types.append(int(gguf.TokenType.NORMAL))
@@ -114,10 +112,6 @@ def pre_tokenizer_name(tok: dict[str, Any]) -> str | None:
             and tok.get("normalizer") is None:
         return PRE_TOKENIZER
     return None
-
-
-def _looks_special(text: str) -> bool:
-    return text.startswith("<|") and text.endswith("|>")
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ from typing import Iterator
 from ..errors import ModelError
 from ..paths import models_dir
 from . import catalog, demo, hf_cache, registry, stores
+from .stores.base import resolved
 from ..gguf_format.reader import GGUFInfo, read_gguf
 
 
@@ -67,8 +68,13 @@ def _from_store(model: stores.StoreModel) -> ModelRow:
                     info.quantization, info.context_length, str(model.path), notes, model.source)
 
 
-def list_models(include_unregistered: bool = True, include_hf_cache: bool = True,
-                include_stores: bool = True) -> list[ModelRow]:
+def _not_on_disk(entry: catalog.CatalogEntry, status: str, notes: str, source: str) -> ModelRow:
+    """A catalog model without its file (yet): size and type from the catalog."""
+    return ModelRow(entry.name, entry.role, status, int(entry.size_gb * 1e9), entry.architecture, entry.quant,
+                    None, entry.source, notes, source)
+
+
+def list_models() -> list[ModelRow]:
     rows: list[ModelRow] = []
     known_paths: set[Path] = set()
     registered = registry.load()
@@ -84,12 +90,9 @@ def list_models(include_unregistered: bool = True, include_hf_cache: bool = True
             rows.append(_from_file(entry.name, entry.role, path, notes=entry.notes, source="demo"))
             known_paths.add(path.resolve())
         elif entry.name == demo.DEMO_BASE and demo.base_package_installed():
-            rows.append(ModelRow(entry.name, entry.role, "installed", int(entry.size_gb * 1e9), entry.architecture,
-                                 entry.quant, None, entry.source, "assembled into the models folder on first use",
-                                 "demo"))
+            rows.append(_not_on_disk(entry, "installed", "assembled into the models folder on first use", "demo"))
         else:
-            rows.append(ModelRow(entry.name, entry.role, "not installed", int(entry.size_gb * 1e9), entry.architecture,
-                                 entry.quant, None, entry.source, demo.INSTALL_HINT, "demo"))
+            rows.append(_not_on_disk(entry, "not installed", demo.INSTALL_HINT, "demo"))
 
     # Catalog models, installed (registered under their catalog name) or not.
     for entry in catalog.CATALOG:
@@ -100,10 +103,7 @@ def list_models(include_unregistered: bool = True, include_hf_cache: bool = True
             rows.append(_from_file(entry.name, reg.role, reg.file, notes=entry.notes, source="catalog"))
             known_paths.add(reg.file.resolve())
         else:
-            how = "wsd models pull " + entry.name
-            rows.append(ModelRow(entry.name, entry.role, "available", int(entry.size_gb * 1e9),
-                                 entry.architecture, entry.quant, None,
-                                 entry.source, f"{entry.notes}; `{how}`", "catalog"))
+            rows.append(_not_on_disk(entry, "available", f"{entry.notes}; `wsd models pull {entry.name}`", "catalog"))
 
     # Other registered models (pulled by hf: spec, converted, added).
     for name, reg in sorted(registered.items()):
@@ -117,20 +117,15 @@ def list_models(include_unregistered: bool = True, include_hf_cache: bool = True
         known_paths.add(reg.file.resolve())
 
     # GGUF files lying in the models folder that nobody registered.
-    if include_unregistered:
-        for path in iter_local_ggufs(models_dir()):
-            if path.resolve() in known_paths:
-                continue
-            row = _from_file(path.stem, "?", path, status="unregistered",
-                             notes="register with `wsd models add PATH --name N --role drafter|base`",
-                             source="models-folder")
-            rows.append(row)
+    for path in iter_local_ggufs(models_dir()):
+        if path.resolve() not in known_paths:
+            rows.append(_from_file(path.stem, "?", path, status="unregistered",
+                                   notes="register with `wsd models add PATH --name N --role drafter|base`",
+                                   source="models-folder"))
 
     # GGUF files in the Hugging Face cache, usable in place.
-    if include_hf_cache:
-        for cached in hf_cache.cached_ggufs():
-            if cached.path.resolve() in known_paths:
-                continue
+    for cached in hf_cache.cached_ggufs():
+        if cached.path.resolve() not in known_paths:
             rows.append(_from_file(cached.spec, "?", cached.path, status="hf-cache",
                                    notes=f"in the Hugging Face cache; `wsd models pull {cached.spec}` "
                                          "registers it without downloading", source="hf-cache"))
@@ -139,14 +134,7 @@ def list_models(include_unregistered: bool = True, include_hf_cache: bool = True
     # Models in Ollama's store, LM Studio's folder and llama.cpp's cache, used in place.
     # Every name a store gives a file is listed (Ollama's `llama3.1:latest` and
     # `llama3.1:8b` share one blob), unless the file is listed above already.
-    if include_stores:
-        for model in stores.all_models():
-            try:
-                resolved = model.path.resolve()
-            except (OSError, RuntimeError):
-                resolved = model.path
-            if resolved not in known_paths:
-                rows.append(_from_store(model))
+    rows += [_from_store(model) for model in stores.all_models() if resolved(model.path) not in known_paths]
     return rows
 
 

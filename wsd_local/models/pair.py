@@ -1,20 +1,16 @@
-"""Pair check before loading: do drafter and base share a tokenizer, and are their
-roles plausible?
+"""Pair check before loading: do drafter and base share a tokenizer, and are their roles
+plausible?
 
-"Share a tokenizer" is decided on the vocabularies themselves (the GGUF token lists,
-`tokenizer.ggml.tokens`, plus the tokenizer model and pre-tokenizer), never on model
-names: Pilot-3B and a Llama-3.1 base have identical 128,256-token lists; the demo pair
-(49k vs 262k) does not. When they match, the engine can hand draft token ids to the
-base model directly instead of re-tokenizing the draft text.
-
-Roles: WSD drafts with the drafter's chat template and frames the base model in plain
-text, so a drafter without a chat template or a base model with one (an instruct model)
-is probably a mix-up; that is a warning, not an error.
+"Share a tokenizer" is decided on the GGUF token lists themselves (plus tokenizer model
+and pre-tokenizer), never on model names; when they match, draft token ids go to the
+base model as they are. WSD drafts with the drafter's chat template and prompts the base
+in plain text, so a drafter without a template or a base with one is probably a mix-up:
+a warning, not an error.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..gguf_format.reader import GGUFInfo, read_gguf
@@ -37,15 +33,7 @@ class PairReport:
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {
-            "drafter": str(self.drafter), "base": str(self.base),
-            "shared_tokenizer": self.shared_tokenizer, "reason": self.reason,
-            "drafter_vocab": self.drafter_vocab, "base_vocab": self.base_vocab,
-            "drafter_tokenizer": self.drafter_tokenizer, "base_tokenizer": self.base_tokenizer,
-            "drafter_has_chat_template": self.drafter_has_chat_template,
-            "base_has_chat_template": self.base_has_chat_template,
-            "warnings": list(self.warnings),
-        }
+        return {**asdict(self), "drafter": str(self.drafter), "base": str(self.base)}
 
 
 def _tokenizer_kind(info: GGUFInfo) -> str:

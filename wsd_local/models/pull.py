@@ -1,11 +1,7 @@
-"""`wsd models pull`: get a model by catalog name, `OWNER/REPO:QUANT` (as llama.cpp's
-`-hf` takes it) or `hf:OWNER/REPO/FILE.gguf`, and register it.
-
-A GGUF already in the Hugging Face cache (`hf_cache`) is used where it is, registered by
-its path and never copied; otherwise it is downloaded into the models folder
-(`download`, resumable). A catalog model published as safetensors only (Pilot-3B) is
-converted instead (`convert`). Either way the file is registered only once it is
-complete and its GGUF header and tensor data check out (`info.read_gguf`).
+"""`wsd models pull`: a catalog name, `OWNER/REPO:QUANT` (as llama.cpp's `-hf` takes it) or
+`hf:OWNER/REPO/FILE.gguf`, registered once the file is complete and its GGUF checks out.
+A GGUF already in the Hugging Face cache is used where it is; a catalog model published
+as safetensors only (Pilot-3B) is converted.
 """
 
 from __future__ import annotations
@@ -13,11 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ..errors import DownloadError, ModelError
+from ..errors import ModelError
 from ..paths import models_dir
 from . import catalog, demo, hf_cache, registry
 from .convert import convert
-from .download import HfFile, download_gguf, is_offline, list_repo_files, parse_hf_spec, target_in
+from .download import (HfFile, download_gguf, is_offline, list_repo_files, offline_error, parse_hf_spec,
+                       target_in)
 from ..gguf_format.reader import read_gguf
 from .resolve import unknown_model_error
 
@@ -54,8 +51,7 @@ def pull(spec: str, name: str | None = None, role: str | None = None, revision: 
     assert entry.repo and entry.filename
     item = HfFile(entry.repo, entry.filename)
     path = local_or_download(item, revision, say, size_gb=entry.size_gb)
-    read_gguf(path)
-    return registry.register(name or entry.name, path, role or entry.role, item.spec)
+    return _register_file(item, path, name or entry.name, role or entry.role)
 
 
 def local_or_download(item: HfFile, revision: str | None, say: Callable[[str], None],
@@ -85,9 +81,8 @@ def _pull_repo_quant(wanted: hf_cache.RepoQuant, name: str | None, role: str | N
         say(f"using {cached.filename} from the Hugging Face cache ({cached.path.parent}): nothing to download")
         return _register_file(HfFile(cached.repo, cached.filename), cached.path, name, role)
     if offline:
-        raise DownloadError(f"offline (HF_HUB_OFFLINE is set) and the Hugging Face cache ({hf_cache.cache_folder()}) "
-                            f"has no {wanted.tag or hf_cache.DEFAULT_QUANT} GGUF of {wanted.repo}",
-                            "unset HF_HUB_OFFLINE and connect once to download it")
+        raise offline_error(f"the Hugging Face cache ({hf_cache.cache_folder()}) has no "
+                            f"{wanted.tag or hf_cache.DEFAULT_QUANT} GGUF of {wanted.repo}")
     filename = hf_cache.pick_file(list_repo_files(wanted.repo, revision), wanted.repo, wanted.tag)
     item = HfFile(wanted.repo, filename)
     return _register_file(item, local_or_download(item, revision, say), name, role)

@@ -1,9 +1,6 @@
-"""Models the user has installed: a small JSON file in the data directory.
-
-Only complete files get here: `pull` and `convert` register a model after the file is
-in its final place and its GGUF header and tensor data check out; `add` checks the
-same. The file is rewritten atomically (temporary file + rename), so a crash never
-leaves half a registry.
+"""Models the user has installed: a small JSON file in the data directory, rewritten
+atomically. Only complete files get here: `pull`, `convert` and `add` register a model
+once its GGUF header and tensor data check out.
 """
 
 from __future__ import annotations

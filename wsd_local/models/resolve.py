@@ -1,12 +1,7 @@
-"""Turn what the user typed (`--drafter`, `--base`) into a GGUF file path.
-
-Order: nothing -> the demo model of that role; a demo name; a store name
-(`ollama:...`, `lmstudio:...`, `llamacpp:...`, see `stores`); a registered name
-(pulled, converted or added); a path; `OWNER/REPO:QUANT` found in the Hugging Face
-cache; a bare name that one model in the stores answers to; a catalog name not
-installed yet (-> "run wsd models pull"). Every file is checked with `info.read_gguf`
-(header and tensor data present) before it is handed to llama.cpp, so a folder, a text
-file or a truncated download is a one-line error here rather than a crash at load time.
+"""Turn what the user typed (`--drafter`, `--base`) into a GGUF file path, in the order
+docs/MODELS.md gives. Every file's header and tensor data are checked (`read_gguf`)
+before llama.cpp sees it, so a folder, a text file or a truncated download is a
+one-line error here rather than a crash at load time.
 """
 
 from __future__ import annotations

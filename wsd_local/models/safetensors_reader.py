@@ -1,24 +1,18 @@
 """Reading a safetensors checkpoint without torch: headers parsed here, tensors as
-memory maps.
+memory maps (bf16 needs no torch; a tensor costs no memory until touched).
 
-A safetensors file is an 8-byte little-endian header length, a JSON header (dtype,
-shape and byte range of each tensor) and the raw data. Reading it ourselves means bf16
-needs no torch and a tensor costs no memory until it is touched. Every header is
-checked up front (dtype, sizes, the data really in the file), so a truncated download
-is a one-line error before anything is written. Checkpoints come from anywhere: whatever
-the bytes of a header or an index, the result is an index or a `ModelError` (one line),
-and an index cannot name a file outside the checkpoint's folder.
-
-gguf's own `utility.SafetensorsLocal` parses the same format, but it reads whatever
-header length the first 8 bytes claim (a wrong file can make it read gigabytes) and
-checks neither dtypes nor data ranges; these checks would all have to be added around
-it, so the reader stays here.
+Checkpoints come from anywhere: every header is checked up front (dtype, sizes, the
+data really in the file), so whatever the bytes, the result is an index or a one-line
+`ModelError`, and an index cannot name a file outside the checkpoint's folder. gguf's
+`utility.SafetensorsLocal` reads the same format but trusts the header length the first
+8 bytes claim and checks neither dtypes nor data ranges, hence this reader.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,9 +22,7 @@ import numpy as np
 from ..errors import ModelError
 from ..fsutil import path_inside
 
-# Float types a checkpoint may hold, with their width in bytes.
-_WIDTHS = {"BF16": 2, "F16": 2, "F32": 4}
-# numpy holds bf16 as its bit pattern (uint16).
+# The float types a checkpoint may hold; numpy holds bf16 as its bit pattern (uint16).
 _NUMPY = {"BF16": np.uint16, "F16": np.float16, "F32": np.float32}
 # A header is JSON of a few hundred bytes per tensor; more than this is not one.
 _MAX_HEADER = 100 * 1024 * 1024
@@ -119,11 +111,12 @@ class SafetensorsIndex:
             if name == "__metadata__":
                 continue
             dtype = meta.get("dtype") if isinstance(meta, dict) else None
-            if dtype not in _WIDTHS:
+            if dtype not in _NUMPY:
                 raise ModelError(f"tensor {name!r} in {path.name} is {dtype!r}; only BF16, F16 and F32 weights "
                                  "can be converted", "use an unquantized checkpoint")
             shape, begin, end = _layout(meta)
-            if shape is None or (end - begin) != math.prod(shape) * _WIDTHS[dtype] or base + end > size:
+            width = np.dtype(_NUMPY[dtype]).itemsize
+            if shape is None or (end - begin) != math.prod(shape) * width or base + end > size:
                 raise ModelError(f"{path.name} is truncated or corrupt (tensor {name!r})",
                                  "download the checkpoint again")
             self.tensors[name] = StTensor(name, path, dtype, shape, base + begin, base + end)
@@ -139,11 +132,11 @@ class SafetensorsIndex:
 
     def weight_dtype(self) -> str:
         """The float type holding most of the matrix bytes (F32 if there are none)."""
-        counts: dict[str, int] = {}
+        counts: Counter[str] = Counter()
         for t in self.tensors.values():
             if len(t.shape) >= 2:
-                counts[t.dtype] = counts.get(t.dtype, 0) + (t.end - t.start)
-        return max(counts, key=lambda dtype: counts[dtype]) if counts else "F32"
+                counts[t.dtype] += t.end - t.start
+        return counts.most_common(1)[0][0] if counts else "F32"
 
     def close(self) -> None:
         self._maps.clear()

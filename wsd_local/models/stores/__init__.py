@@ -1,13 +1,11 @@
-"""GGUF models other tools already keep on disk, used where they lie (never copied,
-moved or deleted): Ollama's store, LM Studio's models folder and llama.cpp's download
-cache, one module each.
+"""GGUF models other tools keep on disk (Ollama, LM Studio, llama.cpp's cache), used
+where they lie: never copied, moved or deleted.
 
-Each store module says where it looks (`folders()`, honouring its tool's own setting:
-OLLAMA_MODELS, LLAMA_CACHE, ...), what it finds there (`scan(folder)`: manifests and
-file names only, no GGUF is opened) and how a typed name maps onto its names
-(`normalize(text)`). Here they are put together for the listing, `wsd doctor`, and
-name resolution: `ollama:NAME[:TAG]`, `lmstudio:PUBLISHER/REPO/FILE`,
-`llamacpp:OWNER/REPO[:TAG]` or a bare name that only one model answers to.
+Each store module gives `folders()` (honouring its tool's setting: OLLAMA_MODELS,
+LLAMA_CACHE, ...), `scan(folder)` (manifests and file names only, no GGUF opened) and
+`normalize(text)` (a typed name as the key its models answer to). Here they serve the
+listing, `wsd doctor` and name resolution (`ollama:NAME[:TAG]`, `lmstudio:...`,
+`llamacpp:...`, or a bare name only one model answers to).
 """
 
 from __future__ import annotations
@@ -18,7 +16,7 @@ from types import ModuleType
 
 from ...errors import ModelError
 from . import llamacpp, lmstudio, ollama
-from .base import StoreModel
+from .base import StoreModel, unique_by_file
 
 #: In the order models are looked for (and listed).
 KINDS: tuple[ModuleType, ...] = (ollama, lmstudio, llamacpp)
@@ -28,7 +26,6 @@ _EXAMPLES = {"ollama": "ollama:llama3.1:8b", "lmstudio": "lmstudio:PUBLISHER/REP
 
 __all__ = ["KINDS", "FoundStore", "StoreModel", "all_models", "find", "find_bare", "folders_of",
            "found_stores", "names", "split_source"]
-
 
 @dataclass(frozen=True)
 class FoundStore:
@@ -93,19 +90,15 @@ def find(spec: str) -> StoreModel:
         looked = ", ".join(str(f) for f in folders_of(kind)) or "no home folder"
         raise ModelError(f"no {kind.LABEL} models folder found (looked in {looked})",
                          f"set {kind.ENV} to the folder that holds them")
-    matches = _unique([m for store in stores for m in store.models if key in m.keys])
-    if not matches:
+    found = _the_one(spec, [m for store in stores for m in store.models if key in m.keys])
+    if found is None:
         from ..catalog import close_names
 
-        known = [m.spec for store in stores for m in store.models]
-        close = close_names(spec, known)
+        close = close_names(spec, [m.spec for store in stores for m in store.models])
         hint = (f"did you mean {' or '.join(close)}? " if close else "") + "see `wsd models list`"
         where = ", ".join(str(store.folder) for store in stores)
         raise ModelError(f"no {kind.LABEL} model named {name!r} in {where}", hint)
-    if len(matches) > 1:
-        raise _ambiguous(spec, matches)
-    matches[0].check()
-    return matches[0]
+    return found
 
 
 def find_bare(text: str) -> StoreModel | None:
@@ -117,31 +110,17 @@ def find_bare(text: str) -> StoreModel | None:
         key = kind.normalize(text)
         if key is not None:
             matches += [m for m in store.models if key in m.keys]
-    matches = _unique(matches)
-    if not matches:
-        return None
-    if len(matches) > 1:
-        raise _ambiguous(text, matches)
-    matches[0].check()
-    return matches[0]
+    return _the_one(text, matches)
 
 
-def _unique(models: list[StoreModel]) -> list[StoreModel]:
-    """One model per file: a store that names one file twice, or two stores that share
-    it through a link, are not a choice."""
-    seen: set[str] = set()
-    out: list[StoreModel] = []
-    for model in models:
-        try:
-            key = str(model.path.resolve())
-        except (OSError, RuntimeError):
-            key = str(model.path)
-        if key not in seen:
-            seen.add(key)
-            out.append(model)
-    return out
-
-
-def _ambiguous(text: str, models: list[StoreModel]) -> ModelError:
-    listed = ", ".join(m.spec for m in models[:6]) + (", ..." if len(models) > 6 else "")
-    return ModelError(f"{text!r} could be any of {listed}", "give one of those names in full")
+def _the_one(text: str, matches: list[StoreModel]) -> StoreModel | None:
+    """The model `text` names, checked; None when none does, an error when several do.
+    A store that names one file twice, or two stores sharing it through a link, are
+    not a choice."""
+    models = unique_by_file(matches, lambda model: model.path)
+    if len(models) > 1:
+        listed = ", ".join(m.spec for m in models[:6]) + (", ..." if len(models) > 6 else "")
+        raise ModelError(f"{text!r} could be any of {listed}", "give one of those names in full")
+    if models:
+        models[0].check()
+    return models[0] if models else None

@@ -8,7 +8,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from ...errors import ModelError
 from ..hf_cache import is_split_part
@@ -16,6 +16,7 @@ from ...gguf_format.reader import GGUFInfo, read_gguf
 
 # Manifests and settings files are small; anything bigger is not one (and is not read).
 MAX_JSON_BYTES = 1 << 20
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -102,16 +103,26 @@ def is_model_file(name: str) -> bool:
     return lower.endswith(".gguf") and "mmproj" not in lower and not is_split_part(name)
 
 
-def unique_folders(candidates: list[Path]) -> list[Path]:
-    """Candidates in order, each folder once (by its resolved path)."""
-    seen: set[str] = set()
-    out: list[Path] = []
-    for folder in candidates:
-        try:
-            key = str(folder.expanduser().resolve())
-        except (OSError, RuntimeError):
-            key = str(folder)
+def resolved(path: Path) -> Path:
+    """The path with links resolved; as given when that fails (a link loop, no access)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path
+
+
+def unique_by_file(items: list[T], path_of: Callable[[T], Path]) -> list[T]:
+    """Items in order, one per file (by resolved path)."""
+    seen: set[Path] = set()
+    out: list[T] = []
+    for item in items:
+        key = resolved(path_of(item))
         if key not in seen:
             seen.add(key)
-            out.append(folder.expanduser())
+            out.append(item)
     return out
+
+
+def unique_folders(candidates: list[Path]) -> list[Path]:
+    """Candidates in order, each folder once."""
+    return unique_by_file([folder.expanduser() for folder in candidates], lambda folder: folder)

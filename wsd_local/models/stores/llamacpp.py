@@ -1,18 +1,13 @@
 """llama.cpp's download cache (`llama-cli -hf`, `llama-server -hf`), read in place.
 
-The folder is `LLAMA_CACHE`, else the platform's cache folder's `llama.cpp/`
-(`$XDG_CACHE_HOME` or `~/.cache` on Linux, `~/Library/Caches` on macOS,
-`%LOCALAPPDATA%` on Windows). Two layouts are read there:
+The folder is `LLAMA_CACHE`, else `llama.cpp/` in the platform's cache folder. Two
+layouts are read there:
 
 - the flat one llama.cpp wrote until early 2026: `<owner>_<repo>_<file>.gguf`, with
-  `manifest=<owner>=<repo>=<tag>.json` recording which file `-hf owner/repo:tag`
-  took (its `ggufFile.rfilename`). Named `llamacpp:OWNER/REPO:TAG` (`llamacpp:OWNER/REPO`
-  for the tag `latest`); a file no manifest names goes by its file name.
-  A download in progress (`.downloadInProgress`) is never listed;
-- the Hugging Face cache layout (`models--OWNER--REPO/snapshots/...`) that later
-  releases write into `LLAMA_CACHE` when it is set (unset, they use the Hugging Face
-  cache itself, whose files `wsd models list` shows as `hf-cache`). Named
-  `llamacpp:OWNER/REPO:QUANT`; the tag picks the file as `-hf` does.
+  `manifest=<owner>=<repo>=<tag>.json` naming the file `-hf owner/repo:tag` took.
+  Named `llamacpp:OWNER/REPO:TAG` (no tag for `latest`), else by file name;
+- the Hugging Face cache layout that later releases write into `LLAMA_CACHE` when it
+  is set. Named `llamacpp:OWNER/REPO:QUANT`; the tag picks the file as `-hf` does.
 """
 
 from __future__ import annotations

@@ -1,17 +1,9 @@
-"""LM Studio's models folder, read in place.
+"""LM Studio's models folder, read in place: `<models>/<publisher>/<repo>/<file>.gguf`.
 
-LM Studio keeps plain GGUF files as `<models>/<publisher>/<repository>/<file>.gguf`
-(Hugging Face's publisher and repository names). The folder, first found first:
-
-1. `WSD_LMSTUDIO_MODELS` (wsd's override: only that folder is read);
-2. the folder LM Studio is set to download into (`downloadsFolder` in its
-   `settings.json`);
-3. `models/` in LM Studio's home: the folder `~/.lmstudio-home-pointer` names, else
-   `~/.lmstudio`;
-4. `~/.cache/lm-studio/models`, where releases before 0.3 kept them.
-
-Names: `lmstudio:PUBLISHER/REPO/FILE` (`.gguf` may be left out); the file name alone
-when it is unambiguous.
+The folder: `WSD_LMSTUDIO_MODELS` (only that one), else LM Studio's `downloadsFolder`
+setting, `models/` in its home (`~/.lmstudio-home-pointer`, else `~/.lmstudio`), and
+`~/.cache/lm-studio/models` (releases before 0.3). Names: `lmstudio:PUBLISHER/REPO/FILE`
+(`.gguf` optional), or the file name alone when unambiguous.
 """
 
 from __future__ import annotations

@@ -1,23 +1,13 @@
 """Ollama's model store, read in place.
 
-Ollama keeps models as content-addressed blobs named by manifests:
-
     <store>/manifests/<registry>/<namespace>/<model>/<tag>   a Docker v2 manifest (JSON)
     <store>/blobs/sha256-<hex>                                 the layers' bytes
 
-A manifest's `layers` list holds one layer of media type
-`application/vnd.ollama.image.model`: its blob is the GGUF file. The
-`application/vnd.ollama.image.template` layer is a Go template for Ollama's own
-runtime, not Jinja; wsd uses the GGUF's `tokenizer.chat_template` and never that layer.
-
-Names are Ollama's: `llama3.1:8b` is registry.ollama.ai/library/llama3.1 tag 8b,
-`user/model:tag` is namespace `user`, `host/user/model:tag` another registry; no tag
-means `latest`; case does not matter. The store is `OLLAMA_MODELS`, else
-`~/.ollama/models`, and the Linux service's `/usr/share/ollama/.ollama/models`.
-
-Listing checks each blob's size against its manifest (a truncated blob is caught
-there); the sha256 of the whole blob is compared only when asked
-(`wsd models info --verify`), since it reads gigabytes.
+The manifest's model layer's blob is the GGUF file. Its template layer is a Go template
+for Ollama's runtime, not Jinja: wsd uses the GGUF's own chat template instead. Names
+are Ollama's (`llama3.1:8b` is registry.ollama.ai/library/llama3.1 tag 8b; no tag means
+`latest`; any case). Listing checks each blob's size against its manifest; the sha256
+of the whole blob only on `wsd models info --verify`, since it reads gigabytes.
 """
 
 from __future__ import annotations
@@ -74,24 +64,23 @@ class OllamaName:
             return f"{self.namespace}/{self.model}:{self.tag}"
         return f"{self.model}:{self.tag}"
 
+    def is_valid(self) -> bool:
+        """Spelled as Ollama spells names (anything else is never printed)."""
+        return bool(_HOST.match(self.registry) and _PART.match(self.namespace) and _PART.match(self.model)
+                    and _TAG.match(self.tag))
+
 
 def parse_name(text: str) -> OllamaName | None:
     """`[registry/][namespace/]model[:tag]` -> OllamaName, or None if not one."""
-    text = text.strip()
-    slash = text.rfind("/")
-    last = text[slash + 1:]
-    tag = DEFAULT_TAG
-    if ":" in last:
-        last, tag = last.rsplit(":", 1)
-    parts = [*text[:slash + 1].split("/")[:-1], last] if slash >= 0 else [last]
+    *parts, last = text.strip().split("/")
+    model, _, tag = last.rpartition(":") if ":" in last else (last, "", DEFAULT_TAG)
+    parts.append(model)
     if len(parts) == 1:
         parts = [DEFAULT_REGISTRY, DEFAULT_NAMESPACE, *parts]
     elif len(parts) == 2:
         parts = [DEFAULT_REGISTRY, *parts]
-    if len(parts) != 3 or not _HOST.match(parts[0]) or not all(_PART.match(p) for p in parts[1:]) \
-            or not _TAG.match(tag):
-        return None
-    return OllamaName(parts[0], parts[1], parts[2], tag)
+    name = OllamaName(*parts, tag) if len(parts) == 3 else None
+    return name if name is not None and name.is_valid() else None
 
 
 def normalize(text: str) -> str | None:
@@ -109,11 +98,9 @@ def scan(store: Path) -> list[StoreModel]:
         for namespace in subfolders(Path(registry.path)):
             for model in subfolders(Path(namespace.path)):
                 for tag in files(Path(model.path)):
-                    if not (_HOST.match(registry.name) and _PART.match(namespace.name)
-                            and _PART.match(model.name) and _TAG.match(tag.name)):
-                        continue  # not a name Ollama writes: never printed
                     name = OllamaName(registry.name, namespace.name, model.name, tag.name)
-                    found.append(_model(store, name, Path(tag.path)))
+                    if name.is_valid():
+                        found.append(_model(store, name, Path(tag.path)))
     return found
 
 
