@@ -1,9 +1,8 @@
 """Every key and command of the chat, declared once.
 
-`CHAT_ACTIONS` feeds the key bindings (and so the footer) of the chat screen, the chat
-list and a selected answer (each row's `scope`), the command palette, the help screen (F1), the hint shown in an empty chat and the README's key
-table (`python -m tui.actions` prints it; a test checks that the README holds exactly
-that). A new key or command is one new row here.
+`CHAT_ACTIONS` feeds the key bindings (and footers) of each row's `scope`, the command
+palette, the help screen (F1), the empty-chat hint and the README's key table
+(`python -m tui.actions` prints it; a test checks the README holds exactly that).
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from textual.binding import Binding
 
 # Where a key is bound: the chat screen, the chat list (sidebar), a focused answer.
 CHAT, CHAT_LIST, ANSWER = "chat", "chat list", "answer"
-SCOPES = (CHAT, CHAT_LIST, ANSWER)
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,7 @@ class ChatAction:
     footer: str = ""  # footer label; "" keeps it out of the footer
     hint: str = ""  # phrase for the empty-chat hint, e.g. "inspects one"
     shown_keys: str = ""  # how to show keys that are not one binding
-    scope: str = CHAT  # whose binding it is: CHAT (the chat screen), CHAT_LIST, ANSWER
+    scope: str = CHAT  # whose binding it is
 
     @property
     def key_label(self) -> str:
@@ -112,13 +110,7 @@ def bindings(scope: str) -> list[Binding]:
     return [a.binding() for a in CHAT_ACTIONS if a.action and a.keys and a.scope == scope]
 
 
-def chat_bindings() -> list[Binding]:
-    """The chat screen's bindings."""
-    return bindings(CHAT)
-
-
 def palette_actions() -> list[ChatAction]:
-    """The chat screen's commands in the palette."""
     return [a for a in CHAT_ACTIONS if a.title and a.scope == CHAT]
 
 

@@ -122,7 +122,7 @@ class WsdChatApp(App[None]):
     async def action_quit(self) -> None:
         screen = self._mounted_chat_screen()
         if screen is not None:
-            screen.stop_for_exit()
+            screen.lifecycle.stop_for_exit()
         self.exit()
 
     def on_unmount(self) -> None:

@@ -1,14 +1,12 @@
 """Who wrote what: the two span styles, the switch marker, and the legend.
 
-Text from the models and model names pass through `terminal_safe` here, where every
-view of an answer is built: a Rich `Text` is not markup, but control characters in it
-would reach the terminal as they are.
+Model text and model names pass through `terminal_safe` here: a Rich `Text` is not
+markup, but control characters in it would reach the terminal as they are.
 
 Colour-blind-safe (the Okabe–Ito blue/orange pair) and never colour alone: the
-drafter's span is underlined, the switch point carries a `⟫` marker, and the draft the
-base model did not keep is struck through in a block of its own. Nudging answers take
-turns: `⟫` where the base model takes over, `⟪` where the drafter does, and the
-drafter's words still being checked are dimmed.
+drafter's span is underlined, the switch carries a `⟫` marker, the discarded draft is
+struck through. Nudging: `⟫` where the base model takes over, `⟪` where the drafter
+does, the drafter's words still being checked dimmed.
 """
 
 from __future__ import annotations
@@ -63,41 +61,32 @@ def legend(drafter: str | None, base: str | None, handovers: bool = False) -> Te
 
 
 def answer_body(live: LiveAnswer, streaming: bool) -> Text:
-    """An answer so far in the span styles (the chat's answers and compare's columns):
-    the switch marker, or in nudging a marker at each hand-over and, while `streaming`,
-    the drafter's words being checked."""
-    return span_text([(s.model, s.text) for s in live.spans()], marker_after_drafter=live.switched,
-                     handovers=mode_named(live.mode).hands_over, pending=live.pending if streaming else "")
-
-
-def span_text(segments: list[tuple[str, str]], *, marker_after_drafter: bool,
-              handovers: bool = False, pending: str = "") -> Text:
-    """The answer body: each (model, text) segment in its style, with the switch marker
-    between the drafter's span and the base model's; with `handovers` (nudging) a marker
-    wherever the writer changes, and `pending` (the drafter's words being checked)
-    dimmed at the end."""
-    if handovers:
-        return _turns_text(segments, pending)
+    """An answer so far in the span styles (the chat's answers and compare's columns),
+    with the switch marker between the drafter's span and the base model's; nudging: a
+    marker wherever the writer changes and, while `streaming`, the drafter's words
+    being checked."""
+    if mode_named(live.mode).hands_over:
+        return _turns_text(live, live.pending if streaming else "")
     text = Text()
-    placed = False
-    for i, (model, piece) in enumerate(segments):
-        if model == "base" and marker_after_drafter and not placed:
+    switched, placed = live.switched, False
+    for span in live.spans():
+        if span.model == "base" and switched and not placed:
             text.append(SWITCH_MARKER, style=MARKER_STYLE)
             placed = True
-        text.append(terminal_safe(piece), style=STYLES.get(model, ""))
-    if marker_after_drafter and not placed:  # switch found, the base model has not written yet
+        text.append(terminal_safe(span.text), style=STYLES.get(span.model, ""))
+    if switched and not placed:  # switch found, the base model has not written yet
         text.append(SWITCH_MARKER, style=MARKER_STYLE)
     return text
 
 
-def _turns_text(segments: list[tuple[str, str]], pending: str) -> Text:
+def _turns_text(live: LiveAnswer, pending: str) -> Text:
     text = Text()
     previous = None
-    for model, piece in segments:
-        if previous is not None and model != previous:
-            text.append(*handover_marker(model))
-        text.append(terminal_safe(piece), style=STYLES.get(model, ""))
-        previous = model
+    for span in live.spans():
+        if previous is not None and span.model != previous:
+            text.append(*handover_marker(span.model))
+        text.append(terminal_safe(span.text), style=STYLES.get(span.model, ""))
+        previous = span.model
     if pending:
         if previous == "base":
             text.append(*handover_marker("drafter"))
