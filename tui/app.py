@@ -69,23 +69,12 @@ class WsdChatApp(App[None]):
 
     @property
     def chat_screen(self) -> ChatScreen:
-        for screen in self.screen_stack:
-            if isinstance(screen, ChatScreen):
-                return screen
-        raise LookupError("no chat screen")
+        return next(screen for screen in self.screen_stack if isinstance(screen, ChatScreen))
 
     def _mounted_chat_screen(self) -> ChatScreen | None:
         """The chat screen once it is mounted (before that, its on_mount reads our state)."""
-        try:
-            screen = self.chat_screen
-        except LookupError:
-            return None
-        return screen if screen.is_mounted else None
-
-    def model_names(self) -> dict[str, str]:
-        identities = getattr(self.engine, "identities", None) or {}
-        # A model on a server shows where it runs: "Llama-3.1-70B @ gpu-box:8000 (vLLM)".
-        return {role: ident.label for role, ident in identities.items()}
+        screen = next((s for s in self.screen_stack if isinstance(s, ChatScreen)), None)
+        return screen if screen is not None and screen.is_mounted else None
 
     # -- loading -------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")

@@ -33,6 +33,3 @@ def describe_error(error: BaseException | None) -> str:
         where = ""
     message = " ".join(str(error).split())
     return terminal_safe(f"internal error: {type(error).__name__}: {message}{where}", one_line=True)
-
-
-__all__ = ["describe_error", "ERROR_LOG"]

@@ -37,6 +37,12 @@ def prob_color(p: float) -> str:
     return VIRIDIS[prob_bucket(p)]
 
 
+def prob_style(p: float) -> str:
+    """Readable text on the probability's colour."""
+    bg = prob_color(p)
+    return f"{contrast_text(bg)} on {bg}"
+
+
 def _luminance(hex_color: str) -> float:
     r, g, b = (int(hex_color[i:i + 2], 16) / 255 for i in (1, 3, 5))
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
@@ -54,16 +60,11 @@ def legend(switch_markers: bool = True) -> Text:
     n = len(VIRIDIS)
     text.append("0 ")
     for i, color in enumerate(VIRIDIS):
-        text.append(f"{i / n:.1f}"[1:] + " ", style=f"{contrast_text(color)} on {color}")
+        text.append(f"{i / n:.1f}"[1:] + " ", style=prob_style(i / n))
     text.append(" 1   ")
     if switch_markers:
-        text.append("┃", style=f"bold {SWITCH_COLOR}")
-        text.append(" switch  ")
-        text.append("┆", style=f"bold {WHATIF_COLOR}")
-        text.append(" what-if  ")
-        text.append("discarded", style="strike dim")
-        text.append("  ▫ partial character")
-    else:
-        text.append("⟫ the base model takes over  ⟪ the drafter does  ")
-        text.append("words not kept", style="strike dim")
-    return text
+        return text.append_text(Text.assemble(
+            ("┃", f"bold {SWITCH_COLOR}"), " switch  ", ("┆", f"bold {WHATIF_COLOR}"), " what-if  ",
+            ("discarded", "strike dim"), "  ▫ partial character"))
+    return text.append_text(Text.assemble("⟫ the base model takes over  ⟪ the drafter does  ",
+                                          ("words not kept", "strike dim")))

@@ -32,7 +32,8 @@ from ..widgets.answer import AnswerState, AnswerWidget, UserMessage
 from ..widgets.chat_input import ChatInput
 from ..widgets.chat_view import ChatView
 from ..widgets.sidebar import ChatItem, ChatList
-from ..widgets.spans import BASE_STYLE, DRAFTER_STYLE, MARKER_STYLE, SWITCH_MARKER, legend
+from ..widgets.spans import (BASE_STYLE, DRAFTER_STYLE, MARKER_STYLE, SWITCH_MARKER, legend,
+                             model_labels)
 from ..widgets.status_bar import StatusBar
 from .answer_lifecycle import AnswerEvent, AnswerLifecycle
 from .dialogs import ConfirmDialog, ErrorDialog, PromptDialog
@@ -129,7 +130,7 @@ class ChatScreen(Screen[None]):
     def engine_ready(self) -> None:
         engine = self.wsd_app.engine
         self.set_loading(False)
-        names = self.wsd_app.model_names()
+        names = model_labels(engine)
         self.status.set(drafter=names.get("drafter"), base=names.get("base"),
                         backend=getattr(engine, "backend_name", None), phase="ready")
         self.update_legend()
@@ -141,7 +142,7 @@ class ChatScreen(Screen[None]):
         self.lifecycle.models_failed(message)
 
     def update_legend(self) -> None:
-        names = self.wsd_app.model_names()
+        names = model_labels(self.wsd_app.engine)
         if not names and self.chat is not None:  # no engine: name the models of the stored answers
             for widget in reversed(self.view.answers()):
                 trace = widget.state.trace
@@ -460,6 +461,3 @@ class ChatScreen(Screen[None]):
 
         # The system prompt is this chat's setting: the engine places it (messages.normalize).
         self.app.push_screen(CompareScreen(engine, messages, self.settings))
-
-
-__all__ = ["ChatScreen"]

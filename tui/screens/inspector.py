@@ -87,8 +87,8 @@ class InspectorScreen(Screen[int | None]):
 
     COMMANDS = {InspectorCommands}
     BINDINGS = [
-        Binding("escape", "close", "Close"),
-        Binding("q", "close", "Close", show=False),
+        Binding("escape", "dismiss", "Close"),
+        Binding("q", "dismiss", "Close", show=False),
         Binding("plus,equals_sign", "threshold(1)", "γ +"),
         Binding("minus", "threshold(-1)", "γ −"),
         Binding("right_square_bracket", "window(1)", "w +"),
@@ -300,6 +300,3 @@ class InspectorScreen(Screen[int | None]):
                         severity="warning")
         else:
             self.dismiss(k)
-
-    def action_close(self) -> None:
-        self.dismiss(None)

@@ -26,8 +26,8 @@ from ..inspector_widgets.turns import TurnsView, turn_row
 
 class TurnsInspectorScreen(Screen[None]):
     BINDINGS = [
-        Binding("escape", "close", "Close"),
-        Binding("q", "close", "Close", show=False),
+        Binding("escape", "dismiss", "Close"),
+        Binding("q", "dismiss", "Close", show=False),
         Binding("n", "handover(1)", "Next hand-over"),
         Binding("p", "handover(-1)", "Previous hand-over"),
     ]
@@ -50,8 +50,7 @@ class TurnsInspectorScreen(Screen[None]):
         super().__init__()
         self.trace = trace
         self.view = TurnsView.of(trace)
-        self.turns = self.view.turns
-        self.handovers = self.view.handovers
+        self.turns, self.handovers = self.view.turns, self.view.handovers
         self.selected: int | None = None
 
     def compose(self) -> ComposeResult:
@@ -115,6 +114,3 @@ class TurnsInspectorScreen(Screen[None]):
             self.notify("That was the last hand-over." if step > 0 else "That was the first hand-over.")
             return
         self.select(later[0] if step > 0 else later[-1])
-
-    def action_close(self) -> None:
-        self.dismiss(None)

@@ -43,21 +43,24 @@ def handover_marker(model: str) -> tuple[str, Style]:
     return TO_DRAFTER_MARKER, TO_DRAFTER_MARKER_STYLE
 
 
+def model_labels(engine: object) -> dict[str, str]:
+    """Each role's model as the user reads it; on a server: "Llama-3.1-70B @ gpu-box:8000 (vLLM)"."""
+    return {role: ident.label for role, ident in (getattr(engine, "identities", None) or {}).items()}
+
+
 def legend(drafter: str | None, base: str | None, handovers: bool = False) -> Text:
     """One line naming the two models in their styles, and the switch marker (with
     `handovers`, also nudging's marker for the drafter taking the turn back)."""
-    text = Text()
-    text.append("drafter ", style="dim")
-    text.append(terminal_safe(drafter, one_line=True) if drafter else "(not loaded)", style=DRAFTER_STYLE)
-    text.append("   ")
-    text.append(SWITCH_MARKER, style=MARKER_STYLE)
-    text.append(" base takes over   " if handovers else " switch   ", style="dim")
+    def name(model: str | None) -> str:
+        return terminal_safe(model, one_line=True) if model else "(not loaded)"
+
+    parts = [("drafter ", "dim"), (name(drafter), DRAFTER_STYLE), "   ", (SWITCH_MARKER, MARKER_STYLE)]
     if handovers:
-        text.append(TO_DRAFTER_MARKER, style=TO_DRAFTER_MARKER_STYLE)
-        text.append(" drafter takes over   ", style="dim")
-    text.append("base ", style="dim")
-    text.append(terminal_safe(base, one_line=True) if base else "(not loaded)", style=BASE_STYLE)
-    return text
+        parts += [(" base takes over   ", "dim"), (TO_DRAFTER_MARKER, TO_DRAFTER_MARKER_STYLE),
+                  (" drafter takes over   ", "dim")]
+    else:
+        parts.append((" switch   ", "dim"))
+    return Text.assemble(*parts, ("base ", "dim"), (name(base), BASE_STYLE))
 
 
 def answer_body(live: LiveAnswer, streaming: bool) -> Text:

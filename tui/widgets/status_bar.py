@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 from textual.widgets import Static
@@ -32,12 +32,9 @@ class StatusBar(Static):
         self.show()
 
     def set(self, **changes: object) -> None:
-        changed = False
-        for key, value in changes.items():
-            if getattr(self.status, key) != value:
-                setattr(self.status, key, value)
-                changed = True
-        if changed:
+        status = replace(self.status, **changes)  # type: ignore[arg-type]
+        if status != self.status:
+            self.status = status
             self.show()
 
     def show(self) -> None:
