@@ -45,10 +45,8 @@ class WsdChatApp(App[None]):
         self._own_store = store is None
         self.store = store if store is not None else Store(data_path)
         self.open_chat_id = open_chat
-        if engine is not None:
-            self.models = ModelState.READY
-        else:
-            self.models = ModelState.LOADING if load_models else ModelState.NOT_LOADED
+        self.models = (ModelState.READY if engine is not None
+                       else ModelState.LOADING if load_models else ModelState.NOT_LOADED)
         self.load_error: str | None = None
         runtime = runtime or RuntimeSettings()
 

@@ -70,7 +70,7 @@ class TokenHeatmap(CellView, can_focus=True):
         # Only the rows of the old and new selection change.
         for token in (old, new):
             for row, _ in self._where.get(token, []) if token is not None else []:
-                self._rows[row] = heatmap_rows(self._items, [self._lines[row]], self.views,
+                self.rows[row] = heatmap_rows(self._items, [self._lines[row]], self.views,
                                                new)[0]
                 self._strips.pop(row, None)
         self.refresh()

@@ -157,8 +157,9 @@ class ChatScreen(Screen[None]):
 
     # -- chats ---------------------------------------------------------------------
     def refresh_chat_list(self) -> None:
-        chat_list = self.query_one(ChatList)
-        chat_list.set_chats(self.wsd_app.store.list_chats(), self.chat.id if self.chat else None)
+        """The chat list with the open chat marked, and its title as the screen's subtitle."""
+        self.sub_title = terminal_safe(self.chat.title, one_line=True) if self.chat else ""
+        self.query_one(ChatList).set_chats(self.wsd_app.store.list_chats(), self.chat.id if self.chat else None)
 
     def open_chat(self, chat_id: int) -> None:
         if self._busy("switching chats"):
@@ -183,7 +184,6 @@ class ChatScreen(Screen[None]):
         self._show_hint(not widgets)
         view.call_after_refresh(view.follow)
         self.call_after_refresh(self.update_legend)
-        self.sub_title = terminal_safe(chat.title, one_line=True)
         self.refresh_chat_list()
 
     def _show_hint(self, show: bool) -> None:
@@ -206,7 +206,6 @@ class ChatScreen(Screen[None]):
         self.status.set(mode=self.settings.mode)
         self.view.remove_children()
         self._show_hint(True)
-        self.sub_title = ""
         self.refresh_chat_list()
         self.input.focus()
 
@@ -276,7 +275,6 @@ class ChatScreen(Screen[None]):
         store = app.store
         if self.chat is None:
             self.chat = store.create_chat(title_from(text), settings=self.settings.to_dict())
-            self.sub_title = terminal_safe(self.chat.title, one_line=True)
         # Stored before generation starts: whatever happens next, the question is saved.
         record = store.add_message(self.chat.id, "user", text)
         self.input.clear()
@@ -417,7 +415,6 @@ class ChatScreen(Screen[None]):
             if title:
                 self.wsd_app.store.rename_chat(chat.id, title)
                 self.chat = self.wsd_app.store.get_chat(chat.id)
-                self.sub_title = terminal_safe(self.chat.title, one_line=True) if self.chat else ""
                 self.refresh_chat_list()
 
         self.app.push_screen(PromptDialog("Rename the chat", chat.title), done)

@@ -173,12 +173,8 @@ class InspectorScreen(Screen[int | None]):
 
     def _summary(self) -> str:
         t = self.trace
-        models = []
-        for role in ("drafter", "base"):
-            m = t.models.get(role)
-            if m is not None:
-                models.append(f"{role} {m.label}" if m.remote else
-                              f"{role} {m.name} ({m.architecture} {m.quantization})")
+        models = [f"{role} {m.label}" if m.remote else f"{role} {m.name} ({m.architecture} {m.quantization})"
+                  for role in ("drafter", "base") if (m := t.models.get(role))]
         line1 = " · ".join([f"{t.mode} answer", *models] + ([t.backend] if t.backend else []))
         base_tokens = len(self.views) - sum(v.draft_index is not None for v in self.views)
         switch = describe_switch(t)
@@ -221,12 +217,9 @@ class InspectorScreen(Screen[int | None]):
             self.query_one(TokenHeatmap).selected = event.token
 
     def _show_details(self, token: int | None) -> None:
-        details = self.query_one("#details", Static)
-        if token is None:
-            details.update(Text("no tokens to select in this answer"))
-        else:
-            details.update(Text(describe_token(self.views[token], self.what_if,
-                                               self.trace.switch_index)))
+        self.query_one("#details", Static).update(Text(
+            "no tokens to select in this answer" if token is None
+            else describe_token(self.views[token], self.what_if, self.trace.switch_index)))
 
     # -- what-if ------------------------------------------------------------------
     def on_input_changed(self, event: Input.Changed) -> None:

@@ -247,7 +247,5 @@ class UserMessage(Static):
         self.message_id = message_id
 
     def on_mount(self) -> None:
-        body = Text()
-        body.append("You\n", style="bold")
-        body.append(terminal_safe(self.text))  # a Text, not markup: brackets in questions stay as typed
-        self.update(body)
+        # a Text, not markup: brackets in questions stay as typed
+        self.update(Text.assemble(("You\n", "bold"), terminal_safe(self.text)))

@@ -39,11 +39,10 @@ class StatusBar(Static):
 
     def show(self) -> None:
         s = self.status
-        text = Text()
-        text.append(terminal_safe(s.drafter, one_line=True) if s.drafter else "drafter …", style=DRAFTER_STYLE)
-        text.append(" ⟫ ")
-        text.append(terminal_safe(s.base, one_line=True) if s.base else "base …", style=BASE_STYLE)
-        text.append(f"  │ {s.backend or '…'}  │ mode {s.mode}  │ {s.phase}")
+        text = Text.assemble(
+            (terminal_safe(s.drafter, one_line=True) if s.drafter else "drafter …", DRAFTER_STYLE), " ⟫ ",
+            (terminal_safe(s.base, one_line=True) if s.base else "base …", BASE_STYLE),
+            f"  │ {s.backend or '…'}  │ mode {s.mode}  │ {s.phase}")
         if s.tokens_per_second is not None:
             text.append(f"  │ {s.tokens_per_second:.1f} tok/s")
         self.update(text)
