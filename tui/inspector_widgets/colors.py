@@ -22,15 +22,11 @@ SWITCH_COLOR = "#cc79a7"  # reddish purple: the real switch point
 WHATIF_COLOR = "#009e73"  # bluish green: the what-if switch point
 
 
-def prob_bucket(p: float, buckets: int = len(VIRIDIS)) -> int:
-    """Bucket 0..buckets-1 for a probability; NaN and out-of-range values are clamped."""
-    if buckets < 1:
-        raise ValueError("buckets must be >= 1")
+def prob_bucket(p: float) -> int:
+    """The probability's step of the scale; NaN and out-of-range values are clamped."""
     if math.isnan(p) or p <= 0.0:
         return 0
-    if p >= 1.0:
-        return buckets - 1
-    return min(buckets - 1, int(p * buckets))
+    return min(len(VIRIDIS) - 1, int(min(p, 1.0) * len(VIRIDIS)))
 
 
 def prob_color(p: float) -> str:

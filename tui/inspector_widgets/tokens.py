@@ -111,12 +111,7 @@ def what_if_summary(trace: Trace, what_if: WhatIf) -> str:
     if n == 0:
         return "what-if: the draft is empty"
     k, actual = what_if.index, trace.switch_index
-    if what_if.fired:
-        where = f"switch at {k}"
-    else:
-        where = f"no window reaches γ, all kept (k {k})"
-    if actual is None or k == actual:
-        delta = "as answered"
-    else:
-        delta = f"{abs(k - actual)} {'earlier' if k < actual else 'later'}"
+    where = f"switch at {k}" if what_if.fired else f"no window reaches γ, all kept (k {k})"
+    delta = ("as answered" if actual is None or k == actual
+             else f"{abs(k - actual)} {'earlier' if k < actual else 'later'}")
     return f"what-if: {where} ({delta}) · keeps {k + 1}/{n}"
