@@ -169,21 +169,21 @@ class ChatScreen(Screen[None]):
         if chat is None:
             self.notify(f"No chat with id {chat_id}.", severity="warning")
             return
-        self.chat = chat
-        self.settings = self._settings_of(chat)
-        self.status.set(mode=self.settings.mode)
-        view = self.view
-        view.remove_children()
-        widgets = []
-        for record in store.messages(chat.id):
-            if record.role == "user":
-                widgets.append(UserMessage(record.content, message_id=record.id))
-            elif record.role == "assistant":
-                widgets.append(AnswerWidget(AnswerState.from_record(record), message_id=record.id))
-        view.mount_all(widgets)
-        self._show_hint(not widgets)
-        view.call_after_refresh(view.follow)
+        messages = [UserMessage(r.content, message_id=r.id) if r.role == "user"
+                    else AnswerWidget(AnswerState.from_record(r), message_id=r.id)
+                    for r in store.messages(chat.id) if r.role in ("user", "assistant")]
+        self._show_chat(chat, self._settings_of(chat), messages)
+        self.view.call_after_refresh(self.view.follow)
         self.call_after_refresh(self.update_legend)
+
+    def _show_chat(self, chat: ChatRecord | None, settings: DecodingSettings,
+                   messages: list[UserMessage | AnswerWidget]) -> None:
+        """Make `chat` (None: a new one) the open chat, with its settings and messages."""
+        self.chat, self.settings = chat, settings
+        self.status.set(mode=settings.mode)
+        self.view.remove_children()
+        self.view.mount_all(messages)
+        self._show_hint(not messages)
         self.refresh_chat_list()
 
     def _show_hint(self, show: bool) -> None:
@@ -201,12 +201,7 @@ class ChatScreen(Screen[None]):
     def new_chat(self) -> None:
         if self._busy("starting a new chat"):
             return
-        self.chat = None
-        self.settings = self.wsd_app.default_settings
-        self.status.set(mode=self.settings.mode)
-        self.view.remove_children()
-        self._show_hint(True)
-        self.refresh_chat_list()
+        self._show_chat(None, self.wsd_app.default_settings, [])
         self.input.focus()
 
     def _busy(self, doing: str) -> bool:

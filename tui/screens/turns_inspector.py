@@ -1,10 +1,6 @@
-"""The inspector for a nudging answer: its turns, and why each hand-over happened.
-
-The answer on top (the selected turn highlighted), a table of turns (who, why, the base
-model's top-1 probability that decided it), and the selected turn's details: what the
-base model was asked at each of the drafter's word boundaries, the base model's tokens
-on the colour of their probability, and how the turn ended. `n` / `p` walk from one
-hand-over to the next; the arrows move through every turn. Nothing runs a model here.
+"""The inspector for a nudging answer: the answer (selected turn highlighted), a table
+of turns (who, why, the base model's deciding top-1 probability) and the selected turn's
+details. `n` / `p` walk the hand-overs, the arrows every turn. No model runs here.
 """
 
 from __future__ import annotations
