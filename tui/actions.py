@@ -25,26 +25,18 @@ class ChatAction:
     title: str = ""  # command palette title; "" keeps it out of the palette
     footer: str = ""  # footer label; "" keeps it out of the footer
     hint: str = ""  # phrase for the empty-chat hint, e.g. "inspects one"
-    shown_keys: str = ""  # how to show keys that are not one binding
     scope: str = CHAT  # whose binding it is
 
     @property
     def key_label(self) -> str:
         """The keys as the help screen shows them: "esc", "ctrl+t"."""
-        if self.shown_keys:
-            return self.shown_keys
         return " / ".join(_KEY_NAMES.get(k, k) for k in self.keys.split(",") if k)
 
     @property
     def readme_keys(self) -> str:
         """The keys as the README writes them: "Esc", "Ctrl+T" (a plain letter stays "i")."""
-        def chord(key: str) -> str:
-            parts = key.strip().split("+")
-            if len(parts) == 1 and len(parts[0]) == 1:
-                return parts[0]
-            return "+".join(p.upper() if len(p) == 1 else p[:1].upper() + p[1:] for p in parts)
-
-        return " / ".join(chord(key) for key in self.key_label.split(" / "))
+        return " / ".join(key if len(key) == 1 else "+".join(part.capitalize() for part in key.split("+"))
+                          for key in self.key_label.split(" / "))
 
     def binding(self) -> Binding:
         return Binding(self.keys, self.action, self.footer or self.title, show=bool(self.footer))
@@ -125,7 +117,7 @@ def readme_key_table() -> str:
     """The README's key table (Markdown), generated from `CHAT_ACTIONS`."""
     rows = ["| key | action |", "| --- | --- |"]
     for a in by_group():
-        keys = a.readme_keys if (a.keys or a.shown_keys) else f"Ctrl+P → {a.title}"
+        keys = a.readme_keys if a.keys else f"Ctrl+P → {a.title}"
         rows.append(f"| {keys} | {a.description} |")
     return "\n".join(rows)
 
