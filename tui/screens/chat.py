@@ -198,7 +198,7 @@ class ChatScreen(Screen[None]):
             self.notify("This chat's saved settings are invalid; using the defaults.", severity="warning")
             return self.wsd_app.default_settings
 
-    def new_chat(self) -> None:
+    def action_new_chat(self) -> None:
         if self._busy("starting a new chat"):
             return
         self._show_chat(None, self.wsd_app.default_settings, [])
@@ -226,7 +226,7 @@ class ChatScreen(Screen[None]):
     @on(ChatList.Request)
     def _chat_list_request(self, event: ChatList.Request) -> None:
         if event.action == "new":
-            self.new_chat()
+            self.action_new_chat()
         elif event.action == "delete" and event.chat_id is not None:
             self.delete_chat(event.chat_id)
 
@@ -244,7 +244,7 @@ class ChatScreen(Screen[None]):
                 return
             store.delete_chat(chat_id)
             if self.chat is not None and self.chat.id == chat_id:
-                self.new_chat()
+                self.action_new_chat()
             self.refresh_chat_list()
             self.notify(f"Deleted “{terminal_safe(chat.title, one_line=True)}”.", markup=False)
 
@@ -301,9 +301,6 @@ class ChatScreen(Screen[None]):
     def action_stop(self) -> None:
         if not self.lifecycle.stop() and not self.input.has_focus:
             self.input.focus()
-
-    def action_new_chat(self) -> None:
-        self.new_chat()
 
     def action_regenerate(self) -> None:
         if self._busy("regenerating") or self._engine() is None:

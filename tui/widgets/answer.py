@@ -103,10 +103,6 @@ class AnswerState:
             return self.plain
         return self.live.text
 
-    @property
-    def nudging(self) -> bool:
-        return mode_named(self.live.mode).hands_over
-
     # -- construction from storage --------------------------------------------------
     @classmethod
     def from_record(cls, record: MessageRecord) -> "AnswerState":
@@ -171,7 +167,7 @@ def _header(state: AnswerState) -> Text:
     if state.streaming:
         if state.status == STOPPING:
             note = "stopping…"
-        elif state.nudging:
+        elif mode_named(live.mode).hands_over:
             note = {"drafting": "the drafter writes…",
                     "checking": "the base model checks the drafter's words…",
                     "continuing": "the base model writes…"}.get(live.phase, "waiting…")
