@@ -14,7 +14,8 @@ from .cells import Cell
 
 
 class CellView(ScrollView):
-    """Subclasses implement `build_rows(width)`; call `rebuild()` when their data changes."""
+    """Subclasses implement `build_rows(width)` and `show_selected()`; call `rebuild()`
+    when their data changes."""
 
     DEFAULT_CSS = """
     CellView {
@@ -38,6 +39,9 @@ class CellView(ScrollView):
     def build_rows(self, width: int) -> list[list[Cell]]:
         raise NotImplementedError
 
+    def show_selected(self) -> None:
+        """Scroll the selection into view."""
+
     @property
     def _width(self) -> int:
         return max(1, self.scrollable_content_region.width)
@@ -52,6 +56,7 @@ class CellView(ScrollView):
         grew = len(self.rows) != self.virtual_size.height
         self.virtual_size = Size(width, len(self.rows))
         self.refresh(layout=grew)  # an auto-height view must be laid out again
+        self.call_after_refresh(self.show_selected)  # after layout: sizes are known
 
     def on_mount(self) -> None:
         super().on_mount()

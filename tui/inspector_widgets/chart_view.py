@@ -20,10 +20,6 @@ class WindowChart(CellView):
             self.spec = new
             self.rebuild()
 
-    def rebuild(self) -> None:
-        super().rebuild()
-        self.call_after_refresh(self.show_selected)  # after layout: the band width is known
-
     def build_rows(self, width: int) -> list[list[Cell]]:
         return chart_rows(self.spec, width)
 

@@ -84,10 +84,6 @@ class TokenHeatmap(CellView, can_focus=True):
             if row is not None:
                 self.scroll_to_rows(row, row, center=True)
 
-    def rebuild(self) -> None:
-        super().rebuild()
-        self.call_after_refresh(self.show_selected)
-
     def on_mount(self) -> None:
         super().on_mount()
         if self.selected is not None:
