@@ -1,9 +1,8 @@
 """Every key and command of the chat, declared once.
 
-`CHAT_ACTIONS` feeds the key bindings (and so the footer) of the chat screen, the chat
-list and a selected answer (each row's `scope`), the command palette, the help screen (F1), the hint shown in an empty chat and the README's key
-table (`python -m tui.actions` prints it; a test checks that the README holds exactly
-that). A new key or command is one new row here.
+`CHAT_ACTIONS` feeds the key bindings (and footers) of each row's `scope`, the command
+palette, the help screen (F1), the empty-chat hint and the README's key table
+(`python -m tui.actions` prints it; a test checks the README holds exactly that).
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from textual.binding import Binding
 
 # Where a key is bound: the chat screen, the chat list (sidebar), a focused answer.
 CHAT, CHAT_LIST, ANSWER = "chat", "chat list", "answer"
-SCOPES = (CHAT, CHAT_LIST, ANSWER)
 
 
 @dataclass(frozen=True)
@@ -27,26 +25,18 @@ class ChatAction:
     title: str = ""  # command palette title; "" keeps it out of the palette
     footer: str = ""  # footer label; "" keeps it out of the footer
     hint: str = ""  # phrase for the empty-chat hint, e.g. "inspects one"
-    shown_keys: str = ""  # how to show keys that are not one binding
-    scope: str = CHAT  # whose binding it is: CHAT (the chat screen), CHAT_LIST, ANSWER
+    scope: str = CHAT  # whose binding it is
 
     @property
     def key_label(self) -> str:
         """The keys as the help screen shows them: "esc", "ctrl+t"."""
-        if self.shown_keys:
-            return self.shown_keys
         return " / ".join(_KEY_NAMES.get(k, k) for k in self.keys.split(",") if k)
 
     @property
     def readme_keys(self) -> str:
         """The keys as the README writes them: "Esc", "Ctrl+T" (a plain letter stays "i")."""
-        def chord(key: str) -> str:
-            parts = key.strip().split("+")
-            if len(parts) == 1 and len(parts[0]) == 1:
-                return parts[0]
-            return "+".join(p.upper() if len(p) == 1 else p[:1].upper() + p[1:] for p in parts)
-
-        return " / ".join(chord(key) for key in self.key_label.split(" / "))
+        return " / ".join(key if len(key) == 1 else "+".join(part.capitalize() for part in key.split("+"))
+                          for key in self.key_label.split(" / "))
 
     def binding(self) -> Binding:
         return Binding(self.keys, self.action, self.footer or self.title, show=bool(self.footer))
@@ -112,13 +102,7 @@ def bindings(scope: str) -> list[Binding]:
     return [a.binding() for a in CHAT_ACTIONS if a.action and a.keys and a.scope == scope]
 
 
-def chat_bindings() -> list[Binding]:
-    """The chat screen's bindings."""
-    return bindings(CHAT)
-
-
 def palette_actions() -> list[ChatAction]:
-    """The chat screen's commands in the palette."""
     return [a for a in CHAT_ACTIONS if a.title and a.scope == CHAT]
 
 
@@ -133,7 +117,7 @@ def readme_key_table() -> str:
     """The README's key table (Markdown), generated from `CHAT_ACTIONS`."""
     rows = ["| key | action |", "| --- | --- |"]
     for a in by_group():
-        keys = a.readme_keys if (a.keys or a.shown_keys) else f"Ctrl+P → {a.title}"
+        keys = a.readme_keys if a.keys else f"Ctrl+P → {a.title}"
         rows.append(f"| {keys} | {a.description} |")
     return "\n".join(rows)
 

@@ -45,10 +45,8 @@ class WsdChatApp(App[None]):
         self._own_store = store is None
         self.store = store if store is not None else Store(data_path)
         self.open_chat_id = open_chat
-        if engine is not None:
-            self.models = ModelState.READY
-        else:
-            self.models = ModelState.LOADING if load_models else ModelState.NOT_LOADED
+        self.models = (ModelState.READY if engine is not None
+                       else ModelState.LOADING if load_models else ModelState.NOT_LOADED)
         self.load_error: str | None = None
         runtime = runtime or RuntimeSettings()
 
@@ -69,23 +67,12 @@ class WsdChatApp(App[None]):
 
     @property
     def chat_screen(self) -> ChatScreen:
-        for screen in self.screen_stack:
-            if isinstance(screen, ChatScreen):
-                return screen
-        raise LookupError("no chat screen")
+        return next(screen for screen in self.screen_stack if isinstance(screen, ChatScreen))
 
     def _mounted_chat_screen(self) -> ChatScreen | None:
         """The chat screen once it is mounted (before that, its on_mount reads our state)."""
-        try:
-            screen = self.chat_screen
-        except LookupError:
-            return None
-        return screen if screen.is_mounted else None
-
-    def model_names(self) -> dict[str, str]:
-        identities = getattr(self.engine, "identities", None) or {}
-        # A model on a server shows where it runs: "Llama-3.1-70B @ gpu-box:8000 (vLLM)".
-        return {role: ident.label for role, ident in identities.items()}
+        screen = next((s for s in self.screen_stack if isinstance(s, ChatScreen)), None)
+        return screen if screen is not None and screen.is_mounted else None
 
     # -- loading -------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
@@ -122,7 +109,7 @@ class WsdChatApp(App[None]):
     async def action_quit(self) -> None:
         screen = self._mounted_chat_screen()
         if screen is not None:
-            screen.stop_for_exit()
+            screen.lifecycle.stop_for_exit()
         self.exit()
 
     def on_unmount(self) -> None:

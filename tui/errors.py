@@ -1,8 +1,6 @@
-"""One line for the user about any error, in every screen of the app.
-
-A `WsdError` already is that line. Anything else is a bug: the user gets its type and
-message plus where the traceback went (the data folder's `tui-errors.log`), never a
-traceback on screen.
+"""One line for the user about any error. A `WsdError` already is that line; anything
+else is a bug: its type and message, and where the traceback went (`tui-errors.log`
+in the data folder), never a traceback on screen.
 """
 
 from __future__ import annotations
@@ -33,6 +31,3 @@ def describe_error(error: BaseException | None) -> str:
         where = ""
     message = " ".join(str(error).split())
     return terminal_safe(f"internal error: {type(error).__name__}: {message}{where}", one_line=True)
-
-
-__all__ = ["describe_error", "ERROR_LOG"]

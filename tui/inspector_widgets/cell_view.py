@@ -14,7 +14,8 @@ from .cells import Cell
 
 
 class CellView(ScrollView):
-    """Subclasses implement `build_rows(width)`; call `rebuild()` when their data changes."""
+    """Subclasses implement `build_rows(width)` and `show_selected()`; call `rebuild()`
+    when their data changes."""
 
     DEFAULT_CSS = """
     CellView {
@@ -31,16 +32,15 @@ class CellView(ScrollView):
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
-        self._rows: list[list[Cell]] = []
+        self.rows: list[list[Cell]] = []  # what the view draws, one list of cells per row
         self._strips: dict[int, Strip] = {}
         self._built_width = -1
 
     def build_rows(self, width: int) -> list[list[Cell]]:
         raise NotImplementedError
 
-    @property
-    def rows(self) -> list[list[Cell]]:
-        return self._rows
+    def show_selected(self) -> None:
+        """Scroll the selection into view."""
 
     @property
     def _width(self) -> int:
@@ -50,12 +50,13 @@ class CellView(ScrollView):
         if not self.is_mounted:
             return
         width = self._width
-        self._rows = self.build_rows(width)
+        self.rows = self.build_rows(width)
         self._strips.clear()
         self._built_width = width
-        grew = len(self._rows) != self.virtual_size.height
-        self.virtual_size = Size(width, len(self._rows))
+        grew = len(self.rows) != self.virtual_size.height
+        self.virtual_size = Size(width, len(self.rows))
         self.refresh(layout=grew)  # an auto-height view must be laid out again
+        self.call_after_refresh(self.show_selected)  # after layout: sizes are known
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -78,13 +79,13 @@ class CellView(ScrollView):
     def render_line(self, y: int) -> Strip:
         row = y + self.scroll_offset.y
         width = self.size.width
-        if row >= len(self._rows):
+        if row >= len(self.rows):
             return Strip.blank(width, self.rich_style)
         strip = self._strips.get(row)
         if strip is None:
             segments = [Segment(c.text, Style.parse(c.style) + Style(meta={"token": c.token})
                                 if c.token is not None else Style.parse(c.style))
-                        for c in self._rows[row]]
+                        for c in self.rows[row]]
             strip = self._strips[row] = Strip(segments)
         return strip.crop_extend(0, width, self.rich_style).apply_style(self.rich_style)
 

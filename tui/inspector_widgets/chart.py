@@ -1,8 +1,6 @@
-"""The window-score chart as rows of cells: one column per draft token, block-character
-bars of g_j, the threshold line, and markers for the switch and the what-if switch.
-
-Long drafts wrap into bands (one band per screen width) instead of scrolling
-sideways, so 500 tokens read top to bottom like the heatmap.
+"""The window-score chart as rows of cells: a block-character bar of g_j per draft
+token, the threshold line, and the switch and what-if markers. Long drafts wrap into
+bands (one per screen width), so 500 tokens read top to bottom like the heatmap.
 """
 
 from __future__ import annotations

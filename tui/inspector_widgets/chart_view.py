@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from .cell_view import CellView
 from .cells import Cell
-from .chart import GUTTER, ChartSpec, band_ranges, chart_rows
+from .chart import GUTTER, ChartSpec, chart_rows
 
 
 class WindowChart(CellView):
@@ -20,20 +20,14 @@ class WindowChart(CellView):
             self.spec = new
             self.rebuild()
 
-    def rebuild(self) -> None:
-        super().rebuild()
-        self.call_after_refresh(self.show_selected)  # after layout: the band width is known
-
     def build_rows(self, width: int) -> list[list[Cell]]:
         return chart_rows(self.spec, width)
 
     def band_top(self, j: int) -> int:
-        """First row of the band holding draft token j."""
-        bands = band_ranges(len(self.spec.scores), self._width - GUTTER)
-        for b, (start, end) in enumerate(bands):
-            if start <= j < end:
-                return b * (self.spec.height + 3)
-        return 0
+        """First row of the band holding draft token j (bands as `chart.band_ranges`)."""
+        if not 0 <= j < len(self.spec.scores):
+            return 0
+        return j // max(1, self._width - GUTTER) * (self.spec.height + 3)
 
     def show_selected(self) -> None:
         if self.spec.selected is not None:

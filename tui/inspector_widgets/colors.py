@@ -22,19 +22,21 @@ SWITCH_COLOR = "#cc79a7"  # reddish purple: the real switch point
 WHATIF_COLOR = "#009e73"  # bluish green: the what-if switch point
 
 
-def prob_bucket(p: float, buckets: int = len(VIRIDIS)) -> int:
-    """Bucket 0..buckets-1 for a probability; NaN and out-of-range values are clamped."""
-    if buckets < 1:
-        raise ValueError("buckets must be >= 1")
+def prob_bucket(p: float) -> int:
+    """The probability's step of the scale; NaN and out-of-range values are clamped."""
     if math.isnan(p) or p <= 0.0:
         return 0
-    if p >= 1.0:
-        return buckets - 1
-    return min(buckets - 1, int(p * buckets))
+    return min(len(VIRIDIS) - 1, int(min(p, 1.0) * len(VIRIDIS)))
 
 
 def prob_color(p: float) -> str:
     return VIRIDIS[prob_bucket(p)]
+
+
+def prob_style(p: float) -> str:
+    """Readable text on the probability's colour."""
+    bg = prob_color(p)
+    return f"{contrast_text(bg)} on {bg}"
 
 
 def _luminance(hex_color: str) -> float:
@@ -54,16 +56,11 @@ def legend(switch_markers: bool = True) -> Text:
     n = len(VIRIDIS)
     text.append("0 ")
     for i, color in enumerate(VIRIDIS):
-        text.append(f"{i / n:.1f}"[1:] + " ", style=f"{contrast_text(color)} on {color}")
+        text.append(f"{i / n:.1f}"[1:] + " ", style=prob_style(i / n))
     text.append(" 1   ")
     if switch_markers:
-        text.append("┃", style=f"bold {SWITCH_COLOR}")
-        text.append(" switch  ")
-        text.append("┆", style=f"bold {WHATIF_COLOR}")
-        text.append(" what-if  ")
-        text.append("discarded", style="strike dim")
-        text.append("  ▫ partial character")
-    else:
-        text.append("⟫ the base model takes over  ⟪ the drafter does  ")
-        text.append("words not kept", style="strike dim")
-    return text
+        return text.append_text(Text.assemble(
+            ("┃", f"bold {SWITCH_COLOR}"), " switch  ", ("┆", f"bold {WHATIF_COLOR}"), " what-if  ",
+            ("discarded", "strike dim"), "  ▫ partial character"))
+    return text.append_text(Text.assemble("⟫ the base model takes over  ⟪ the drafter does  ",
+                                          ("words not kept", "strike dim")))

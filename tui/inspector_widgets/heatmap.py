@@ -5,7 +5,7 @@ continuation in its own section."""
 from __future__ import annotations
 
 from .cells import Cell
-from .colors import SWITCH_COLOR, WHATIF_COLOR, contrast_text, prob_color
+from .colors import SWITCH_COLOR, WHATIF_COLOR, prob_style
 from .layout import Item, Placed, text_items, token_items
 from .tokens import TokenView
 
@@ -29,8 +29,10 @@ def heatmap_items(views: list[TokenView], switch: int | None, what_if: int | Non
         items += [Item(header, "header"), Item("", "break")]
         for v in draft:
             items += token_items(v.index, v.text)
-            j = v.draft_index
-            items += _markers(j == switch, j == what_if and what_if != switch)
+            if v.draft_index == switch:
+                items.append(Item(SWITCH_MARK, "marker"))
+            if v.draft_index == what_if != switch:
+                items.append(Item(WHATIF_MARK, "marker"))
     if base:
         if items:
             items += [Item("", "break"), Item("", "break")]
@@ -46,18 +48,8 @@ def heatmap_items(views: list[TokenView], switch: int | None, what_if: int | Non
     return items
 
 
-def _markers(real: bool, what_if: bool) -> list[Item]:
-    out = []
-    if real:
-        out.append(Item(SWITCH_MARK, "marker"))
-    if what_if:
-        out.append(Item(WHATIF_MARK, "marker", token=None))
-    return out
-
-
 def token_style(view: TokenView, selected: bool) -> str:
-    bg = prob_color(view.prob)
-    style = f"{contrast_text(bg)} on {bg}"
+    style = prob_style(view.prob)
     if view.kind == "discarded":
         style = f"strike dim {style}"
     if selected:

@@ -70,7 +70,7 @@ class TokenHeatmap(CellView, can_focus=True):
         # Only the rows of the old and new selection change.
         for token in (old, new):
             for row, _ in self._where.get(token, []) if token is not None else []:
-                self._rows[row] = heatmap_rows(self._items, [self._lines[row]], self.views,
+                self.rows[row] = heatmap_rows(self._items, [self._lines[row]], self.views,
                                                new)[0]
                 self._strips.pop(row, None)
         self.refresh()
@@ -83,10 +83,6 @@ class TokenHeatmap(CellView, can_focus=True):
             row = self.row_of(self.selected)
             if row is not None:
                 self.scroll_to_rows(row, row, center=True)
-
-    def rebuild(self) -> None:
-        super().rebuild()
-        self.call_after_refresh(self.show_selected)
 
     def on_mount(self) -> None:
         super().on_mount()

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from rich.cells import cell_len
+from rich.cells import cell_len, chop_cells
 
 from wsd_local.terminal_text import terminal_safe
 
@@ -64,20 +64,6 @@ def text_items(text: str) -> list[Item]:
     return items
 
 
-def _fold(text: str, width: int) -> list[str]:
-    chunks, cur, w = [], "", 0
-    for ch in text:
-        cw = cell_len(ch)
-        if w + cw > width and cur:
-            chunks.append(cur)
-            cur, w = "", 0
-        cur += ch
-        w += cw
-    if cur or not chunks:
-        chunks.append(cur)
-    return chunks
-
-
 def layout(items: list[Item], width: int) -> list[list[Placed]]:
     """Greedy line filling. An item that does not fit starts a new line; one wider
     than the whole line is folded across lines."""
@@ -93,7 +79,9 @@ def layout(items: list[Item], width: int) -> list[list[Placed]]:
         if x + w > width and x > 0:
             lines.append([])
             x = 0
-        for n, chunk in enumerate(_fold(item.text, width) if w > width else [item.text]):
+        # chop_cells starts with "" when the first character is wider than the line
+        chunks = [c for c in chop_cells(item.text, width) if c] if w > width else [item.text]
+        for n, chunk in enumerate(chunks):
             if n > 0:
                 lines.append([])
                 x = 0

@@ -75,16 +75,11 @@ def compute_what_if(trace: Trace, threshold: float, window: int) -> WhatIf:
     return WhatIf(threshold, window, found.index, found.fired, scores, found.unknown_past)
 
 
-def escape_piece(text: str) -> str:
-    """A token's text for the details line: whitespace visible, quotes included."""
-    return repr(text)
-
-
 def describe_token(view: TokenView, what_if: WhatIf, actual_switch: int | None) -> str:
     """The details line for a selected token."""
     where = (f"draft token {view.draft_index}" if view.draft_index is not None
              else f"base token {view.base_index}")
-    parts = [where, escape_piece(view.text), KIND_LABEL[view.kind]]
+    parts = [where, repr(view.text), KIND_LABEL[view.kind]]  # repr: whitespace visible
     if view.kind == "base":
         parts.append(f"p {view.prob:.3f} (its own)")
     else:
@@ -116,12 +111,7 @@ def what_if_summary(trace: Trace, what_if: WhatIf) -> str:
     if n == 0:
         return "what-if: the draft is empty"
     k, actual = what_if.index, trace.switch_index
-    if what_if.fired:
-        where = f"switch at {k}"
-    else:
-        where = f"no window reaches γ, all kept (k {k})"
-    if actual is None or k == actual:
-        delta = "as answered"
-    else:
-        delta = f"{abs(k - actual)} {'earlier' if k < actual else 'later'}"
+    where = f"switch at {k}" if what_if.fired else f"no window reaches γ, all kept (k {k})"
+    delta = ("as answered" if actual is None or k == actual
+             else f"{abs(k - actual)} {'earlier' if k < actual else 'later'}")
     return f"what-if: {where} ({delta}) · keeps {k + 1}/{n}"

@@ -1,7 +1,5 @@
-"""A nudging answer turn by turn, as Rich text (no widgets, so it is tested without an
-app): the answer with the selected turn highlighted, a one-line row per turn, and the
-details of one turn (why it began, what the base model was asked, its tokens coloured
-by the base model's top-1 probability, how it ended)."""
+"""A nudging answer turn by turn, as Rich text (tested without an app): the answer with
+the selected turn highlighted, a row per turn, and one turn's details."""
 
 from __future__ import annotations
 
@@ -16,7 +14,7 @@ from wsd_local.terminal_text import terminal_safe
 from wsd_local.trace import Trace
 
 from ..widgets.spans import DISCARDED_STYLE, STYLES, handover_marker
-from .colors import contrast_text, prob_color
+from .colors import prob_style
 
 SELECTED = Style(reverse=True, bold=True)
 
@@ -103,7 +101,7 @@ def _drafter_details(out: Text, span: dict, threshold: float) -> None:
             continue
         p = probe["top_prob"]
         out.append(f"{probe['token']!r} p ", style="")
-        out.append(f"{p:.3f}", style=_prob_style(p))
+        out.append(f"{p:.3f}", style=prob_style(p))
         if probe["agrees"]:
             out.append(" · starts the drafter's next word → the base model takes over")
         elif p >= threshold:
@@ -118,14 +116,9 @@ def _base_details(out: Text, span: dict, pieces: list[str], threshold: float) ->
                f"(all but the first ≥ {threshold:g}):\n")
     used = 0
     for piece, p in zip(pieces, tops):
-        out.append(terminal_safe(piece), style=_prob_style(p))
+        out.append(terminal_safe(piece), style=prob_style(p))
         used += len(piece)
     out.append(terminal_safe(span["text"][used:]), style=STYLES["base"])
-
-
-def _prob_style(p: float) -> str:
-    bg = prob_color(p)
-    return f"{contrast_text(bg)} on {bg}"
 
 
 def base_pieces(trace: Trace) -> list[list[str]]:
@@ -138,6 +131,3 @@ def base_pieces(trace: Trace) -> list[list[str]]:
         out.append([t.text for t in tokens[used: used + n]])
         used += n
     return out
-
-
-__all__ = ["TurnsView", "turn_row", "base_pieces"]

@@ -1,15 +1,14 @@
 """The main screen: chat list, conversation, question box, status line.
 
-The screen owns the chats (open, new, rename, delete, settings, export) and the keys
-(`tui/actions.py`); the answer being written belongs to its `AnswerLifecycle`
-(`answer_lifecycle.py`). Redraws of the answer being written are batched
-(`FLUSH_INTERVAL`), so a long answer costs one redraw per tick, not one per token.
+The screen owns the chats and the keys (`tui/actions.py`); the answer being written
+belongs to its `AnswerLifecycle`, whose redraws are batched (`FLUSH_INTERVAL`): a long
+answer costs one redraw per tick, not one per token.
 """
 
 from __future__ import annotations
 
-import threading
-from typing import TYPE_CHECKING, Iterable
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable
 
 from rich.text import Text
 from textual import on
@@ -21,20 +20,20 @@ from textual.worker import Worker
 
 from wsd_local.settings import DecodingSettings
 from wsd_local.errors import ConfigError, WsdError
-from wsd_local.events import Event
 from wsd_local.export import export_chat
 from wsd_local.modes import PAPER_MODE, mode_named
 from wsd_local.store import ChatRecord, context_messages, title_from
 from wsd_local.terminal_text import terminal_safe
 from wsd_local.trace import Trace
 
-from ..actions import chat_bindings, empty_chat_hint
+from ..actions import CHAT, bindings, empty_chat_hint
 from ..errors import describe_error
 from ..widgets.answer import AnswerState, AnswerWidget, UserMessage
 from ..widgets.chat_input import ChatInput
 from ..widgets.chat_view import ChatView
 from ..widgets.sidebar import ChatItem, ChatList
-from ..widgets.spans import BASE_STYLE, DRAFTER_STYLE, MARKER_STYLE, SWITCH_MARKER, legend
+from ..widgets.spans import (BASE_STYLE, DRAFTER_STYLE, MARKER_STYLE, SWITCH_MARKER, legend,
+                             model_labels)
 from ..widgets.status_bar import StatusBar
 from .answer_lifecycle import AnswerEvent, AnswerLifecycle
 from .dialogs import ConfirmDialog, ErrorDialog, PromptDialog
@@ -58,7 +57,7 @@ EMPTY_HINT = Text.assemble(
 
 
 class ChatScreen(Screen[None]):
-    BINDINGS = chat_bindings()
+    BINDINGS = bindings(CHAT)
 
     def __init__(self, settings: DecodingSettings) -> None:
         super().__init__()
@@ -107,11 +106,7 @@ class ChatScreen(Screen[None]):
                             else "models not loaded")
 
     def on_unmount(self) -> None:
-        self.stop_for_exit()
-
-    def stop_for_exit(self) -> None:
-        """The app is closing mid-answer: stop the worker and save what was written."""
-        self.lifecycle.stop_for_exit()
+        self.lifecycle.stop_for_exit()  # closing mid-answer: what was written is saved
 
     @property
     def view(self) -> ChatView:
@@ -135,7 +130,7 @@ class ChatScreen(Screen[None]):
     def engine_ready(self) -> None:
         engine = self.wsd_app.engine
         self.set_loading(False)
-        names = self.wsd_app.model_names()
+        names = model_labels(engine)
         self.status.set(drafter=names.get("drafter"), base=names.get("base"),
                         backend=getattr(engine, "backend_name", None), phase="ready")
         self.update_legend()
@@ -147,7 +142,7 @@ class ChatScreen(Screen[None]):
         self.lifecycle.models_failed(message)
 
     def update_legend(self) -> None:
-        names = self.wsd_app.model_names()
+        names = model_labels(self.wsd_app.engine)
         if not names and self.chat is not None:  # no engine: name the models of the stored answers
             for widget in reversed(self.view.answers()):
                 trace = widget.state.trace
@@ -162,8 +157,9 @@ class ChatScreen(Screen[None]):
 
     # -- chats ---------------------------------------------------------------------
     def refresh_chat_list(self) -> None:
-        chat_list = self.query_one(ChatList)
-        chat_list.set_chats(self.wsd_app.store.list_chats(), self.chat.id if self.chat else None)
+        """The chat list with the open chat marked, and its title as the screen's subtitle."""
+        self.sub_title = terminal_safe(self.chat.title, one_line=True) if self.chat else ""
+        self.query_one(ChatList).set_chats(self.wsd_app.store.list_chats(), self.chat.id if self.chat else None)
 
     def open_chat(self, chat_id: int) -> None:
         if self._busy("switching chats"):
@@ -173,22 +169,21 @@ class ChatScreen(Screen[None]):
         if chat is None:
             self.notify(f"No chat with id {chat_id}.", severity="warning")
             return
-        self.chat = chat
-        self.settings = self._settings_of(chat)
-        self.status.set(mode=self.settings.mode)
-        view = self.view
-        view.remove_children()
-        widgets = []
-        for record in store.messages(chat.id):
-            if record.role == "user":
-                widgets.append(UserMessage(record.content, message_id=record.id))
-            elif record.role == "assistant":
-                widgets.append(AnswerWidget(AnswerState.from_record(record), message_id=record.id))
-        view.mount_all(widgets)
-        self._show_hint(not widgets)
-        view.call_after_refresh(view.follow)
+        messages = [UserMessage(r.content, message_id=r.id) if r.role == "user"
+                    else AnswerWidget(AnswerState.from_record(r), message_id=r.id)
+                    for r in store.messages(chat.id) if r.role in ("user", "assistant")]
+        self._show_chat(chat, self._settings_of(chat), messages)
+        self.view.call_after_refresh(self.view.follow)
         self.call_after_refresh(self.update_legend)
-        self.sub_title = terminal_safe(chat.title, one_line=True)
+
+    def _show_chat(self, chat: ChatRecord | None, settings: DecodingSettings,
+                   messages: list[UserMessage | AnswerWidget]) -> None:
+        """Make `chat` (None: a new one) the open chat, with its settings and messages."""
+        self.chat, self.settings = chat, settings
+        self.status.set(mode=settings.mode)
+        self.view.remove_children()
+        self.view.mount_all(messages)
+        self._show_hint(not messages)
         self.refresh_chat_list()
 
     def _show_hint(self, show: bool) -> None:
@@ -203,16 +198,10 @@ class ChatScreen(Screen[None]):
             self.notify("This chat's saved settings are invalid; using the defaults.", severity="warning")
             return self.wsd_app.default_settings
 
-    def new_chat(self) -> None:
+    def action_new_chat(self) -> None:
         if self._busy("starting a new chat"):
             return
-        self.chat = None
-        self.settings = self.wsd_app.default_settings
-        self.status.set(mode=self.settings.mode)
-        self.view.remove_children()
-        self._show_hint(True)
-        self.sub_title = ""
-        self.refresh_chat_list()
+        self._show_chat(None, self.wsd_app.default_settings, [])
         self.input.focus()
 
     def _busy(self, doing: str) -> bool:
@@ -222,6 +211,13 @@ class ChatScreen(Screen[None]):
             return True
         return False
 
+    def _engine(self) -> Any:
+        """The loaded engine, or None after telling the user the models are not loaded."""
+        engine = self.wsd_app.engine
+        if engine is None:
+            self.notify("The models are not loaded yet.", severity="warning")
+        return engine
+
     @on(ListView.Selected, "#chat-list")
     def _chat_selected(self, event: ListView.Selected) -> None:
         if isinstance(event.item, ChatItem) and (self.chat is None or event.item.chat.id != self.chat.id):
@@ -230,7 +226,7 @@ class ChatScreen(Screen[None]):
     @on(ChatList.Request)
     def _chat_list_request(self, event: ChatList.Request) -> None:
         if event.action == "new":
-            self.new_chat()
+            self.action_new_chat()
         elif event.action == "delete" and event.chat_id is not None:
             self.delete_chat(event.chat_id)
 
@@ -248,7 +244,7 @@ class ChatScreen(Screen[None]):
                 return
             store.delete_chat(chat_id)
             if self.chat is not None and self.chat.id == chat_id:
-                self.new_chat()
+                self.action_new_chat()
             self.refresh_chat_list()
             self.notify(f"Deleted “{terminal_safe(chat.title, one_line=True)}”.", markup=False)
 
@@ -274,7 +270,6 @@ class ChatScreen(Screen[None]):
         store = app.store
         if self.chat is None:
             self.chat = store.create_chat(title_from(text), settings=self.settings.to_dict())
-            self.sub_title = terminal_safe(self.chat.title, one_line=True)
         # Stored before generation starts: whatever happens next, the question is saved.
         record = store.add_message(self.chat.id, "user", text)
         self.input.clear()
@@ -292,9 +287,8 @@ class ChatScreen(Screen[None]):
         engine = self.wsd_app.engine
         assert self.chat is not None and engine is not None
         messages = context_messages(self.wsd_app.store.messages(self.chat.id))
-        settings = self.settings
-        self.lifecycle.start(self.chat.id, settings.mode,
-                             lambda cancel: engine.generate(messages, settings, cancel=cancel))
+        self.lifecycle.start(self.chat.id, self.settings.mode,
+                             partial(engine.generate, messages, self.settings))
 
     @on(AnswerEvent)
     def _answer_event(self, message: AnswerEvent) -> None:
@@ -308,20 +302,11 @@ class ChatScreen(Screen[None]):
         if not self.lifecycle.stop() and not self.input.has_focus:
             self.input.focus()
 
-    def action_new_chat(self) -> None:
-        self.new_chat()
-
     def action_regenerate(self) -> None:
-        if self._busy("regenerating"):
-            return
-        if self.wsd_app.engine is None:
-            self.notify("The models are not loaded yet.", severity="warning")
-            return
-        if self.chat is None:
-            self.notify("Nothing to regenerate yet: ask a question first.")
+        if self._busy("regenerating") or self._engine() is None:
             return
         store = self.wsd_app.store
-        records = store.messages(self.chat.id)
+        records = store.messages(self.chat.id) if self.chat is not None else []
         if not any(r.role == "user" for r in records):
             self.notify("Nothing to regenerate yet: ask a question first.")
             return
@@ -333,26 +318,23 @@ class ChatScreen(Screen[None]):
                     widget.remove()
         self.start_answer()
 
-    def _selected_answer(self) -> AnswerWidget | None:
-        focused = self.focused
-        if isinstance(focused, AnswerWidget):
-            return focused
+    def _on_selected_answer(self, verb: str, act: Callable[[AnswerWidget], None]) -> None:
+        """`act` on the focused answer, else the last one."""
         answers = self.view.answers()
-        return answers[-1] if answers else None
+        widget = self.focused if isinstance(self.focused, AnswerWidget) else None
+        if widget is None and answers:
+            widget = answers[-1]
+        if widget is None:
+            self.notify(f"No answer to {verb} yet.")
+        else:
+            act(widget)
 
     @on(AnswerWidget.Action)
     def _answer_action(self, event: AnswerWidget.Action) -> None:
-        if event.action == "copy":
-            self.copy_answer(event.answer)
-        elif event.action == "inspect":
-            self.inspect_answer(event.answer)
+        getattr(self, f"{event.action}_answer")(event.answer)
 
     def action_copy(self) -> None:
-        widget = self._selected_answer()
-        if widget is None:
-            self.notify("No answer to copy yet.")
-            return
-        self.copy_answer(widget)
+        self._on_selected_answer("copy", self.copy_answer)
 
     def copy_answer(self, widget: AnswerWidget) -> None:
         text = widget.state.text
@@ -360,11 +342,7 @@ class ChatScreen(Screen[None]):
         self.notify(f"Copied the answer ({len(text)} characters).")
 
     def action_inspect(self) -> None:
-        widget = self._selected_answer()
-        if widget is None:
-            self.notify("No answer to inspect yet.")
-            return
-        self.inspect_answer(widget)
+        self._on_selected_answer("inspect", self.inspect_answer)
 
     def inspect_answer(self, widget: AnswerWidget) -> None:
         trace = widget.state.trace
@@ -379,24 +357,16 @@ class ChatScreen(Screen[None]):
             return
         from .inspector import InspectorScreen
 
-        def rerun(result: int | tuple[float, int] | None) -> None:
-            # a draft token to switch at, or (γ, w) whose switch lies past the scored draft
-            if isinstance(result, tuple):
-                self.rerun_from(widget, trace, None, rule=result)
-            elif result is not None:
-                self.rerun_from(widget, trace, result)
+        def rerun(at: int | tuple[float, int] | None) -> None:
+            if at is not None:
+                self.rerun_from(widget, trace, at)
 
         self.app.push_screen(InspectorScreen(trace), rerun)
 
-    def rerun_from(self, widget: AnswerWidget, trace: Trace, index: int | None,
-                   rule: tuple[float, int] | None = None) -> None:
+    def rerun_from(self, widget: AnswerWidget, trace: Trace, at: int | tuple[float, int]) -> None:
         """Continue with the base model from another switch point, as a new answer: draft
-        token `index`, or where the rule (γ, w) finds it (drafting on past the stored draft)."""
-        engine = self.wsd_app.engine
-        if self._busy("re-running"):
-            return
-        if engine is None or self.chat is None:
-            self.notify("The models are not loaded yet.", severity="warning")
+        token `at`, or where the rule (γ, w) finds it (drafting on past the stored draft)."""
+        if self._busy("re-running") or (engine := self._engine()) is None or self.chat is None:
             return
         answers = self.view.answers()
         if not answers or answers[-1] is not widget:
@@ -404,14 +374,10 @@ class ChatScreen(Screen[None]):
             self.notify("Re-run works on the last answer of the chat.", severity="warning")
             return
 
-        def produce(cancel: threading.Event) -> Iterable[Event]:
-            if rule is not None:
-                return engine.rerun_with(trace, rule[0], rule[1], cancel=cancel)
-            assert index is not None
-            return engine.rerun_from(trace, index, cancel=cancel)
-
-        label = (f"re-run with γ {rule[0]:g}, w {rule[1]}" if rule is not None
-                 else f"re-run from draft token {index}")
+        if isinstance(at, tuple):
+            produce, label = partial(engine.rerun_with, trace, *at), f"re-run with γ {at[0]:g}, w {at[1]}"
+        else:
+            produce, label = partial(engine.rerun_from, trace, at), f"re-run from draft token {at}"
         self.lifecycle.start(self.chat.id, PAPER_MODE.name, produce, label=label)
 
     def action_help(self) -> None:
@@ -441,7 +407,6 @@ class ChatScreen(Screen[None]):
             if title:
                 self.wsd_app.store.rename_chat(chat.id, title)
                 self.chat = self.wsd_app.store.get_chat(chat.id)
-                self.sub_title = terminal_safe(self.chat.title, one_line=True) if self.chat else ""
                 self.refresh_chat_list()
 
         self.app.push_screen(PromptDialog("Rename the chat", chat.title), done)
@@ -468,11 +433,7 @@ class ChatScreen(Screen[None]):
         self.notify(terminal_safe(f"Exported to {path}", one_line=True), timeout=8, markup=False)
 
     def action_compare(self) -> None:
-        engine = self.wsd_app.engine
-        if engine is None:
-            self.notify("The models are not loaded yet.", severity="warning")
-            return
-        if self._busy("comparing"):
+        if (engine := self._engine()) is None or self._busy("comparing"):
             return
         question = self.input.text.strip()
         history = context_messages(self.wsd_app.store.messages(self.chat.id)) if self.chat else []
@@ -489,6 +450,3 @@ class ChatScreen(Screen[None]):
 
         # The system prompt is this chat's setting: the engine places it (messages.normalize).
         self.app.push_screen(CompareScreen(engine, messages, self.settings))
-
-
-__all__ = ["ChatScreen"]

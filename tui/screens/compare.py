@@ -1,9 +1,7 @@
 """Compare: one prompt through base-only, drafter-only, WSD and Nudging, side by side.
 
-The four runs go one after another in a single thread worker: the engine is not
-thread-safe (its `generate` holds a lock), and on a laptop several models at once would
-only slow each other down. Each column streams its answer as events arrive, redrawn
-every `FLUSH_INTERVAL`.
+The runs go one after another in one thread worker: the engine is not thread-safe, and
+on a laptop several models at once would only slow each other down.
 """
 
 from __future__ import annotations
@@ -28,13 +26,11 @@ from wsd_local.modes import BASE_MODE, DRAFT_MODE, NUDGING_MODE, WSD_MODE, Mode,
 from wsd_local.terminal_text import terminal_safe
 
 from ..errors import describe_error
-from ..widgets.spans import legend
+from ..widgets.spans import legend, model_labels
 from .compare_state import ColumnState
 
 COMPARE_MODES: tuple[Mode, ...] = (BASE_MODE, DRAFT_MODE, WSD_MODE, NUDGING_MODE)
-# Events only mark their column; columns are redrawn this often, so a long answer costs
-# one redraw per tick, not one per token (the chat does the same).
-FLUSH_INTERVAL = 0.05
+FLUSH_INTERVAL = 0.05  # events only mark their column: one redraw per tick, not per token
 
 
 class GeneratingEngine(Protocol):
@@ -116,7 +112,7 @@ class CompareScreen(Screen[None]):
         if nudging:
             head.append(f" · nudge {s.nudge_threshold:g}, {s.nudge_tokens} tok")
         head.append("   ")
-        names = {role: ident.label for role, ident in (getattr(self.engine, "identities", None) or {}).items()}
+        names = model_labels(self.engine)
         head.append_text(legend(names.get("drafter"), names.get("base"), handovers=nudging))
         return head
 

@@ -89,10 +89,8 @@ class ColumnState:
         live = self.live
         parts = [f"{self.elapsed:.1f} s"]
         tokens = live.draft_tokens + live.base_tokens
-        if self.declared.alone is None:  # both models write
-            parts.append(f"{live.draft_tokens} drafter + {live.base_tokens} base tok")
-        else:
-            parts.append(f"{tokens} tok")
+        both_write = self.declared.alone is None
+        parts.append(f"{live.draft_tokens} drafter + {live.base_tokens} base tok" if both_write else f"{tokens} tok")
         if self.elapsed > 0 and tokens:
             parts.append(f"{tokens / self.elapsed:.1f} tok/s")
         if live.trace is not None:

@@ -14,7 +14,7 @@ from wsd_local.terminal_text import terminal_safe  # messages quote chat titles 
 class ErrorDialog(ModalScreen[None]):
     """A problem explained in a line or two; Enter or Esc closes it."""
 
-    BINDINGS = [Binding("escape,enter", "dismiss_dialog", "Close")]
+    BINDINGS = [Binding("escape,enter", "dismiss", "Close")]
 
     def __init__(self, title: str, message: str) -> None:
         super().__init__()
@@ -35,12 +35,9 @@ class ErrorDialog(ModalScreen[None]):
         event.stop()
         self.dismiss(None)
 
-    def action_dismiss_dialog(self) -> None:
-        self.dismiss(None)
-
 
 class ConfirmDialog(ModalScreen[bool]):
-    BINDINGS = [Binding("escape", "answer(False)", "Cancel"), Binding("y", "answer(True)", "Yes")]
+    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel"), Binding("y", "dismiss(True)", "Yes")]
 
     def __init__(self, question: str, yes: str = "Yes") -> None:
         super().__init__()
@@ -61,14 +58,11 @@ class ConfirmDialog(ModalScreen[bool]):
         event.stop()
         self.dismiss(event.button.id == "yes")
 
-    def action_answer(self, value: bool) -> None:
-        self.dismiss(value)
-
 
 class PromptDialog(ModalScreen[str | None]):
     """Ask for one line of text (e.g. a chat's new title); Esc cancels."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS = [Binding("escape", "dismiss", "Cancel")]
 
     def __init__(self, label: str, value: str = "") -> None:
         super().__init__()
@@ -86,8 +80,4 @@ class PromptDialog(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        value = event.value.strip()
-        self.dismiss(value or None)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.dismiss(event.value.strip() or None)

@@ -28,28 +28,19 @@ def help_text() -> Table:
         what = action.description if action.key_label else f"{action.title}: {action.description}"
         table.add_row(key, what)
     table.add_row("", "")
-    legend = Text()
-    legend.append("drafter's span", style=DRAFTER_STYLE)
-    legend.append(" (blue, underlined) ")
-    legend.append(*handover_marker("base"))
-    legend.append(" switch point (nudging: the base model takes over) ")
-    legend.append(*handover_marker("drafter"))
-    legend.append(" the drafter takes over (nudging) ")
-    legend.append("base model's span", style=BASE_STYLE)
-    legend.append(" (orange); ")
-    legend.append("discarded draft", style=DISCARDED_STYLE)
-    legend.append(" (struck through)")
+    legend = Text.assemble(
+        ("drafter's span", DRAFTER_STYLE), " (blue, underlined) ", handover_marker("base"),
+        " switch point (nudging: the base model takes over) ", handover_marker("drafter"),
+        " the drafter takes over (nudging) ", ("base model's span", BASE_STYLE), " (orange); ",
+        ("discarded draft", DISCARDED_STYLE), " (struck through)")
     table.add_row(Text("Colours", style="bold underline"), legend)
     return table
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,f1,q", "close", "Close")]
+    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close")]
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog help-dialog"):
             yield Static(Text("Keys — esc closes", style="bold"), classes="dialog-title")
             yield Static(help_text())
-
-    def action_close(self) -> None:
-        self.dismiss(None)

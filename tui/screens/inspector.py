@@ -1,17 +1,18 @@
 """The inspector: why the switch fell where it did, for one answer.
 
-Shows the draft (kept, then the discarded tail), a probability heatmap of every token,
-the window score against the threshold, and a what-if that moves the switch point as
-you change the threshold or window, recomputed from the stored probabilities (no model
-runs here). "Re-run from here" dismisses the screen with the what-if switch index; the
-chat app then continues the answer from that point as a new answer.
+A probability heatmap of every token (kept draft, discarded tail, continuation), the
+window score against the threshold, and a what-if that moves the switch point with the
+threshold or window, from the stored probabilities (no model runs here). "Re-run from
+here" dismisses with the what-if switch; the chat continues from it as a new answer.
 """
 
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
@@ -42,58 +43,42 @@ from ..inspector_widgets.tokens import (
 )
 
 THRESHOLD_STEP = 0.05
-
-
 THRESHOLD, WINDOW = SETTINGS_BY_NAME["threshold"], SETTINGS_BY_NAME["window"]
 THRESHOLD_RULE = f"γ must be a number {THRESHOLD.range_text()}"
 WINDOW_RULE = f"w must be a whole number {WINDOW.range_text()}"
 
 
-def parse_threshold(text: str) -> float | None:
-    """γ as typed in the what-if field, or None when the settings would refuse it."""
-    return _parse(THRESHOLD, text)
-
-
-def parse_window(text: str) -> int | None:
-    return _parse(WINDOW, text)
-
-
-def _parse(spec: SettingSpec, text: str):  # noqa: ANN202 - the setting's own type
+def parse_setting(spec: SettingSpec, text: str) -> Any:
+    """γ or w as typed in the what-if fields, or None when the settings would refuse it."""
     try:
         return spec.parse(text)
     except ConfigError:
         return None
 
 
-class InspectorCommands(Provider):
-    """The inspector's actions in the command palette."""
+# The inspector's actions in the command palette: title, action, help.
+PALETTE_COMMANDS = (
+    ("Re-run from here", "rerun",
+     "Continue with the base model from the what-if switch point, as a new answer"),
+    ("Jump to switch point", "jump_switch", "Select the draft token where the base model took over"),
+    ("Jump to what-if switch point", "jump_what_if",
+     "Select the draft token where the what-if switch falls"),
+    ("Reset what-if", "reset_what_if", "Threshold and window back to this answer's settings"),
+)
 
-    def _commands(self) -> list[tuple[str, str, str]]:
-        return [
-            ("Re-run from here", "rerun",
-             "Continue with the base model from the what-if switch point, as a new answer"),
-            ("Jump to switch point", "jump_switch",
-             "Select the draft token where the base model took over"),
-            ("Jump to what-if switch point", "jump_what_if",
-             "Select the draft token where the what-if switch falls"),
-            ("Reset what-if", "reset_what_if",
-             "Threshold and window back to this answer's settings"),
-        ]
+
+class InspectorCommands(Provider):
+    """Only the inspector screen lists this provider, so `self.screen` is one."""
 
     async def discover(self) -> Hits:
-        screen = self.screen
-        if isinstance(screen, InspectorScreen):
-            for name, action, help_text in self._commands():
-                yield DiscoveryHit(name, partial(screen.run_action, action), help=help_text)
+        for name, action, help_text in PALETTE_COMMANDS:
+            yield DiscoveryHit(name, partial(self.screen.run_action, action), help=help_text)
 
     async def search(self, query: str) -> Hits:
-        screen = self.screen
-        if not isinstance(screen, InspectorScreen):
-            return
         matcher = self.matcher(query)
-        for name, action, help_text in self._commands():
+        for name, action, help_text in PALETTE_COMMANDS:
             if (score := matcher.match(name)) > 0:
-                yield Hit(score, matcher.highlight(name), partial(screen.run_action, action),
+                yield Hit(score, matcher.highlight(name), partial(self.screen.run_action, action),
                           help=help_text)
 
 
@@ -102,8 +87,8 @@ class InspectorScreen(Screen[int | None]):
 
     COMMANDS = {InspectorCommands}
     BINDINGS = [
-        Binding("escape", "close", "Close"),
-        Binding("q", "close", "Close", show=False),
+        Binding("escape", "dismiss", "Close"),
+        Binding("q", "dismiss", "Close", show=False),
         Binding("plus,equals_sign", "threshold(1)", "γ +"),
         Binding("minus", "threshold(-1)", "γ −"),
         Binding("right_square_bracket", "window(1)", "w +"),
@@ -164,12 +149,12 @@ class InspectorScreen(Screen[int | None]):
         with Horizontal(id="controls"):
             yield Label("γ")
             yield Input(f"{self.trace.threshold:g}", id="threshold", type="number",
-                        validators=[Function(lambda s: parse_threshold(s) is not None,
+                        validators=[Function(lambda s: parse_setting(THRESHOLD, s) is not None,
                                              THRESHOLD_RULE)],
                         disabled=not has_switch, tooltip="threshold γ: window score that hands over")
             yield Label("w")
             yield Input(str(self.trace.window), id="window", type="integer",
-                        validators=[Function(lambda s: parse_window(s) is not None,
+                        validators=[Function(lambda s: parse_setting(WINDOW, s) is not None,
                                              WINDOW_RULE)],
                         disabled=not has_switch, tooltip="window w: draft tokens per geometric mean")
             yield Static(Text(what_if_summary(self.trace, self.what_if)), id="whatif")
@@ -188,12 +173,8 @@ class InspectorScreen(Screen[int | None]):
 
     def _summary(self) -> str:
         t = self.trace
-        models = []
-        for role in ("drafter", "base"):
-            m = t.models.get(role)
-            if m is not None:
-                models.append(f"{role} {m.label}" if m.remote else
-                              f"{role} {m.name} ({m.architecture} {m.quantization})")
+        models = [f"{role} {m.label}" if m.remote else f"{role} {m.name} ({m.architecture} {m.quantization})"
+                  for role in ("drafter", "base") if (m := t.models.get(role))]
         line1 = " · ".join([f"{t.mode} answer", *models] + ([t.backend] if t.backend else []))
         base_tokens = len(self.views) - sum(v.draft_index is not None for v in self.views)
         switch = describe_switch(t)
@@ -236,17 +217,14 @@ class InspectorScreen(Screen[int | None]):
             self.query_one(TokenHeatmap).selected = event.token
 
     def _show_details(self, token: int | None) -> None:
-        details = self.query_one("#details", Static)
-        if token is None:
-            details.update(Text("no tokens to select in this answer"))
-        else:
-            details.update(Text(describe_token(self.views[token], self.what_if,
-                                               self.trace.switch_index)))
+        self.query_one("#details", Static).update(Text(
+            "no tokens to select in this answer" if token is None
+            else describe_token(self.views[token], self.what_if, self.trace.switch_index)))
 
     # -- what-if ------------------------------------------------------------------
     def on_input_changed(self, event: Input.Changed) -> None:
-        threshold = parse_threshold(self.query_one("#threshold", Input).value)
-        window = parse_window(self.query_one("#window", Input).value)
+        threshold = parse_setting(THRESHOLD, self.query_one("#threshold", Input).value)
+        window = parse_setting(WINDOW, self.query_one("#window", Input).value)
         status = self.query_one("#whatif", Static)
         if threshold is None or window is None:
             status.update(Text(THRESHOLD_RULE if threshold is None else WINDOW_RULE))
@@ -270,7 +248,7 @@ class InspectorScreen(Screen[int | None]):
         field = self.query_one("#threshold", Input)
         if field.disabled:
             return
-        current = parse_threshold(field.value) or self.what_if.threshold
+        current = parse_setting(THRESHOLD, field.value) or self.what_if.threshold
         value = round(current + step * THRESHOLD_STEP, 2)
         field.value = f"{min(1.0, max(THRESHOLD_STEP, value)):g}"
 
@@ -278,7 +256,7 @@ class InspectorScreen(Screen[int | None]):
         field = self.query_one("#window", Input)
         if field.disabled:
             return
-        current = parse_window(field.value) or self.what_if.window
+        current = parse_setting(WINDOW, field.value) or self.what_if.window
         field.value = str(max(1, current + step))
 
     def action_reset_what_if(self) -> None:
@@ -294,10 +272,10 @@ class InspectorScreen(Screen[int | None]):
         if self.what_if.index is not None and self.what_if.index >= 0:
             self.query_one(TokenHeatmap).selected = self.what_if.index
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "rerun":
-            event.stop()
-            self.action_rerun()
+    @on(Button.Pressed, "#rerun")
+    def _rerun_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_rerun()
 
     def action_rerun(self) -> None:
         k = self.what_if.index
@@ -315,6 +293,3 @@ class InspectorScreen(Screen[int | None]):
                         severity="warning")
         else:
             self.dismiss(k)
-
-    def action_close(self) -> None:
-        self.dismiss(None)

@@ -15,7 +15,7 @@ from wsd_local.errors import WsdError
 class SettingsScreen(ModalScreen[DecodingSettings | None]):
     """Edit a chat's settings; Ctrl+S saves (after validation), Esc cancels."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save", priority=True)]
+    BINDINGS = [Binding("escape", "dismiss", "Cancel"), Binding("ctrl+s", "save", "Save", priority=True)]
 
     def __init__(self, settings: DecodingSettings, chat_title: str | None = None) -> None:
         super().__init__()
@@ -86,12 +86,9 @@ class SettingsScreen(ModalScreen[DecodingSettings | None]):
             return
         self.dismiss(settings)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         if event.button.id == "save":
             self.action_save()
         else:
-            self.action_cancel()
+            self.dismiss(None)

@@ -1,10 +1,6 @@
-"""The inspector for a nudging answer: its turns, and why each hand-over happened.
-
-The answer on top (the selected turn highlighted), a table of turns (who, why, the base
-model's top-1 probability that decided it), and the selected turn's details: what the
-base model was asked at each of the drafter's word boundaries, the base model's tokens
-on the colour of their probability, and how the turn ended. `n` / `p` walk from one
-hand-over to the next; the arrows move through every turn. Nothing runs a model here.
+"""The inspector for a nudging answer: the answer (selected turn highlighted), a table
+of turns (who, why, the base model's deciding top-1 probability) and the selected turn's
+details. `n` / `p` walk the hand-overs, the arrows every turn. No model runs here.
 """
 
 from __future__ import annotations
@@ -26,8 +22,8 @@ from ..inspector_widgets.turns import TurnsView, turn_row
 
 class TurnsInspectorScreen(Screen[None]):
     BINDINGS = [
-        Binding("escape", "close", "Close"),
-        Binding("q", "close", "Close", show=False),
+        Binding("escape", "dismiss", "Close"),
+        Binding("q", "dismiss", "Close", show=False),
         Binding("n", "handover(1)", "Next hand-over"),
         Binding("p", "handover(-1)", "Previous hand-over"),
     ]
@@ -50,8 +46,7 @@ class TurnsInspectorScreen(Screen[None]):
         super().__init__()
         self.trace = trace
         self.view = TurnsView.of(trace)
-        self.turns = self.view.turns
-        self.handovers = self.view.handovers
+        self.turns, self.handovers = self.view.turns, self.view.handovers
         self.selected: int | None = None
 
     def compose(self) -> ComposeResult:
@@ -115,6 +110,3 @@ class TurnsInspectorScreen(Screen[None]):
             self.notify("That was the last hand-over." if step > 0 else "That was the first hand-over.")
             return
         self.select(later[0] if step > 0 else later[-1])
-
-    def action_close(self) -> None:
-        self.dismiss(None)

@@ -1,8 +1,8 @@
 """One turn of the conversation: the user's message, or an answer with its spans.
 
-An answer is drawn from an `AnswerState`, which the chat screen feeds with the engine's
-events while it streams and which a finished trace replaces (what is stored is what is
-shown). Redraws are batched by the screen (`AnswerWidget.dirty`), not done per token.
+An answer is drawn from an `AnswerState`, fed with the engine's events while it streams
+and replaced by the finished trace (what is stored is what is shown). The screen
+batches redraws (`AnswerWidget.dirty`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from textual.widgets import Static
 from wsd_local.answer import LiveAnswer, describe_handovers, describe_switch
 from wsd_local.events import BaseToken, DraftToken, Event, Finished
 from wsd_local.modes import BASE, mode_named
-from wsd_local.store import COMPLETE, ERROR, PENDING, STOPPED, MessageRecord
+from wsd_local.store import ERROR, PENDING, STOPPED, MessageRecord
 from wsd_local.terminal_text import terminal_safe
 from wsd_local.trace import SERVER_STOPS, Trace
 
@@ -103,10 +103,6 @@ class AnswerState:
             return self.plain
         return self.live.text
 
-    @property
-    def nudging(self) -> bool:
-        return mode_named(self.live.mode).hands_over
-
     # -- construction from storage --------------------------------------------------
     @classmethod
     def from_record(cls, record: MessageRecord) -> "AnswerState":
@@ -171,20 +167,17 @@ def _header(state: AnswerState) -> Text:
     if state.streaming:
         if state.status == STOPPING:
             note = "stopping…"
-        elif state.nudging:
+        elif mode_named(live.mode).hands_over:
             note = {"drafting": "the drafter writes…",
                     "checking": "the base model checks the drafter's words…",
                     "continuing": "the base model writes…"}.get(live.phase, "waiting…")
             if live.handovers:
                 note += f" ({live.handovers} hand-overs so far)"
-        elif live.phase == "drafting":
-            note = "drafting (drafter)…"
         elif live.phase == "checking":
             note = f"checking: {live.scored} draft tokens scored, window score {live.window_score:.2f}"
-        elif live.phase == "continuing":
-            note = "continuing (base model)…"
         else:
-            note = "waiting…"
+            note = {"drafting": "drafting (drafter)…",
+                    "continuing": "continuing (base model)…"}.get(live.phase, "waiting…")
         head.append(f" · {note}", style="dim")
         return head
     trace = state.trace
@@ -250,10 +243,5 @@ class UserMessage(Static):
         self.message_id = message_id
 
     def on_mount(self) -> None:
-        body = Text()
-        body.append("You\n", style="bold")
-        body.append(terminal_safe(self.text))  # a Text, not markup: brackets in questions stay as typed
-        self.update(body)
-
-
-__all__ = ["AnswerState", "AnswerWidget", "UserMessage", "render_answer", "COMPLETE"]
+        # a Text, not markup: brackets in questions stay as typed
+        self.update(Text.assemble(("You\n", "bold"), terminal_safe(self.text)))

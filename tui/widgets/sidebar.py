@@ -49,12 +49,9 @@ class ChatList(ListView):
         if self.index is None and len(self):
             self.index = 0  # so Enter opens something right away
 
-    def _highlighted_id(self) -> int | None:
-        item = self.highlighted_child
-        return item.chat.id if isinstance(item, ChatItem) else None
-
     def action_delete_chat(self) -> None:
-        self.post_message(self.Request("delete", self._highlighted_id()))
+        item = self.highlighted_child
+        self.post_message(self.Request("delete", item.chat.id if isinstance(item, ChatItem) else None))
 
     def action_new_chat(self) -> None:
         self.post_message(self.Request("new", None))

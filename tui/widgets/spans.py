@@ -1,14 +1,12 @@
 """Who wrote what: the two span styles, the switch marker, and the legend.
 
-Text from the models and model names pass through `terminal_safe` here, where every
-view of an answer is built: a Rich `Text` is not markup, but control characters in it
-would reach the terminal as they are.
+Model text and model names pass through `terminal_safe` here: a Rich `Text` is not
+markup, but control characters in it would reach the terminal as they are.
 
 Colour-blind-safe (the Okabe–Ito blue/orange pair) and never colour alone: the
-drafter's span is underlined, the switch point carries a `⟫` marker, and the draft the
-base model did not keep is struck through in a block of its own. Nudging answers take
-turns: `⟫` where the base model takes over, `⟪` where the drafter does, and the
-drafter's words still being checked are dimmed.
+drafter's span is underlined, the switch carries a `⟫` marker, the discarded draft is
+struck through. Nudging: `⟫` where the base model takes over, `⟪` where the drafter
+does, the drafter's words still being checked dimmed.
 """
 
 from __future__ import annotations
@@ -45,59 +43,53 @@ def handover_marker(model: str) -> tuple[str, Style]:
     return TO_DRAFTER_MARKER, TO_DRAFTER_MARKER_STYLE
 
 
+def model_labels(engine: object) -> dict[str, str]:
+    """Each role's model as the user reads it; on a server: "Llama-3.1-70B @ gpu-box:8000 (vLLM)"."""
+    return {role: ident.label for role, ident in (getattr(engine, "identities", None) or {}).items()}
+
+
 def legend(drafter: str | None, base: str | None, handovers: bool = False) -> Text:
     """One line naming the two models in their styles, and the switch marker (with
     `handovers`, also nudging's marker for the drafter taking the turn back)."""
-    text = Text()
-    text.append("drafter ", style="dim")
-    text.append(terminal_safe(drafter, one_line=True) if drafter else "(not loaded)", style=DRAFTER_STYLE)
-    text.append("   ")
-    text.append(SWITCH_MARKER, style=MARKER_STYLE)
-    text.append(" base takes over   " if handovers else " switch   ", style="dim")
+    def name(model: str | None) -> str:
+        return terminal_safe(model, one_line=True) if model else "(not loaded)"
+
+    parts = [("drafter ", "dim"), (name(drafter), DRAFTER_STYLE), "   ", (SWITCH_MARKER, MARKER_STYLE)]
     if handovers:
-        text.append(TO_DRAFTER_MARKER, style=TO_DRAFTER_MARKER_STYLE)
-        text.append(" drafter takes over   ", style="dim")
-    text.append("base ", style="dim")
-    text.append(terminal_safe(base, one_line=True) if base else "(not loaded)", style=BASE_STYLE)
-    return text
+        parts += [(" base takes over   ", "dim"), (TO_DRAFTER_MARKER, TO_DRAFTER_MARKER_STYLE),
+                  (" drafter takes over   ", "dim")]
+    else:
+        parts.append((" switch   ", "dim"))
+    return Text.assemble(*parts, ("base ", "dim"), (name(base), BASE_STYLE))
 
 
 def answer_body(live: LiveAnswer, streaming: bool) -> Text:
-    """An answer so far in the span styles (the chat's answers and compare's columns):
-    the switch marker, or in nudging a marker at each hand-over and, while `streaming`,
-    the drafter's words being checked."""
-    return span_text([(s.model, s.text) for s in live.spans()], marker_after_drafter=live.switched,
-                     handovers=mode_named(live.mode).hands_over, pending=live.pending if streaming else "")
-
-
-def span_text(segments: list[tuple[str, str]], *, marker_after_drafter: bool,
-              handovers: bool = False, pending: str = "") -> Text:
-    """The answer body: each (model, text) segment in its style, with the switch marker
-    between the drafter's span and the base model's; with `handovers` (nudging) a marker
-    wherever the writer changes, and `pending` (the drafter's words being checked)
-    dimmed at the end."""
-    if handovers:
-        return _turns_text(segments, pending)
+    """An answer so far in the span styles (the chat's answers and compare's columns),
+    with the switch marker between the drafter's span and the base model's; nudging: a
+    marker wherever the writer changes and, while `streaming`, the drafter's words
+    being checked."""
+    if mode_named(live.mode).hands_over:
+        return _turns_text(live, live.pending if streaming else "")
     text = Text()
-    placed = False
-    for i, (model, piece) in enumerate(segments):
-        if model == "base" and marker_after_drafter and not placed:
+    switched, placed = live.switched, False
+    for span in live.spans():
+        if span.model == "base" and switched and not placed:
             text.append(SWITCH_MARKER, style=MARKER_STYLE)
             placed = True
-        text.append(terminal_safe(piece), style=STYLES.get(model, ""))
-    if marker_after_drafter and not placed:  # switch found, the base model has not written yet
+        text.append(terminal_safe(span.text), style=STYLES.get(span.model, ""))
+    if switched and not placed:  # switch found, the base model has not written yet
         text.append(SWITCH_MARKER, style=MARKER_STYLE)
     return text
 
 
-def _turns_text(segments: list[tuple[str, str]], pending: str) -> Text:
+def _turns_text(live: LiveAnswer, pending: str) -> Text:
     text = Text()
     previous = None
-    for model, piece in segments:
-        if previous is not None and model != previous:
-            text.append(*handover_marker(model))
-        text.append(terminal_safe(piece), style=STYLES.get(model, ""))
-        previous = model
+    for span in live.spans():
+        if previous is not None and span.model != previous:
+            text.append(*handover_marker(span.model))
+        text.append(terminal_safe(span.text), style=STYLES.get(span.model, ""))
+        previous = span.model
     if pending:
         if previous == "base":
             text.append(*handover_marker("drafter"))

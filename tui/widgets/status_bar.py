@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 from textual.widgets import Static
@@ -32,21 +32,17 @@ class StatusBar(Static):
         self.show()
 
     def set(self, **changes: object) -> None:
-        changed = False
-        for key, value in changes.items():
-            if getattr(self.status, key) != value:
-                setattr(self.status, key, value)
-                changed = True
-        if changed:
+        status = replace(self.status, **changes)  # type: ignore[arg-type]
+        if status != self.status:
+            self.status = status
             self.show()
 
     def show(self) -> None:
         s = self.status
-        text = Text()
-        text.append(terminal_safe(s.drafter, one_line=True) if s.drafter else "drafter …", style=DRAFTER_STYLE)
-        text.append(" ⟫ ")
-        text.append(terminal_safe(s.base, one_line=True) if s.base else "base …", style=BASE_STYLE)
-        text.append(f"  │ {s.backend or '…'}  │ mode {s.mode}  │ {s.phase}")
+        text = Text.assemble(
+            (terminal_safe(s.drafter, one_line=True) if s.drafter else "drafter …", DRAFTER_STYLE), " ⟫ ",
+            (terminal_safe(s.base, one_line=True) if s.base else "base …", BASE_STYLE),
+            f"  │ {s.backend or '…'}  │ mode {s.mode}  │ {s.phase}")
         if s.tokens_per_second is not None:
             text.append(f"  │ {s.tokens_per_second:.1f} tok/s")
         self.update(text)
