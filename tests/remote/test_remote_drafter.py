@@ -197,7 +197,7 @@ def test_drafter_on_a_server_next_to_a_local_base_of_its_vocabulary(smollm2) -> 
         assert engine.drafter.shares_vocabulary and not engine.runs_nothing_here
         assert engine.backend_name.endswith(" + vLLM")
         for mode in ("paper", "wsd", "nudging"):
-            trace, drafted = _run_with_draft_ids(engine, BENCH_PROMPTS[0], SETTINGS.with_changes(mode=mode))
+            trace, drafted = _run_with_draft_ids(engine, BENCH_PROMPTS[0], SETTINGS.with_changes(mode=mode, max_tokens=40))
             _check_answer(trace)
             assert trace.stop_note == ""
             if mode != "nudging":
