@@ -15,7 +15,7 @@ from typing import Any
 from ..config import SETTINGS_BY_NAME, DecodingSettings
 from ..errors import ConfigError
 from ..modes import BASE_MODE, DRAFT_MODE, WSD_MODE, names
-from .records import fingerprint, model_entry, run_settings, settings_of
+from .records import fingerprint, model_entry, run_settings, served_model_entry, settings_of
 from .runfile import RunContents, RunFileRefused
 
 #: What `wsd eval FILE -o OUT` runs when neither the flags nor the file say otherwise.
@@ -70,7 +70,7 @@ def run_models(model_specs: dict[str, str | None],
     """role -> model_entry for the drafter and the base: the --drafter/--base given, else
     the model the run header names (its path while the file is there, else its name),
     else the configured default."""
-    from ..models.resolve import resolve_model
+    from ..models.resolve import remote_spec_for, resolve_model
 
     models: dict[str, dict[str, Any]] = {}
     for role in ("drafter", "base"):
@@ -78,6 +78,10 @@ def run_models(model_specs: dict[str, str | None],
         if spec is None and header and role in header.get("models", {}):
             stored = header["models"][role]
             spec = stored["path"] if Path(stored["path"]).is_file() else stored["name"]
+        served = remote_spec_for(spec, role)
+        if served is not None:  # a model on a server (a URL, or a name registered for one)
+            models[role] = served_model_entry(str(spec), str(served))
+            continue
         resolved = resolve_model(spec, role)
         models[role] = model_entry(resolved.name, resolved.path)
     return models
