@@ -108,3 +108,21 @@ def test_online_chunks_are_larger_for_a_server_unless_given() -> None:
     assert chunk("generate", "--base", "http://gpu-box:8000/v1", "--chunk-tokens", "8", "q") == 8
     assert chunk("generate", "q") == 16
     assert chunk("bench", "--base", "http://gpu-box:8000/v1") == REMOTE_CHUNK_TOKENS
+
+
+def test_an_eval_run_names_a_model_on_a_server_by_its_url(isolated_data_dir) -> None:
+    """`wsd eval run --drafter URL --base URL`: the run records each server model as
+    URL#model (the run's identity, and what a resumed run connects to)."""
+    from wsd_local.eval.records import fingerprint
+    from wsd_local.eval.resume import run_models
+    from wsd_local.config import DecodingSettings
+
+    models = run_models({"drafter": "http://gpu-box:8001#pilot", "base": "http://gpu-box:8000/v1"}, None)
+    assert models["drafter"] == {"name": "http://gpu-box:8001#pilot", "path": "http://gpu-box:8001/v1#pilot",
+                                 "file": "http://gpu-box:8001/v1#pilot", "size_bytes": 0}
+    assert models["base"]["path"] == "http://gpu-box:8000/v1"
+    header = {"models": models}
+    resumed = run_models({"drafter": None, "base": None}, header)
+    assert [resumed[r]["path"] for r in ("drafter", "base")] == [models[r]["path"] for r in ("drafter", "base")]
+    other = run_models({"drafter": "http://gpu-box:8001#other", "base": "http://gpu-box:8000/v1"}, None)
+    assert fingerprint(DecodingSettings(), other) != fingerprint(DecodingSettings(), models)

@@ -15,6 +15,7 @@ no choice but text.
 
 from __future__ import annotations
 
+import weakref
 from typing import Sequence
 
 from .backend.protocol import Backend
@@ -34,13 +35,25 @@ def handed_text(drafter: Backend, ids: Sequence[int]) -> str:
     return whole_characters(drafter.decode_text(ids)).lstrip()
 
 
+#: A drafter's answer, found once: a drafter on a server would otherwise pay a request
+#: per probe in every answer.
+_CLEANS: "weakref.WeakKeyDictionary[Backend, bool]" = weakref.WeakKeyDictionary()
+
+
 def cleans_spaces(drafter: Backend) -> bool:
     """Whether the drafter's decoding rewrites spaces (HF's clean_up_tokenization)."""
-    for probe in _CLEANUP_PROBES:
-        ids = drafter.tokenize(probe, add_bos=False)
-        if whole_characters(drafter.decode_text(ids)) != probe:
-            return True
-    return False
+    try:
+        known = _CLEANS.get(drafter)
+    except TypeError:  # a backend that cannot be a key (unhashable): asked every time
+        known = None
+    if known is None:
+        known = any(whole_characters(drafter.decode_text(drafter.tokenize(probe, add_bos=False))) != probe
+                    for probe in _CLEANUP_PROBES)
+        try:
+            _CLEANS[drafter] = known
+        except TypeError:
+            pass
+    return known
 
 
 def settled_length(text: str, cleans: bool) -> int:

@@ -149,6 +149,8 @@ def test_online_mode_closes_the_drafters_stream_at_the_switch(smollm2) -> None:
                          runtime=RUNTIME, remote=options(smollm2))
     budget = 96
     try:
+        # Two URLs, one tokenizer: the probe of remote_twin.py finds that, ids go over.
+        assert engine.base.shares_vocabulary and engine.base.vocab_fingerprint == engine.drafter.vocab_fingerprint
         settings = SETTINGS.with_changes(mode="wsd", chunk_tokens=8, draft_max_tokens=budget, max_tokens=budget + 8)
         chosen = first_answer(lambda prompt, threshold: engine.run(prompt, settings.with_changes(threshold=threshold)),
                               lambda t: t.switch_fired and not t.draft_complete, "a switch before the draft ends")
@@ -180,6 +182,23 @@ def test_online_mode_closes_the_drafters_stream_at_the_switch(smollm2) -> None:
         base_proxy.close()
 
 
+def test_the_draft_ends_at_the_models_end_of_turn(both_on_smollm2, shared_engine) -> None:
+    """A draft that ends by itself: the server stopped at an end-of-turn id of the model
+    (the local GGUF of the same model says which ids those are), which is not part of
+    the draft."""
+    engine = both_on_smollm2
+    tries = [(prompt, 0.8) for prompt in ("Hi", "Name a fruit.", *BENCH_PROMPTS)]
+    chosen = first_answer(lambda prompt, _: engine.run(prompt, SETTINGS.with_changes(mode="draft")),
+                          lambda t: t.stop_reason == "eos", "a draft that ends by itself", tries)
+    trace, drafted = _run_with_draft_ids(engine, chosen.prompt, SETTINGS.with_changes(mode="draft"))
+    assert trace.stop_reason == "eos" and drafted
+    local = shared_engine.drafter
+    assert not any(local.is_end_of_generation(t) for t in drafted)
+    ends = engine.drafter._end_ids
+    assert ends and all(local.is_end_of_generation(t) for t in ends)
+    assert all(engine.drafter.is_end_of_generation(t) for t in ends)
+
+
 def test_the_drafters_prompt_is_its_chat_template(both_on_smollm2, shared_engine) -> None:
     """The server's template on the checkpoint and the local GGUF's template, each
     tokenized by its own side: the same prompt ids."""
@@ -197,7 +216,7 @@ def test_drafter_on_a_server_next_to_a_local_base_of_its_vocabulary(smollm2) -> 
         assert engine.drafter.shares_vocabulary and not engine.runs_nothing_here
         assert engine.backend_name.endswith(" + vLLM")
         for mode in ("paper", "wsd", "nudging"):
-            trace, drafted = _run_with_draft_ids(engine, BENCH_PROMPTS[0], SETTINGS.with_changes(mode=mode))
+            trace, drafted = _run_with_draft_ids(engine, BENCH_PROMPTS[0], SETTINGS.with_changes(mode=mode, max_tokens=40))
             _check_answer(trace)
             assert trace.stop_note == ""
             if mode != "nudging":

@@ -106,6 +106,7 @@ class ServerClient:
         self.needs = needs  # the hint for a server that lacks an endpoint WSD needs
         self._local = threading.local()  # this thread's pool and its sockets
         self._pools: weakref.WeakSet[httpx.Client] = weakref.WeakSet()  # every thread's, for close()
+        self._pools_lock = threading.Lock()
         self._extensions = {"trace": self._trace}
         self.stats = RequestStats()
 
@@ -119,7 +120,8 @@ class ServerClient:
                                     connect=min(CONNECT_TIMEOUT_S, self.options.timeout_s))
             pool = httpx.Client(headers=headers, follow_redirects=False, timeout=timeout)
             self._local.http = pool
-            self._pools.add(pool)
+            with self._pools_lock:
+                self._pools.add(pool)
         return pool
 
     @property
@@ -132,7 +134,9 @@ class ServerClient:
         return sockets
 
     def close(self) -> None:
-        for pool in list(self._pools):
+        with self._pools_lock:
+            pools = list(self._pools)
+        for pool in pools:
             pool.close()
 
     def _trace(self, event: str, info: dict[str, Any]) -> None:

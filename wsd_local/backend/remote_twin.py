@@ -19,6 +19,10 @@ The ids of the two tokenizations are not required to be equal: llama.cpp and Hug
 Face tokenizers split a few inputs differently (`\r\n`) with identical vocabularies,
 and what matters for the hand-over is the meaning of the ids, not the splitting.
 The probe is two requests, made once when the models load.
+
+Two models on servers (`same_server_vocabulary`) cannot be compared with a local list
+either: both must tokenize the probe text alike (ids and raw strings) and decode ids
+spread over the range it reached to the same text.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""`wsd bench --base URL`: where the time goes when the base model is on a server.
+"""`wsd bench --base URL`: where the time goes when the base model (or the drafter, or
+both) is on a server; requests are counted over both models.
 
 Per mode: requests per answer, and the time per answer token split into
 - model time: what the server reports it spent on scoring and continuation requests
@@ -6,7 +7,7 @@ Per mode: requests per answer, and the time per answer token split into
 - HTTP overhead: the client's wall time inside requests minus that model time (network,
   JSON, the API server, tokenize requests; for a streamed continuation also the
   client's own per-token work while the stream is open);
-- local: everything outside requests (the drafter, the controller).
+- local: everything outside requests (a local drafter, the controller).
 With `--compare-local MODEL` the same prompts run with that model as a local base.
 """
 
@@ -18,9 +19,13 @@ if TYPE_CHECKING:
     from .measure import BenchResult
 
 def server_requests(engine) -> dict[str, float] | None:
-    """The base model's request counters, if it is on a server."""
-    client = getattr(engine.base, "client", None)
-    return client.stats.snapshot() if client is not None else None
+    """The request counters of the models on servers (base, drafter, or both added
+    up), or None when both run here."""
+    clients = [c for c in (getattr(m, "client", None) for m in (engine.drafter, engine.base)) if c is not None]
+    if not clients:
+        return None
+    snapshots = [c.stats.snapshot() for c in clients]
+    return {key: sum(s[key] for s in snapshots) for key in snapshots[0]}
 
 
 def requests_since(before: dict[str, float] | None, after: dict[str, float] | None) -> dict[str, float] | None:

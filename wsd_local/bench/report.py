@@ -75,9 +75,11 @@ def summary(result: BenchResult, chunk_tokens: int, window: int) -> str:
                    f"on {s['tokens']:.0f} tokens ({s['draft_tokens']:.0f} scored) = {s['ratio']:.2f}x  "
                    f"(target <= 0.75: {check(s['ratio'] <= 0.75)})")
     budget = result.model_bytes + 400 * MB
+    # With both models on servers no model file is here: a ratio to nothing says nothing.
+    ratio = (f"{result.peak_rss / result.model_bytes:.2f}x the files" if result.model_bytes
+             else "no model file here")
     out.append(f"peak RSS: {result.peak_rss / MB:.0f} MB; model files {result.model_bytes / MB:.0f} MB + 400 MB "
-               f"= {budget / MB:.0f} MB  ({result.peak_rss / max(1, result.model_bytes):.2f}x the files; "
-               f"target: {check(result.peak_rss <= budget)})")
+               f"= {budget / MB:.0f} MB  ({ratio}; target: {check(result.peak_rss <= budget)})")
     return "\n".join(out)
 
 

@@ -27,6 +27,12 @@ def model_entry(name: str, path: Path) -> dict[str, Any]:
     return {"name": name, "path": str(path), "file": path.name, "size_bytes": path.stat().st_size}
 
 
+def served_model_entry(name: str, url: str) -> dict[str, Any]:
+    """How a run names a model on a server: its `URL#model` stands for the file (no key:
+    it never reaches a URL), and is what a resumed run connects to."""
+    return {"name": name, "path": url, "file": url, "size_bytes": 0}
+
+
 def run_settings(settings: DecodingSettings) -> dict[str, Any]:
     """Decoding settings of a run: everything but the mode (a run holds several)."""
     data = settings.to_dict()

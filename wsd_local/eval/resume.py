@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..settings import SETTINGS_BY_NAME, DecodingSettings
 from ..errors import ConfigError
 from ..modes import BASE_MODE, DRAFT_MODE, WSD_MODE, names
-from .records import fingerprint, model_entry, run_settings, settings_of
+from .records import fingerprint, model_entry, run_settings, served_model_entry, settings_of
 from .runfile import RunContents, RunFileRefused
-
-if TYPE_CHECKING:
-    from ..backend.remote_spec import RemoteSpec
 
 #: What `wsd eval FILE -o OUT` runs when neither the flags nor the file say otherwise.
 DEFAULT_MODES = names((BASE_MODE, DRAFT_MODE, WSD_MODE))
@@ -83,19 +80,12 @@ def run_models(model_specs: dict[str, str | None],
             served = remote_spec_for(stored["path"], role) is not None
             spec = stored["path"] if served or Path(stored["path"]).is_file() else stored["name"]
         server = remote_spec_for(spec, role)
-        if server is not None:  # a model on a server: named by its URL and model
-            models[role] = remote_model_entry(spec or "", server)
+        if server is not None:  # a model on a server (a URL, or a name registered for one)
+            models[role] = served_model_entry(str(spec), str(server))
             continue
         resolved = resolve_model(spec, role)
         models[role] = model_entry(resolved.name, resolved.path)
     return models
-
-
-def remote_model_entry(spec: str, server: "RemoteSpec") -> dict[str, Any]:
-    """A model on a server in the run header: what the user gave (URL#model or a
-    registered name), and the server's URL and model, which identify it (no file)."""
-    where = f"{server.api_url}#{server.model}" if server.model else server.api_url
-    return {"name": spec, "path": where, "file": where, "size_bytes": 0}
 
 
 def describe_differences(header: dict[str, Any], settings: DecodingSettings,
