@@ -115,7 +115,7 @@ def test_an_eval_run_names_a_model_on_a_server_by_its_url(isolated_data_dir) -> 
     URL#model (the run's identity, and what a resumed run connects to)."""
     from wsd_local.eval.records import fingerprint
     from wsd_local.eval.resume import run_models
-    from wsd_local.config import DecodingSettings
+    from wsd_local.settings import DecodingSettings
 
     models = run_models({"drafter": "http://gpu-box:8001#pilot", "base": "http://gpu-box:8000/v1"}, None)
     assert models["drafter"] == {"name": "http://gpu-box:8001#pilot", "path": "http://gpu-box:8001/v1#pilot",

@@ -37,7 +37,7 @@ async def test_chat_with_both_models_on_vllm(smollm2: Any, tmp_path: Path) -> No
     local backend; the answer streams and matches its stored trace."""
     from conftest import options
 
-    from wsd_local.config import RuntimeSettings
+    from wsd_local.settings import RuntimeSettings
     from wsd_local.engine import Engine
 
     engine = Engine.load(drafter=smollm2.url, base=smollm2.url, runtime=RuntimeSettings(n_ctx=2048, n_gpu_layers=0),
