@@ -1,7 +1,7 @@
 """Load test of `wsd serve`: concurrent streaming clients, clients that leave mid-answer,
 and the server's cost per token against the engine in-process.
 
-    python -m wsd_local.bench.serve_load            # starts its own server, then reports
+    python -m devtools.serve_load            # starts its own server, then reports
 
 1. Reference: every prompt is answered by the engine in this process (greedy), so each
    served answer can be checked against the answer to *its* prompt.
@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from ..backend.http import SseBroken, SseUnfinished, sse_json
+from wsd_local.backend.http import SseBroken, SseUnfinished, sse_json
 
 TOPICS = (
     "watering house plants", "learning to juggle", "saving money on groceries", "running in the rain",
@@ -171,11 +171,11 @@ def client_for(server: Server) -> httpx.Client:
 def relay_cost_per_token(engine: Any, prompt: str, settings: Any, repeats: int = 5) -> float:
     """Microseconds per answer token the worker and the event loop spend on one answer
     besides decoding: relaying its events and encoding its chunks."""
-    from ..events import Finished
-    from ..messages import Message
-    from ..server.relay import AnswerRelay, TextDelta
-    from ..server.request import ServeRequest
-    from ..server.streaming import Completion
+    from wsd_local.events import Finished
+    from wsd_local.messages import Message
+    from wsd_local.server.relay import AnswerRelay, TextDelta
+    from wsd_local.server.request import ServeRequest
+    from wsd_local.server.streaming import Completion
 
     events = list(engine.generate(prompt, settings))
     finished = events.pop()
@@ -221,7 +221,7 @@ class Report:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m wsd_local.bench.serve_load",
+    parser = argparse.ArgumentParser(prog="python -m devtools.serve_load",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=3, help="answers per client, back to back")
@@ -242,9 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     leaver_prompts = [LEAVER_PROMPT.format(topic=t) for t in
                       TOPICS[n_load + args.overhead_prompts: n_load + args.overhead_prompts + args.leavers]]
 
-    from ..settings import DecodingSettings, RuntimeSettings
-    from ..engine import Engine
-    from ..store import Store
+    from wsd_local.settings import DecodingSettings, RuntimeSettings
+    from wsd_local.engine import Engine
+    from wsd_local.store import Store
 
     report = Report()
     load_settings = DecodingSettings(max_tokens=args.max_tokens)

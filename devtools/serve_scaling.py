@@ -1,6 +1,6 @@
 """How `wsd serve` scales with concurrent streaming clients (models on model servers).
 
-    python -m wsd_local.bench.serve_scaling --drafter URL#model --base URL#model \\
+    python -m devtools.serve_scaling --drafter URL#model --base URL#model \\
         --clients 1,2,4,8 --answers 2 --max-tokens 24 [--server-pid PID ...]
 
 Starts one `wsd serve` with `--max-concurrency` the largest client count, then for each
@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .serve_load import TOPICS, Result, Server, client_for, percentile, prompt_for, start_server, stream_answer
+from devtools.serve_load import TOPICS, Result, Server, client_for, percentile, prompt_for, start_server, stream_answer
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
@@ -147,7 +147,7 @@ def markdown(rows: list[Row]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m wsd_local.bench.serve_scaling",
+    parser = argparse.ArgumentParser(prog="python -m devtools.serve_scaling",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--drafter", required=True, help="as for wsd serve (a URL, a name or a GGUF)")
     parser.add_argument("--base", required=True, help="as for wsd serve")
