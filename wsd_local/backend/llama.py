@@ -319,10 +319,11 @@ class LlamaBackend:
             raise ValueError("generation needs at least one token of context")
         self.check_fits(len(context))
         rng = np.random.default_rng(seed)
-        # The known part (padded batches, canonical) ends at `head`; at least its last
-        # token is evaluated, for the logits that predict the token after it.
+        # The known part (padded batches, canonical) ends at `head`. Without tokens of
+        # the model's own after it, its last token is evaluated again for the logits
+        # that predict the next one; with them, the last one-token step gives those.
         head = len(context) - max(0, min(generated, len(context) - 1))
-        kept = self._reuse_prefix(context, limit=head - 1)
+        kept = self._reuse_prefix(context, limit=head if head < len(context) else head - 1)
         self._evaluate(context[:head], kept, head - 1)
         # The model's own tokens, one-token batches as in the loop below: their K/V and
         # the last row of logits are then bit for bit those of the original writing.
