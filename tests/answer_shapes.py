@@ -113,37 +113,6 @@ def assert_same_answer(a: Trace, b: Trace, label: str, score_drift: float = 2e-2
     return True
 
 
-def drafter_margin_where_drafts_part(engine, prompt: str, text_a: str, text_b: str) -> float:
-    """The drafter's top-2 log-probability gap where two drafts for one prompt first
-    differ, measured again from their common start: a greedy drafter writes two drafts
-    only at a near tie (its context was evaluated in another batch shape)."""
-    from wsd_local.decoder import drafter_prompt
-    from wsd_local.messages import normalize
-
-    drafter = engine.drafter
-    length = min(len(text_a), len(text_b))  # the same end: a cut word re-splits alike
-    ids_a, ids_b = (drafter.tokenize(t[:length], add_bos=False) for t in (text_a, text_b))
-    common = next((i for i, (x, y) in enumerate(zip(ids_a, ids_b)) if x != y), None)
-    if common is None:
-        return float("inf")  # the drafts do not part: the difference is elsewhere
-    stream = drafter.generate(drafter_prompt(drafter, normalize(prompt)) + ids_a[:common], 1)
-    try:
-        token = next(stream)
-    finally:
-        stream.close()
-    return token.top_margin
-
-
-def assert_drafts_part_at_a_near_tie(engine, prompt: str, a: Trace, b: Trace, label: str) -> None:
-    """Two drafts of one prompt that differ: the drafter's greedy pick where they part is
-    a near tie (then a warning), else the paths drafted differently for another reason."""
-    from wsd_local.switch import TOKEN_NEAR_TIE
-
-    margin = drafter_margin_where_drafts_part(engine, prompt, a.draft_text, b.draft_text)
-    assert margin < TOKEN_NEAR_TIE, f"{label}: the drafts differ without a near tie (top-2 gap {margin:.4f})"
-    warnings.warn(f"{label}: the drafts part at a near tie of the drafter's top-2 tokens (gap {margin:.4f})")
-
-
 def same_draft_tokens(a: Trace, b: Trace, upto: int) -> bool:
     """Whether both drafts have the same first `upto` scored base tokens."""
     return [t.id for t in a.draft_tokens[:upto]] == [t.id for t in b.draft_tokens[:upto]]

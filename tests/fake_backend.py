@@ -94,6 +94,7 @@ class GenerateCall:
     context: list[int]
     max_new_tokens: int
     reused: int
+    generated: int = 0  # trailing context tokens the model wrote itself (re-read one by one)
 
 
 @dataclass
@@ -179,13 +180,13 @@ class FakeBackend:
         return [math.log(self.prob(j, self.token_bytes(tokens[j]))) for j in range(start, len(tokens))]
 
     def generate(self, context: Sequence[int], max_new_tokens: int, *, temperature: float = 0.0,
-                 top_p: float = 1.0, seed: int = 0,
-                 cancel: threading.Event | None = None) -> Generator[GeneratedToken, None, None]:
+                 top_p: float = 1.0, seed: int = 0, cancel: threading.Event | None = None,
+                 generated: int = 0) -> Generator[GeneratedToken, None, None]:
         if not context:
             raise ValueError("generation needs at least one token of context")
         self.check_fits(len(context))
         self.generate_calls.append(GenerateCall(list(context), max_new_tokens,
-                                                self._reuse(context, len(context) - 1)))
+                                                self._reuse(context, len(context) - 1), generated))
         self._cached = list(context)
         self.stop_reason = "max_tokens"
         if self.respond is not None:

@@ -91,6 +91,29 @@ def test_continuation_after_scoring_equals_fresh_greedy_generation(demo_engine):
     assert_same_or_near_tie(after_scoring, fresh)
 
 
+def test_writing_on_from_its_own_tokens_continues_as_writing_on(demo_engine):
+    """A model given back what it wrote (`generated`: re-read one token per decode, as
+    written) continues with the very tokens, log-probabilities and margins it wrote next
+    the first time: a re-run drafts on exactly as paper mode's drafter did. Compared
+    within one run (no number from another machine); bit for bit, since the same
+    kernels see the same shapes. From a cold cache and from the one the writing left."""
+    from wsd_local.decoder import drafter_prompt
+
+    drafter = demo_engine.drafter
+    prompt = drafter_prompt(drafter, normalize("Give me three tips for a long train journey."))
+    drafter.reset()
+    written = list(drafter.generate(prompt, 24))
+    assert len(written) >= 8
+    for k in (1, len(written) // 2, len(written) - 2):
+        own = [t.id for t in written[:k]]
+        warm = list(drafter.generate(prompt + own, len(written) - k, generated=k))
+        drafter.reset()
+        cold = list(drafter.generate(prompt + own, len(written) - k, generated=k))
+        for again in (warm, cold):
+            assert [(t.id, t.logprob, t.top_margin) for t in again] == \
+                [(t.id, t.logprob, t.top_margin) for t in written[k:]], k
+
+
 def assert_same_or_near_tie(a, b) -> None:
     """Greedy token streams must match, unless they part at a near tie: then the test
     says so (a warning in the report) instead of hiding it."""

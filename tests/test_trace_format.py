@@ -68,6 +68,38 @@ def test_compare_traces_sees_behaviour_not_timings(tmp_path: Path) -> None:
     assert compare_folders(before, after) == ["paper-0.json: draft_token_probs, draft_tokens differ"]
 
 
+def test_where_two_answers_part_names_the_first_decision_and_its_margin(tmp_path: Path) -> None:
+    """Built by hand from the sample trace: a continuation that takes another token at
+    a flagged near tie, and a switch one token later (the window score moved)."""
+    from wsd_local.bench.compare_traces import where_they_part
+    from wsd_local.bench.partings import parting
+    from wsd_local.trace import TokenRecord
+
+    trace = Trace.from_dict(json.loads(SAMPLE_V1.read_text(encoding="utf-8")))
+    other = Trace.from_dict(trace.to_dict())
+    assert parting(trace, other).where.startswith("scores only")
+    other.continuation_tokens[5] = TokenRecord(other.continuation_tokens[5].id + 1, "x", -0.7)
+    other.answer += "x"
+    other.continuation_near_ties = [5]
+    part = parting(trace, other)
+    assert (part.switch, part.kept, part.answer) == (False, False, True)
+    assert "base token 5" in part.where and "flagged as a near tie" in part.where
+    k = trace.switch_index
+    moved = Trace.from_dict(trace.to_dict())
+    moved.switch_index, moved.kept_draft, moved.answer = k + 1, trace.kept_draft + "y", trace.answer + "y"
+    part = parting(trace, moved)
+    assert (part.switch, part.kept, part.answer) == (True, True, True)
+    assert part.where.startswith(f"switch {k} vs {k + 1}: window score at {k} ")
+    before, after = tmp_path / "before", tmp_path / "after"
+    before.mkdir(), after.mkdir()
+    for name, a, b in (("paper-0.json", trace, other), ("paper-1.json", trace, moved), ("wsd-0.json", trace, trace)):
+        (before / name).write_text(a.to_json())
+        (after / name).write_text(b.to_json())
+    lines = where_they_part(before, after)
+    assert [line.split(":")[0] for line in lines[:-1]] == ["paper-0.json", "paper-1.json"]
+    assert lines[-1] == "3 answers in both: switch index differs in 1, kept draft in 1, answer in 2"
+
+
 @pytest.mark.parametrize("temperature,mode,fired", [(0.0, "wsd", True), (0.7, "paper", True), (0.7, "wsd", False)])
 def test_settings_and_fields_added_later_describe_what_older_versions_did(temperature, mode, fired) -> None:
     raw = json.loads(SAMPLE_V1.read_text(encoding="utf-8"))

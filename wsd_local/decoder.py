@@ -314,22 +314,25 @@ class Decoder:
             done = lambda: check.fired  # noqa: E731
         else:
             done = lambda: len(check.records) > forced  # noqa: E731
+        # The drafter wrote `ids` one token at a time: it reads them again that way, and
+        # writes on exactly as it would have (paper mode's draft, on any CPU's kernels).
         yield from self._run_drafter(draft, drafter_prompt + ids, max(limit, 0), check, done=done,
-                                     guard=self._draft_guard(stored.draft_text))
+                                     guard=self._draft_guard(stored.draft_text), generated=len(ids))
         self._drafted += len(draft.ids) - len(ids)
         return draft, not done()
 
     def _run_drafter(self, draft: _Draft, prompt: list[int], limit: int,
                      check: DraftChecker | None = None, done=None,
-                     guard: RepetitionGuard | None = None) -> Iterator[Event]:
+                     guard: RepetitionGuard | None = None, generated: int = 0) -> Iterator[Event]:
         """Let the drafter write; with a checker (online mode), check after every
         `chunk_tokens` tokens and stop as soon as `done()` (the switch is found). A
-        repetition guard (the drafter alone) ends it when it loops."""
+        repetition guard (the drafter alone) ends it when it loops. The last `generated`
+        tokens of `prompt` are the drafter's own (a stored draft it writes on from)."""
         assert self.drafter is not None
         s = self.settings
         since = time.perf_counter()
         stream = self.drafter.generate(prompt, limit, temperature=s.temperature, top_p=s.top_p,
-                                       seed=s.seed, cancel=self.cancel)
+                                       seed=s.seed, cancel=self.cancel, generated=generated)
         repeated = False
         try:
             for tok in stream:

@@ -311,16 +311,24 @@ class LlamaBackend:
         return logprobs
 
     def generate(self, context: Sequence[int], max_new_tokens: int, *, temperature: float = 0.0,
-                 top_p: float = 1.0, seed: int = 0,
-                 cancel: threading.Event | None = None) -> Generator[GeneratedToken, None, None]:
-        """Greedy or sampled continuation of `context`, reusing the cached prefix."""
+                 top_p: float = 1.0, seed: int = 0, cancel: threading.Event | None = None,
+                 generated: int = 0) -> Generator[GeneratedToken, None, None]:
+        """Greedy or sampled continuation of `context`, reusing the cached prefix; its
+        last `generated` tokens are re-read one per decode, as they were written."""
         if not context:
             raise ValueError("generation needs at least one token of context")
         self.check_fits(len(context))
         rng = np.random.default_rng(seed)
-        kept = self._reuse_prefix(context, limit=len(context) - 1)
-        # Evaluate the missing part; the last position's logits predict the next token.
-        self._evaluate(context, kept, len(context) - 1)
+        # The known part (padded batches, canonical) ends at `head`. Without tokens of
+        # the model's own after it, its last token is evaluated again for the logits
+        # that predict the next one; with them, the last one-token step gives those.
+        head = len(context) - max(0, min(generated, len(context) - 1))
+        kept = self._reuse_prefix(context, limit=head if head < len(context) else head - 1)
+        self._evaluate(context[:head], kept, head - 1)
+        # The model's own tokens, one-token batches as in the loop below: their K/V and
+        # the last row of logits are then bit for bit those of the original writing.
+        for token in context[head:]:
+            self._decode([token], len(self._cached), [0], pad=False)
         self.stop_reason = "max_tokens"
         for _ in range(max_new_tokens):
             if cancel is not None and cancel.is_set():

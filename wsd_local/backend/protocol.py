@@ -82,10 +82,14 @@ class Backend(Protocol):
         ...
 
     def generate(self, context: Sequence[int], max_new_tokens: int, *, temperature: float = 0.0,
-                 top_p: float = 1.0, seed: int = 0,
-                 cancel: threading.Event | None = None) -> Generator[GeneratedToken, None, None]:
+                 top_p: float = 1.0, seed: int = 0, cancel: threading.Event | None = None,
+                 generated: int = 0) -> Generator[GeneratedToken, None, None]:
         """Continue `context` token by token, reusing the cached prefix; stops at
-        end-of-generation (not yielded), the token limit, the context size or `cancel`."""
+        end-of-generation (not yielded), the token limit, the context size or `cancel`.
+        The last `generated` tokens of `context` are ones this model wrote itself: they
+        are read again as it wrote them, one token at a time, so that writing on from
+        them continues exactly as writing on would have (a batched read rounds
+        otherwise, and a near tie can go the other way)."""
         ...
 
     def close(self) -> None:

@@ -430,10 +430,11 @@ class RemoteBackend:
             raise
 
     def generate(self, context: Sequence[int], max_new_tokens: int, *, temperature: float = 0.0,
-                 top_p: float = 1.0, seed: int = 0,
-                 cancel: threading.Event | None = None) -> Generator[GeneratedToken, None, None]:
+                 top_p: float = 1.0, seed: int = 0, cancel: threading.Event | None = None,
+                 generated: int = 0) -> Generator[GeneratedToken, None, None]:
         """Stream a continuation of `context` (never retried: a repeat would be another
-        continuation). A dropped connection ends it with stop_reason connection_lost."""
+        continuation). A dropped connection ends it with stop_reason connection_lost.
+        `generated` is not used: the server decides how it evaluates a prompt."""
         if not context:
             raise ValueError("generation needs at least one token of context")
         self.check_fits(len(context) + 1)

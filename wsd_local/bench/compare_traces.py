@@ -9,6 +9,12 @@ continuation tokens with their log-probabilities, switch, stop reason, counts);
 timings, creation time, file paths and the format version are not. Traces of any
 format version compare (each is read with `Trace.from_json`). Exit code 1 when any
 trace differs.
+
+    python -m wsd_local.bench.compare_traces --where native/ portable/
+
+also says, for each trace that differs, where the two answers first part and the margin
+the traces record there, and counts the switch indices, kept drafts and answers that
+differ (two builds of llama.cpp: docs/BENCHMARKS.md, "Native vs generic kernels").
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..trace import Trace
+from .partings import parting
 
 IGNORED = {"timings", "created_at", "format_version"}
 
@@ -52,10 +59,32 @@ def compare_folders(before: Path, after: Path) -> list[str]:
     return problems
 
 
+def where_they_part(before: Path, after: Path) -> list[str]:
+    """For every trace in both folders whose answer, switch or draft differs: where the two
+    first part; then how many switch indices, kept drafts and answers differ."""
+    lines, switches, kept, answers, both = [], 0, 0, 0, 0
+    for a_path in sorted(before.glob("*.json")):
+        b_path = after / a_path.name
+        if not b_path.exists():
+            continue
+        both += 1
+        a, b = (Trace.from_json(p.read_text(encoding="utf-8")) for p in (a_path, b_path))
+        if not differences(a, b):
+            continue
+        part = parting(a, b)
+        switches, kept, answers = switches + part.switch, kept + part.kept, answers + part.answer
+        lines.append(f"{a_path.name}: {part.where}")
+    lines.append(f"{both} answers in both: switch index differs in {switches}, kept draft in {kept}, "
+                 f"answer in {answers}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    where = "--where" in args
+    args = [a for a in args if a != "--where"]
     if len(args) != 2:
-        print("usage: python -m wsd_local.bench.compare_traces BEFORE_DIR AFTER_DIR", file=sys.stderr)
+        print("usage: python -m wsd_local.bench.compare_traces [--where] BEFORE_DIR AFTER_DIR", file=sys.stderr)
         return 2
     before, after = Path(args[0]), Path(args[1])
     problems = compare_folders(before, after)
@@ -63,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     for line in problems:
         print(line)
     print(f"{count} traces compared: {'all identical' if not problems else f'{len(problems)} differ'}")
+    if where:
+        for line in where_they_part(before, after):
+            print(line)
     return 1 if problems else 0
 
 
