@@ -40,7 +40,7 @@ class Engine:
         self.backend_name = active_backend_name()
         loaded = [m for m in (drafter, base) if m is not None]
         served = sorted({m.identity.engine for m in loaded if m.identity.remote})
-        if served:  # e.g. "CPU + vLLM": the drafter here, the base model on a server
+        if served:  # e.g. "CPU + vLLM" (a model here and one on a server), or "vLLM"
             local = [self.backend_name] if any(not m.identity.remote for m in loaded) else []
             self.backend_name = " + ".join([*local, *served])
         self._lock = threading.Lock()

@@ -63,7 +63,7 @@ def remote_summary(result: "BenchResult", local: "BenchResult | None" = None,
         lines.append(text)
     if not lines:
         return ""
-    head = "base model on a server: requests per answer and time per answer token (ms)"
+    head = "models on a server: requests per answer and time per answer token (ms)"
     if local is not None:
         head += f"; local comparison: {local_name}"
     if missing_server_time:

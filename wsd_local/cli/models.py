@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "converted model is written in (default: Q4_K_M)")
     p.set_defaults(func=cmd_pull)
 
-    p = cmds.add_parser("add", help="register a local GGUF file, or a base model on a server (URL[#MODEL])")
+    p = cmds.add_parser("add", help="register a local GGUF file, or a model on a server (URL[#MODEL])")
     p.add_argument("path", metavar="PATH|URL", help="the .gguf file (it stays where it is) or a server URL[#MODEL]")
     p.add_argument("--api-key", metavar="KEY", default=None,
                    help="for a server: its API key, to check it now (never saved; default: $WSD_API_KEY)")

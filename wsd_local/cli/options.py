@@ -173,5 +173,5 @@ def merged_defaults(command: DecodingSettings, from_config: dict) -> DecodingSet
 
 
 def remote_from_args(args: argparse.Namespace) -> RemoteOptions:
-    """API key (flag, else WSD_API_KEY) and timeout for a base model on a server."""
+    """API key (flag, else WSD_API_KEY) and timeout for the models on servers."""
     return RemoteOptions.from_env(getattr(args, "base_api_key", None), getattr(args, "remote_timeout", None))
