@@ -286,7 +286,19 @@ class ServerClient:
         if status >= 500:
             return RemoteError(f"{self.where} failed on {path} (HTTP {status}: {message})",
                                "see the server's log")
+        if status in (400, 422):
+            return RequestRejected(f"{self.where} rejected {path} (HTTP {status}: {message})",
+                                   said=f"HTTP {status}: {message}")
         return RemoteError(f"{self.where} rejected {path} (HTTP {status}: {message})")
+
+
+class RequestRejected(RemoteError):
+    """The server found the request itself invalid (HTTP 400 / 422): a field it does not
+    know, a conversation its chat template refuses. `said` is its status and message."""
+
+    def __init__(self, message: str, said: str) -> None:
+        super().__init__(message)
+        self.said = said
 
 
 class SseBroken(ValueError):

@@ -41,7 +41,7 @@ from typing import Any, Generator, Sequence
 from ..errors import PromptError, RemoteError, RemoteRefusal
 from ..messages import Message
 from ..trace import SERVER_STOPS, ModelIdentity
-from .http import RequestCancelled, ServerClient, StreamLost, TransportFailure
+from .http import RequestCancelled, RequestRejected, ServerClient, StreamLost, TransportFailure
 from .protocol import Backend, GeneratedToken
 from .remote_spec import RemoteOptions, RemoteSpec
 from .remote_twin import same_server_vocabulary, same_vocabulary
@@ -255,19 +255,14 @@ class RemoteBackend:
             data = self.client.post_json("/tokenize", {
                 "model": self.model.name, "messages": list(messages), "add_generation_prompt": True,
                 "add_special_tokens": False, "return_token_strs": True}, retry=True)
-        except RemoteRefusal:
-            raise
-        except RemoteError as exc:
-            if "(HTTP 400" not in exc.message and "(HTTP 422" not in exc.message:
-                raise
-            said = exc.message.split("(HTTP ", 1)[1].rstrip(")")
+        except RequestRejected as exc:
             if probe:
                 raise RemoteRefusal(
-                    f"{self.client.where} cannot apply a chat template to a conversation (HTTP {said})",
+                    f"{self.client.where} cannot apply a chat template to a conversation ({exc.said})",
                     "the drafter must be a chat model with a chat template: serve an instruction-tuned "
                     "model, or give vllm serve --chat-template FILE") from None
             raise PromptError(f"the drafter's chat template on {self.client.where} rejected the "
-                              f"conversation (HTTP {said})") from None
+                              f"conversation ({exc.said})") from None
         return self._tokens_of(data)
 
     def _tokens_of(self, data: Any) -> tuple[list[int], list[str]]:
@@ -370,11 +365,8 @@ class RemoteBackend:
             data = self.client.post_json("/v1/completions", {
                 "model": self.model.name, "prompt": prompt, "max_tokens": 1, "temperature": 0.0,
                 "logprobs": 2, "return_tokens_as_token_ids": True}, retry=True)
-        except RemoteError as exc:
-            if "(HTTP 400" in exc.message or "(HTTP 422" in exc.message:
-                raise RemoteRefusal(f"{refused.message} ({exc.message.split('(HTTP ', 1)[1].rstrip(')')})",
-                                    refused.hint) from None
-            raise
+        except RequestRejected as exc:
+            raise RemoteRefusal(f"{refused.message} ({exc.said})", refused.hint) from None
         try:
             names = data["choices"][0]["logprobs"]["tokens"]
             if not names or not all(str(n).startswith("token_id:") for n in names):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..errors import RemoteError, RemoteRefusal
-from .http import ServerClient
+from .http import RequestRejected, ServerClient
 
 VLLM = "vLLM"
 LLAMA_SERVER = "llama-server"
@@ -107,10 +107,8 @@ def check_prompt_logprobs(client: ServerClient, model: ServerModel, tokens: list
     keyed by token id."""
     try:
         data = client.post_json("/v1/completions", scoring_request(model.name, tokens), retry=True)
-    except RemoteError as exc:
-        if "HTTP 400" in exc.message or "HTTP 422" in exc.message:  # the field is unknown there
-            raise refusal(model.engine, client) from None
-        raise
+    except RequestRejected:  # prompt_logprobs is unknown there
+        raise refusal(model.engine, client) from None
     try:
         prompt_logprobs(data, tokens, 1)
     except RemoteError:
